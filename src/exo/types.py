@@ -1,0 +1,488 @@
+"""exo's own data types: messages, content blocks, usage, results and stream events.
+
+All of them are frozen, keyword-only dataclasses with a literal tag (``role`` for messages,
+``type`` for blocks and events), so unions discriminate on it and pydantic can validate and
+serialize them (see :data:`MESSAGES_ADAPTER`). They are vendor-neutral: the adapters under
+``exo.models`` translate them to and from each provider's wire format.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, TypeAdapter
+
+__all__ = [
+    "MESSAGES_ADAPTER",
+    "AssistantMessage",
+    "ChildResult",
+    "ContentBlock",
+    "DocumentBlock",
+    "ErrorEvent",
+    "FinishReason",
+    "ImageBlock",
+    "Message",
+    "MessageContent",
+    "PlanCompleteEvent",
+    "PlanResult",
+    "PlanSkippedEvent",
+    "PlanStartEvent",
+    "ReasoningBlock",
+    "ReasoningEvent",
+    "RunCompleteEvent",
+    "RunResult",
+    "RunStartEvent",
+    "StepEvent",
+    "StreamEvent",
+    "SystemMessage",
+    "TextBlock",
+    "TextEvent",
+    "ToolCall",
+    "ToolCallEvent",
+    "ToolResult",
+    "ToolResultEvent",
+    "Usage",
+    "UsageEvent",
+    "UserMessage",
+    "text_of",
+]
+
+_frozen = dataclass(frozen=True, slots=True, kw_only=True)
+
+# --------------------------------------------------------------------------- content blocks
+
+
+@_frozen
+class TextBlock:
+    """A piece of text inside multi-part content."""
+
+    text: str
+    type: Literal["text"] = "text"
+
+
+@_frozen
+class ImageBlock:
+    """An image, by URL or as base64 data (exactly one of the two)."""
+
+    url: str | None = None
+    data: str | None = None
+    media_type: str = "image/png"
+    detail: Literal["auto", "low", "high"] = "auto"
+    type: Literal["image"] = "image"
+
+    def __post_init__(self) -> None:
+        if (self.url is None) == (self.data is None):
+            raise ValueError("ImageBlock takes exactly one of url= or data= (base64 text)")
+
+
+@_frozen
+class DocumentBlock:
+    """A document (PDF by default), by URL or as base64 data (exactly one of the two)."""
+
+    url: str | None = None
+    data: str | None = None
+    media_type: str = "application/pdf"
+    title: str | None = None
+    type: Literal["document"] = "document"
+
+    def __post_init__(self) -> None:
+        if (self.url is None) == (self.data is None):
+            raise ValueError("DocumentBlock takes exactly one of url= or data= (base64 text)")
+
+
+ContentBlock = Annotated[TextBlock | ImageBlock | DocumentBlock, Field(discriminator="type")]
+"""One part of multi-part message content."""
+
+MessageContent = str | list[ContentBlock]
+"""Message content: plain text, or a list of content blocks."""
+
+
+def text_of(content: MessageContent) -> str:
+    """Return the text of message content, joining text blocks and skipping media."""
+    if isinstance(content, str):
+        return content
+    return "".join(b.text for b in content if isinstance(b, TextBlock))
+
+
+# --------------------------------------------------------------------------- messages
+
+
+@_frozen
+class ToolCall:
+    """A tool call the model asked for.
+
+    ``arguments`` is the raw JSON text exactly as the model sent it (it may be malformed: the
+    loop reports that back to the model as a tool error rather than guessing).
+    """
+
+    id: str
+    name: str
+    arguments: str = "{}"
+
+
+@_frozen
+class ReasoningBlock:
+    """Model reasoning kept so it can be sent back on the next turn, verbatim.
+
+    ``signature`` (Anthropic thinking) and ``encrypted`` (OpenAI Responses
+    ``encrypted_content``) are opaque; ``provider`` names the backend that produced it, since
+    reasoning only travels back to the backend it came from.
+    """
+
+    text: str = ""
+    signature: str | None = None
+    encrypted: str | None = None
+    id: str | None = None
+    redacted: bool = False
+    provider: str = ""
+    type: Literal["reasoning"] = "reasoning"
+
+
+@_frozen
+class SystemMessage:
+    """System instructions (the agent's instructions, or an injected plan)."""
+
+    content: str
+    role: Literal["system"] = "system"
+
+
+@_frozen
+class UserMessage:
+    """A user turn: text or content blocks."""
+
+    content: MessageContent
+    role: Literal["user"] = "user"
+
+
+@_frozen
+class AssistantMessage:
+    """A model turn: text, tool calls and any reasoning to carry to the next turn."""
+
+    content: str = ""
+    tool_calls: list[ToolCall] = field(default_factory=list)
+    reasoning: list[ReasoningBlock] = field(default_factory=list)
+    role: Literal["assistant"] = "assistant"
+
+
+@_frozen
+class ToolResult:
+    """The result of one tool call, sent back to the model."""
+
+    tool_call_id: str
+    tool_name: str
+    content: MessageContent = ""
+    is_error: bool = False
+    role: Literal["tool"] = "tool"
+
+
+Message = Annotated[
+    SystemMessage | UserMessage | AssistantMessage | ToolResult, Field(discriminator="role")
+]
+"""Any message of a transcript."""
+
+MESSAGES_ADAPTER: TypeAdapter[list[Message]] = TypeAdapter(list[Message])
+"""Validates and serializes transcripts: ``MESSAGES_ADAPTER.dump_json(messages)``."""
+
+# --------------------------------------------------------------------------- usage and results
+
+FinishReason = Literal["stop", "tool_calls", "length", "content_filter", "other"]
+
+
+@_frozen
+class Usage:
+    """Token usage; adds up with ``+``.
+
+    Attributes:
+        requests: Number of model calls this usage covers.
+        input_tokens: Prompt tokens, including cached ones.
+        output_tokens: Completion tokens, including reasoning tokens.
+        cache_read_tokens: Prompt tokens served from the provider's cache.
+        cache_write_tokens: Prompt tokens written to the provider's cache.
+        reasoning_tokens: Output tokens spent on reasoning.
+    """
+
+    requests: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    reasoning_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        """Input plus output tokens."""
+        return self.input_tokens + self.output_tokens
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            requests=self.requests + other.requests,
+            input_tokens=self.input_tokens + other.input_tokens,
+            output_tokens=self.output_tokens + other.output_tokens,
+            cache_read_tokens=self.cache_read_tokens + other.cache_read_tokens,
+            cache_write_tokens=self.cache_write_tokens + other.cache_write_tokens,
+            reasoning_tokens=self.reasoning_tokens + other.reasoning_tokens,
+        )
+
+
+@_frozen
+class PlanResult:
+    """What the planner pre-pass produced and what it cost.
+
+    Attributes:
+        text: The plan (the planner's final text, stripped). Empty means no injection.
+        model: The planner's ``backend:model`` string.
+        usage: The planner's own usage (also included in ``RunResult.usage``).
+        steps: The planner's model calls.
+        skipped: Why the plan was not used (``planning_on_error="skip"``), else ``None``.
+    """
+
+    text: str
+    model: str
+    usage: Usage = field(default_factory=Usage)
+    steps: int = 0
+    skipped: str | None = None
+
+
+@_frozen
+class ChildResult:
+    """One child run started by ``spawn_self``.
+
+    Attributes:
+        name: The child agent's name.
+        task: The task the child was given.
+        output: The child's answer ("" if it failed).
+        usage: Everything the child cost, its own children included.
+        steps: The child's model calls.
+        error: Why the child failed, else ``None``.
+    """
+
+    name: str
+    task: str
+    output: str = ""
+    usage: Usage = field(default_factory=Usage)
+    steps: int = 0
+    error: str | None = None
+
+
+@_frozen
+class RunResult:
+    """The honest outcome of a run.
+
+    Attributes:
+        output: The final answer text.
+        messages: The whole transcript the executor worked with: system prompt, history, the
+            (plan-augmented) input, and every assistant and tool message of the run.
+        new_messages: The messages this turn added, starting with the user's *original* input
+            (what memory stores).
+        usage: Every model call's usage: executor, planner and children.
+        steps: The executor's model calls.
+        agent_name: The agent that ran.
+        model: The executor's ``backend:model``.
+        plan: The planner pre-pass, when planning was enabled.
+        children: Child runs started with ``spawn_self``.
+        execute_usage: The executor's own usage (without planner and children).
+        conversation_id: The memory conversation this turn belongs to, if any.
+    """
+
+    output: str
+    messages: list[Message]
+    new_messages: list[Message] = field(default_factory=list)
+    usage: Usage = field(default_factory=Usage)
+    steps: int = 0
+    agent_name: str = ""
+    model: str = ""
+    plan: PlanResult | None = None
+    children: list[ChildResult] = field(default_factory=list)
+    execute_usage: Usage = field(default_factory=Usage)
+    conversation_id: str | None = None
+
+    @property
+    def text(self) -> str:
+        """Alias of :attr:`output`."""
+        return self.output
+
+    @property
+    def usage_by_phase(self) -> dict[str, Usage]:
+        """Usage split by phase: ``plan``, ``execute`` (executor's own calls), ``children``."""
+        children = Usage()
+        for child in self.children:
+            children = children + child.usage
+        return {
+            "plan": self.plan.usage if self.plan else Usage(),
+            "execute": self.execute_usage,
+            "children": children,
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready dict of the whole result."""
+        data: dict[str, Any] = _RESULT_ADAPTER.dump_python(self, mode="json")
+        data["usage"]["total_tokens"] = self.usage.total_tokens
+        data["usage_by_phase"] = {
+            k: _USAGE_ADAPTER.dump_python(v, mode="json") for k, v in self.usage_by_phase.items()
+        }
+        return data
+
+
+_RESULT_ADAPTER: TypeAdapter[RunResult] = TypeAdapter(RunResult)
+_USAGE_ADAPTER: TypeAdapter[Usage] = TypeAdapter(Usage)
+
+# --------------------------------------------------------------------------- stream events
+# Every event names the agent it comes from; ``lineage`` is the chain of parent agent names
+# for events forwarded from spawned children (empty for the top-level run).
+
+
+@_frozen
+class TextEvent:
+    """A piece of the model's answer text (always streamed)."""
+
+    agent_name: str
+    text: str
+    lineage: tuple[str, ...] = ()
+    type: Literal["text"] = "text"
+
+
+@_frozen
+class ReasoningEvent:
+    """A piece of model reasoning text (``detailed=True`` only)."""
+
+    agent_name: str
+    text: str
+    lineage: tuple[str, ...] = ()
+    type: Literal["reasoning"] = "reasoning"
+
+
+@_frozen
+class ToolCallEvent:
+    """The model called a tool (always streamed, before the tool runs)."""
+
+    agent_name: str
+    tool_call_id: str
+    tool_name: str
+    arguments: str
+    lineage: tuple[str, ...] = ()
+    type: Literal["tool_call"] = "tool_call"
+
+
+@_frozen
+class ToolResultEvent:
+    """A tool finished (always streamed)."""
+
+    agent_name: str
+    tool_call_id: str
+    tool_name: str
+    content: MessageContent
+    is_error: bool = False
+    duration_ms: float = 0.0
+    lineage: tuple[str, ...] = ()
+    type: Literal["tool_result"] = "tool_result"
+
+
+@_frozen
+class StepEvent:
+    """A model step started or completed (``detailed=True`` only)."""
+
+    agent_name: str
+    step: int
+    status: Literal["started", "completed"]
+    lineage: tuple[str, ...] = ()
+    type: Literal["step"] = "step"
+
+
+@_frozen
+class UsageEvent:
+    """Usage of one model call (``detailed=True`` only)."""
+
+    agent_name: str
+    usage: Usage
+    step: int
+    model: str
+    lineage: tuple[str, ...] = ()
+    type: Literal["usage"] = "usage"
+
+
+@_frozen
+class RunStartEvent:
+    """The executor's loop starts (``detailed=True`` only)."""
+
+    agent_name: str
+    model: str
+    lineage: tuple[str, ...] = ()
+    type: Literal["run_start"] = "run_start"
+
+
+@_frozen
+class PlanStartEvent:
+    """The planner pre-pass starts (``detailed=True`` only)."""
+
+    agent_name: str
+    model: str
+    lineage: tuple[str, ...] = ()
+    type: Literal["plan_start"] = "plan_start"
+
+
+@_frozen
+class PlanCompleteEvent:
+    """The planner pre-pass finished (``detailed=True`` only)."""
+
+    agent_name: str
+    plan: PlanResult
+    lineage: tuple[str, ...] = ()
+    type: Literal["plan_complete"] = "plan_complete"
+
+
+@_frozen
+class PlanSkippedEvent:
+    """The planner failed and ``planning_on_error="skip"`` runs the executor unplanned.
+
+    Always streamed: it is a warning the user should see.
+    """
+
+    agent_name: str
+    reason: str
+    lineage: tuple[str, ...] = ()
+    type: Literal["plan_skipped"] = "plan_skipped"
+
+
+@_frozen
+class ErrorEvent:
+    """The run failed; the exception is raised right after this event (always streamed)."""
+
+    agent_name: str
+    error: str
+    error_type: str
+    lineage: tuple[str, ...] = ()
+    type: Literal["error"] = "error"
+
+
+@_frozen
+class RunCompleteEvent:
+    """The run finished; carries the :class:`RunResult` (always the last event)."""
+
+    agent_name: str
+    result: RunResult
+    lineage: tuple[str, ...] = ()
+    type: Literal["run_complete"] = "run_complete"
+
+
+StreamEvent = Annotated[
+    TextEvent
+    | ReasoningEvent
+    | ToolCallEvent
+    | ToolResultEvent
+    | StepEvent
+    | UsageEvent
+    | RunStartEvent
+    | PlanStartEvent
+    | PlanCompleteEvent
+    | PlanSkippedEvent
+    | ErrorEvent
+    | RunCompleteEvent,
+    Field(discriminator="type"),
+]
+"""Any event ``run.stream`` yields."""
+
+DETAILED_ONLY: frozenset[str] = frozenset(
+    {"reasoning", "step", "usage", "run_start", "plan_start", "plan_complete"}
+)
+"""Event types that ``run.stream`` yields only with ``detailed=True``."""

@@ -1,0 +1,143 @@
+"""Replay the real recorded provider traffic in ../shared/provider-traffic/ at the HTTP boundary.
+
+Both cassette flavours (pydantic-ai's ``parsed_body`` and mirascope's raw / gzip ``!!binary``
+bodies) load into :class:`Interaction` objects. :class:`Replayer` hands them out in recorded
+order through an ``httpx2.MockTransport`` (the transport layer the official SDKs use), records
+every request the SDK really sent, and can check it against the recording.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx2
+import yaml
+
+TRAFFIC = Path(
+    os.environ.get(
+        "EXO_PROVIDER_TRAFFIC",
+        Path(__file__).resolve().parents[2] / "shared" / "provider-traffic",
+    )
+)
+
+
+@dataclass
+class Interaction:
+    """One recorded request and its response."""
+
+    method: str
+    uri: str
+    request_body: Any  # parsed JSON (dict) or None
+    status: int
+    response_headers: dict[str, str]
+    response_body: bytes  # decoded (never gzip)
+
+    @property
+    def path(self) -> str:
+        return httpx2.URL(self.uri).path
+
+    @property
+    def is_sse(self) -> bool:
+        return "text/event-stream" in self.response_headers.get("content-type", "")
+
+
+def _header_dict(raw: dict[str, list[str]] | None) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for key, values in (raw or {}).items():
+        out[key.lower()] = values[0] if isinstance(values, list) and values else str(values)
+    return out
+
+
+def _request_body(req: dict[str, Any]) -> Any:
+    if "parsed_body" in req:
+        return req["parsed_body"]
+    body = req.get("body")
+    if body in (None, ""):
+        return None
+    if isinstance(body, dict):  # {string: ...}
+        body = body.get("string")
+    if isinstance(body, bytes):
+        body = body.decode()
+    try:
+        return json.loads(body)
+    except (TypeError, ValueError):
+        return body
+
+
+def _response_body(resp: dict[str, Any], headers: dict[str, str]) -> bytes:
+    if "parsed_body" in resp:
+        return json.dumps(resp["parsed_body"]).encode()
+    body = resp.get("body", {})
+    raw = body.get("string", "") if isinstance(body, dict) else body
+    data = raw if isinstance(raw, bytes) else str(raw).encode()
+    if headers.get("content-encoding") == "gzip" or data[:2] == b"\x1f\x8b":
+        data = gzip.decompress(data)
+    return data
+
+
+def load(relative: str) -> list[Interaction]:
+    """Load a cassette by its path under provider-traffic/ (e.g. ``openai/pydantic-ai/x.yaml``)."""
+    with open(TRAFFIC / relative, encoding="utf-8") as f:
+        doc = yaml.safe_load(f)
+    out: list[Interaction] = []
+    for item in doc["interactions"]:
+        req, resp = item["request"], item["response"]
+        headers = _header_dict(resp.get("headers"))
+        body = _response_body(resp, headers)
+        headers.pop("content-encoding", None)  # served decoded
+        headers.pop("content-length", None)
+        headers.pop("transfer-encoding", None)
+        out.append(
+            Interaction(
+                method=req["method"],
+                uri=req["uri"],
+                request_body=_request_body(req),
+                status=int(resp["status"]["code"]),
+                response_headers=headers,
+                response_body=body,
+            )
+        )
+    return out
+
+
+@dataclass
+class Replayer:
+    """Serve interactions in order; record what the client sent.
+
+    Use ``replayer.transport`` as the transport of the ``httpx2.AsyncClient`` handed to the
+    official SDK (``http_client=``).
+    """
+
+    interactions: list[Interaction]
+    sent: list[Any] = field(default_factory=list)  # parsed JSON bodies actually sent
+    paths: list[str] = field(default_factory=list)
+    position: int = 0
+
+    @classmethod
+    def from_cassette(cls, relative: str) -> Replayer:
+        return cls(load(relative))
+
+    def _handle(self, request: httpx2.Request) -> httpx2.Response:
+        if self.position >= len(self.interactions):
+            return httpx2.Response(599, json={"error": {"message": "replay: no interaction left"}})
+        inter = self.interactions[self.position]
+        self.position += 1
+        raw = request.content
+        self.sent.append(json.loads(raw) if raw else None)
+        self.paths.append(request.url.path)
+        return httpx2.Response(
+            inter.status, headers=inter.response_headers, content=inter.response_body
+        )
+
+    @property
+    def transport(self) -> httpx2.MockTransport:
+        return httpx2.MockTransport(self._handle)
+
+    def client(self) -> httpx2.AsyncClient:
+        """An ``httpx2.AsyncClient`` replaying this cassette."""
+        return httpx2.AsyncClient(transport=self.transport)
