@@ -48,12 +48,11 @@ __all__ = [
     "text_of",
 ]
 
-_frozen = dataclass(frozen=True, slots=True, kw_only=True)
 
 # --------------------------------------------------------------------------- content blocks
 
 
-@_frozen
+@dataclass(frozen=True, slots=True, kw_only=True)
 class TextBlock:
     """A piece of text inside multi-part content."""
 
@@ -61,7 +60,7 @@ class TextBlock:
     type: Literal["text"] = "text"
 
 
-@_frozen
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ImageBlock:
     """An image, by URL or as base64 data (exactly one of the two)."""
 
@@ -76,7 +75,7 @@ class ImageBlock:
             raise ValueError("ImageBlock takes exactly one of url= or data= (base64 text)")
 
 
-@_frozen
+@dataclass(frozen=True, slots=True, kw_only=True)
 class DocumentBlock:
     """A document (PDF by default), by URL or as base64 data (exactly one of the two)."""
 
@@ -108,7 +107,7 @@ def text_of(content: MessageContent) -> str:
 # --------------------------------------------------------------------------- messages
 
 
-@_frozen
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ToolCall:
     """A tool call the model asked for.
 
@@ -121,7 +120,7 @@ class ToolCall:
     arguments: str = "{}"
 
 
-@_frozen
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ReasoningBlock:
     """Model reasoning kept so it can be sent back on the next turn, verbatim.
 
@@ -139,7 +138,7 @@ class ReasoningBlock:
     type: Literal["reasoning"] = "reasoning"
 
 
-@_frozen
+@dataclass(frozen=True, slots=True, kw_only=True)
 class SystemMessage:
     """System instructions (the agent's instructions, or an injected plan)."""
 
@@ -147,7 +146,7 @@ class SystemMessage:
     role: Literal["system"] = "system"
 
 
-@_frozen
+@dataclass(frozen=True, slots=True, kw_only=True)
 class UserMessage:
     """A user turn: text or content blocks."""
 
@@ -155,7 +154,7 @@ class UserMessage:
     role: Literal["user"] = "user"
 
 
-@_frozen
+@dataclass(frozen=True, slots=True, kw_only=True)
 class AssistantMessage:
     """A model turn: text, tool calls and any reasoning to carry to the next turn."""
 
@@ -165,7 +164,7 @@ class AssistantMessage:
     role: Literal["assistant"] = "assistant"
 
 
-@_frozen
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ToolResult:
     """The result of one tool call, sent back to the model."""
 
@@ -189,7 +188,7 @@ MESSAGES_ADAPTER: TypeAdapter[list[Message]] = TypeAdapter(list[Message])
 FinishReason = Literal["stop", "tool_calls", "length", "content_filter", "other"]
 
 
-@_frozen
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Usage:
     """Token usage; adds up with ``+``.
 
@@ -225,7 +224,7 @@ class Usage:
         )
 
 
-@_frozen
+@dataclass(frozen=True, slots=True, kw_only=True)
 class PlanResult:
     """What the planner pre-pass produced and what it cost.
 
@@ -244,7 +243,7 @@ class PlanResult:
     skipped: str | None = None
 
 
-@_frozen
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ChildResult:
     """One child run started by ``spawn_self``.
 
@@ -265,7 +264,7 @@ class ChildResult:
     error: str | None = None
 
 
-@_frozen
+@dataclass(frozen=True, slots=True, kw_only=True)
 class RunResult:
     """The honest outcome of a run.
 
@@ -332,7 +331,7 @@ _USAGE_ADAPTER: TypeAdapter[Usage] = TypeAdapter(Usage)
 # for events forwarded from spawned children (empty for the top-level run).
 
 
-@_frozen
+@dataclass(frozen=True, slots=True, kw_only=True)
 class TextEvent:
     """A piece of the model's answer text (always streamed)."""
 
@@ -342,7 +341,7 @@ class TextEvent:
     type: Literal["text"] = "text"
 
 
-@_frozen
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ReasoningEvent:
     """A piece of model reasoning text (``detailed=True`` only)."""
 
@@ -352,7 +351,7 @@ class ReasoningEvent:
     type: Literal["reasoning"] = "reasoning"
 
 
-@_frozen
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ToolCallEvent:
     """The model called a tool (always streamed, before the tool runs)."""
 
@@ -364,7 +363,7 @@ class ToolCallEvent:
     type: Literal["tool_call"] = "tool_call"
 
 
-@_frozen
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ToolResultEvent:
     """A tool finished (always streamed)."""
 
@@ -378,7 +377,7 @@ class ToolResultEvent:
     type: Literal["tool_result"] = "tool_result"
 
 
-@_frozen
+@dataclass(frozen=True, slots=True, kw_only=True)
 class StepEvent:
     """A model step started or completed (``detailed=True`` only)."""
 
@@ -389,7 +388,7 @@ class StepEvent:
     type: Literal["step"] = "step"
 
 
-@_frozen
+@dataclass(frozen=True, slots=True, kw_only=True)
 class UsageEvent:
     """Usage of one model call (``detailed=True`` only)."""
 
@@ -401,7 +400,7 @@ class UsageEvent:
     type: Literal["usage"] = "usage"
 
 
-@_frozen
+@dataclass(frozen=True, slots=True, kw_only=True)
 class RunStartEvent:
     """The executor's loop starts (``detailed=True`` only)."""
 
@@ -411,7 +410,7 @@ class RunStartEvent:
     type: Literal["run_start"] = "run_start"
 
 
-@_frozen
+@dataclass(frozen=True, slots=True, kw_only=True)
 class PlanStartEvent:
     """The planner pre-pass starts (``detailed=True`` only)."""
 
@@ -421,7 +420,7 @@ class PlanStartEvent:
     type: Literal["plan_start"] = "plan_start"
 
 
-@_frozen
+@dataclass(frozen=True, slots=True, kw_only=True)
 class PlanCompleteEvent:
     """The planner pre-pass finished (``detailed=True`` only)."""
 
@@ -431,7 +430,7 @@ class PlanCompleteEvent:
     type: Literal["plan_complete"] = "plan_complete"
 
 
-@_frozen
+@dataclass(frozen=True, slots=True, kw_only=True)
 class PlanSkippedEvent:
     """The planner failed and ``planning_on_error="skip"`` runs the executor unplanned.
 
@@ -444,7 +443,7 @@ class PlanSkippedEvent:
     type: Literal["plan_skipped"] = "plan_skipped"
 
 
-@_frozen
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ErrorEvent:
     """The run failed; the exception is raised right after this event (always streamed)."""
 
@@ -455,7 +454,7 @@ class ErrorEvent:
     type: Literal["error"] = "error"
 
 
-@_frozen
+@dataclass(frozen=True, slots=True, kw_only=True)
 class RunCompleteEvent:
     """The run finished; carries the :class:`RunResult` (always the last event)."""
 

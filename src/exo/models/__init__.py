@@ -161,7 +161,7 @@ def parse_model(model: str) -> tuple[str, str]:
         raise ConfigError(
             f"model {model!r} is not of the form 'backend:model'",
             parameter="model",
-            hint="write e.g. 'openai:gpt-4o', 'anthropic:claude-sonnet-4-6' or 'local:gemma-3-270m'",
+            hint="write e.g. 'openai:gpt-4o', 'anthropic:claude-sonnet-4-6', 'local:gemma-3-270m'",
         )
     return backend, name.strip()
 

@@ -10,7 +10,7 @@ client with the SDK's own retries turned off.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 
@@ -28,10 +28,8 @@ __all__ = [
     "ToolSpec",
 ]
 
-_frozen = dataclass(frozen=True, slots=True, kw_only=True)
 
-
-@_frozen
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ToolSpec:
     """A tool as the model sees it: name, description and JSON schema of its arguments."""
 
@@ -40,7 +38,7 @@ class ToolSpec:
     parameters: dict[str, Any]
 
 
-@_frozen
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ModelSettings:
     """Per-request sampling settings; ``None`` leaves the provider's default."""
 
@@ -48,7 +46,7 @@ class ModelSettings:
     max_tokens: int | None = None
 
 
-@_frozen
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ModelRequest:
     """One model call.
 
@@ -67,7 +65,7 @@ class ModelRequest:
     agent_name: str = ""
 
 
-@_frozen
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ModelResponse:
     """A complete model turn, normalized.
 
@@ -87,7 +85,7 @@ class ModelResponse:
     type: Literal["response"] = "response"
 
 
-@_frozen
+@dataclass(frozen=True, slots=True, kw_only=True)
 class TextDelta:
     """A piece of answer text."""
 
@@ -95,7 +93,7 @@ class TextDelta:
     type: Literal["text_delta"] = "text_delta"
 
 
-@_frozen
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ReasoningDelta:
     """A piece of reasoning text."""
 
@@ -103,7 +101,7 @@ class ReasoningDelta:
     type: Literal["reasoning_delta"] = "reasoning_delta"
 
 
-@_frozen
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ToolCallDelta:
     """A piece of a streamed tool call (id and name arrive once; arguments in pieces)."""
 
@@ -140,7 +138,7 @@ class Provider(Protocol):
         """Make one model call and return the whole response."""
         ...
 
-    def stream(self, request: ModelRequest) -> AsyncIterator[ModelChunk]:
+    def stream(self, request: ModelRequest) -> AsyncGenerator[ModelChunk, None]:
         """Make one streamed model call: deltas, then the assembled :class:`ModelResponse`."""
         ...
 

@@ -1,0 +1,65 @@
+"""exo: a fast, honest runtime for LLM agents, with a planner pre-pass.
+
+from exo import Agent, run
+
+agent = Agent(name="researcher", model="openai:gpt-4o", tools=[search], planning_enabled=True)
+result = await run(agent, "Compare React vs Svelte for a new project")
+"""
+
+from exo.agent import Agent
+from exo.context import Context
+from exo.errors import (
+    AgentError,
+    ConfigError,
+    ExoError,
+    MaxStepsExceeded,
+    ModelError,
+    OutputTruncated,
+    PlanningError,
+    ToolError,
+)
+from exo.runner import run
+from exo.tools import Tool, ToolContext, tool
+from exo.types import (
+    AssistantMessage,
+    DocumentBlock,
+    ImageBlock,
+    Message,
+    RunResult,
+    SystemMessage,
+    TextBlock,
+    ToolCall,
+    ToolResult,
+    Usage,
+    UserMessage,
+)
+
+__all__ = [
+    "Agent",
+    "AgentError",
+    "AssistantMessage",
+    "ConfigError",
+    "Context",
+    "DocumentBlock",
+    "ExoError",
+    "ImageBlock",
+    "MaxStepsExceeded",
+    "Message",
+    "ModelError",
+    "OutputTruncated",
+    "PlanningError",
+    "RunResult",
+    "SystemMessage",
+    "TextBlock",
+    "Tool",
+    "ToolCall",
+    "ToolContext",
+    "ToolError",
+    "ToolResult",
+    "Usage",
+    "UserMessage",
+    "run",
+    "tool",
+]
+
+__version__ = "0.1.0"

@@ -1,0 +1,281 @@
+"""THE loop: one async generator of events that both ``run`` and ``run.stream`` consume.
+
+Each step reads as its name: build the request → call the model (through the run's
+:class:`Effects`, the one seam every model and tool call passes through) → emit → stop, or
+run the tools → append → next step. Leaving the generator early (``aclose``) or cancelling the
+task closes the model stream and cancels running tools: nothing is left behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
+from contextlib import aclosing
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from exo._retry import RetryPolicy, call_model
+from exo._state import RunState
+from exo.context import Context
+from exo.errors import MaxStepsExceeded, ModelError, OutputTruncated
+from exo.models.base import (
+    ModelChunk,
+    ModelRequest,
+    ModelResponse,
+    ModelSettings,
+    Provider,
+    ReasoningDelta,
+    TextDelta,
+    ToolSpec,
+)
+from exo.tools import Tool, ToolContext, execute_tool_calls
+from exo.types import (
+    ReasoningEvent,
+    RunCompleteEvent,
+    RunResult,
+    StepEvent,
+    StreamEvent,
+    TextEvent,
+    ToolCall,
+    ToolCallEvent,
+    ToolResult,
+    ToolResultEvent,
+    UsageEvent,
+)
+
+__all__ = ["Effects", "InProcessEffects", "LoopDeps", "build_result", "run_loop"]
+
+
+class Effects(Protocol):
+    """The seam every model call and tool call of a run passes through.
+
+    The default runs them in process; a durable engine can wrap each call (record its
+    result, replay it after a crash) without touching the loop.
+    """
+
+    def model_call(
+        self, provider: Provider, request: ModelRequest, *, stream: bool, policy: RetryPolicy
+    ) -> AsyncGenerator[ModelChunk, None]:
+        """Make one model call (with retries); yield deltas, then the ModelResponse."""
+        ...
+
+    async def tool_calls(
+        self,
+        calls: Sequence[ToolCall],
+        tools: dict[str, Tool],
+        make_ctx: Callable[[ToolCall], ToolContext],
+    ) -> list[tuple[ToolResult, float]]:
+        """Run one turn's tool calls; return (result, duration_ms) in call order."""
+        ...
+
+
+class InProcessEffects:
+    """Run model and tool calls right here, in this process."""
+
+    def model_call(
+        self, provider: Provider, request: ModelRequest, *, stream: bool, policy: RetryPolicy
+    ) -> AsyncGenerator[ModelChunk, None]:
+        """Make one model call with the run's retry policy."""
+        return call_model(provider, request, stream=stream, policy=policy)
+
+    async def tool_calls(
+        self,
+        calls: Sequence[ToolCall],
+        tools: dict[str, Tool],
+        make_ctx: Callable[[ToolCall], ToolContext],
+    ) -> list[tuple[ToolResult, float]]:
+        """Run the calls concurrently in this event loop."""
+        return await execute_tool_calls(calls, tools, make_ctx)
+
+
+ResultHook = Callable[[ToolResult, Tool | None, RunState, Context], Awaitable[ToolResult]]
+"""Rewrites a tool result before it enters the transcript (artifacts use it)."""
+
+
+@dataclass(slots=True, kw_only=True)
+class LoopDeps:
+    """What a run needs besides its state: provider, tools, settings, effects.
+
+    Attributes:
+        provider: The model provider.
+        tools: The tools offered to the model, by name (built-ins included).
+        context: The run's shared context.
+        settings: Sampling settings for every call.
+        max_steps: Model calls allowed.
+        policy: Retry policy for model calls.
+        stream: Stream from the provider (``run.stream``) or make whole calls (``run``).
+        detailed: Also emit step, usage and reasoning events.
+        effects: The seam model and tool calls pass through.
+        on_tool_result: Optional rewrite of each tool result (artifact parking).
+        extras: Per-run services for built-in tools (spawn limits, artifacts).
+    """
+
+    provider: Provider
+    tools: dict[str, Tool]
+    context: Context
+    settings: ModelSettings = field(default_factory=ModelSettings)
+    max_steps: int = 10
+    policy: RetryPolicy = field(default_factory=RetryPolicy)
+    stream: bool = False
+    detailed: bool = False
+    effects: Effects = field(default_factory=InProcessEffects)
+    on_tool_result: ResultHook | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+    specs: list[ToolSpec] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.specs = [t.spec for t in self.tools.values()]
+
+
+def build_result(state: RunState, output: str) -> RunResult:
+    """Build the honest RunResult of a run from its state."""
+    new = state.messages[state.turn_start :]
+    if state.original_input is not None and new:
+        new = [state.original_input, *new[1:]]
+    return RunResult(
+        output=output,
+        messages=list(state.messages),
+        new_messages=new,
+        usage=state.total_usage(),
+        steps=state.steps,
+        agent_name=state.agent_name,
+        model=state.model,
+        plan=state.plan,
+        children=list(state.children),
+        execute_usage=state.usage,
+        conversation_id=state.conversation_id,
+    )
+
+
+async def run_loop(state: RunState, deps: LoopDeps) -> AsyncGenerator[StreamEvent, None]:
+    """Drive the agent to a final answer; the last event is a RunCompleteEvent.
+
+    Raises:
+        MaxStepsExceeded: ``max_steps`` model calls gave no final answer.
+        OutputTruncated: the final answer was cut at ``max_tokens``.
+        ModelError: the provider failed beyond the retry budget.
+    """
+    name, lineage, detailed = state.agent_name, state.lineage, deps.detailed
+    while True:
+        if state.steps >= deps.max_steps:
+            raise MaxStepsExceeded(
+                f"agent {name!r} used all {deps.max_steps} steps (model calls) without a "
+                "final answer",
+                result=build_result(state, ""),
+                hint="raise max_steps, or tell the model in its instructions when to stop",
+            )
+        state.steps += 1
+        step = state.steps
+        if detailed:
+            yield StepEvent(agent_name=name, step=step, status="started", lineage=lineage)
+        request = ModelRequest(
+            messages=list(state.messages),
+            tools=deps.specs,
+            settings=deps.settings,
+            agent_name=name,
+        )
+        response: ModelResponse | None = None
+        calls = deps.effects.model_call(
+            deps.provider, request, stream=deps.stream, policy=deps.policy
+        )
+        async with aclosing(calls) as chunks:
+            async for chunk in chunks:
+                if isinstance(chunk, TextDelta):
+                    if chunk.text:
+                        yield TextEvent(agent_name=name, text=chunk.text, lineage=lineage)
+                elif isinstance(chunk, ModelResponse):
+                    response = chunk
+                elif detailed and isinstance(chunk, ReasoningDelta):
+                    yield ReasoningEvent(agent_name=name, text=chunk.text, lineage=lineage)
+        if response is None:
+            raise ModelError(
+                "no response", backend=deps.provider.backend, model=deps.provider.model
+            )
+        message = response.message
+        state.usage = state.usage + response.usage
+        state.messages.append(message)
+        if not deps.stream and message.content:
+            yield TextEvent(agent_name=name, text=message.content, lineage=lineage)
+        if detailed:
+            yield UsageEvent(
+                agent_name=name,
+                usage=response.usage,
+                step=step,
+                model=response.model or deps.provider.model,
+                lineage=lineage,
+            )
+        if not message.tool_calls:
+            if detailed:
+                yield StepEvent(agent_name=name, step=step, status="completed", lineage=lineage)
+            if response.finish_reason == "length":
+                raise OutputTruncated(
+                    f"agent {name!r}: the model stopped at max_tokens, so its answer is cut off",
+                    result=build_result(state, message.content),
+                    hint="raise max_tokens on the Agent (or ask for a shorter answer)",
+                )
+            yield RunCompleteEvent(
+                agent_name=name, result=build_result(state, message.content), lineage=lineage
+            )
+            return
+        for call in message.tool_calls:
+            yield ToolCallEvent(
+                agent_name=name,
+                tool_call_id=call.id,
+                tool_name=call.name,
+                arguments=call.arguments,
+                lineage=lineage,
+            )
+        async for event in _run_tools(state, deps, message.tool_calls):
+            yield event
+        if detailed:
+            yield StepEvent(agent_name=name, step=step, status="completed", lineage=lineage)
+
+
+_DONE: Any = object()
+
+
+async def _run_tools(
+    state: RunState, deps: LoopDeps, calls: list[ToolCall]
+) -> AsyncGenerator[StreamEvent, None]:
+    """Run one turn's tools, forwarding events they emit while they run."""
+    live = any((t := deps.tools.get(c.name)) is not None and t.takes_context for c in calls)
+    queue: asyncio.Queue[Any] | None = asyncio.Queue() if live else None
+
+    def make_ctx(call: ToolCall) -> ToolContext:
+        return ToolContext(
+            agent_name=state.agent_name,
+            tool_call_id=call.id,
+            context=deps.context,
+            state=state,
+            sink=queue.put_nowait if queue is not None else None,
+            extras=deps.extras,
+        )
+
+    if queue is None:
+        outcomes = await deps.effects.tool_calls(calls, deps.tools, make_ctx)
+    else:
+        task = asyncio.ensure_future(deps.effects.tool_calls(calls, deps.tools, make_ctx))
+        task.add_done_callback(lambda _: queue.put_nowait(_DONE))
+        try:
+            while (event := await queue.get()) is not _DONE:
+                yield event
+            outcomes = task.result()
+        finally:
+            if not task.done():
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+    for result, duration_ms in outcomes:
+        if deps.on_tool_result is not None:
+            result = await deps.on_tool_result(
+                result, deps.tools.get(result.tool_name), state, deps.context
+            )
+        state.messages.append(result)
+        yield ToolResultEvent(
+            agent_name=state.agent_name,
+            tool_call_id=result.tool_call_id,
+            tool_name=result.tool_name,
+            content=result.content,
+            is_error=result.is_error,
+            duration_ms=duration_ms,
+            lineage=state.lineage,
+        )

@@ -1,0 +1,237 @@
+"""Agent: a model, instructions and tools, with validated configuration and no run state.
+
+An Agent is frozen configuration. Everything a run needs beyond it (provider, transcript,
+usage, built-in tools such as ``spawn_self``) lives in the run, so one Agent can serve many
+concurrent runs. Anything knowable before a run is checked here and raises
+:class:`~exo.errors.ConfigError`; what needs the network or the environment (resolving the
+provider of ``model`` or ``planning_model``) happens at run time.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+from exo.context import Context
+from exo.errors import ConfigError
+from exo.models import parse_model
+from exo.tools import Tool, to_tool
+
+if TYPE_CHECKING:
+    from exo.memory import Memory
+
+__all__ = ["Agent", "Instructions"]
+
+Instructions = str | Callable[..., str | Awaitable[str]]
+"""Instructions: text, or a (sync or async) function of no arguments or of the Agent."""
+
+
+def _check_type(name: str, value: object, types: type | tuple[type, ...], expected: str) -> None:
+    if isinstance(value, bool) and bool not in (types if isinstance(types, tuple) else (types,)):
+        raise ConfigError(f"{name} must be {expected}, got a bool ({value!r})", parameter=name)
+    if not isinstance(value, types):
+        raise ConfigError(
+            f"{name} must be {expected}, got {type(value).__name__} ({value!r})", parameter=name
+        )
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class Agent:
+    """An LLM agent: model, instructions, tools, and how it plans, spawns and remembers.
+
+    Args:
+        name: Identifier; also names the planner (``{name}_planner``) and children.
+        model: ``"backend:model"``, e.g. ``"openai:gpt-4o"`` or ``"anthropic:claude-sonnet-4-6"``.
+        instructions: The system prompt, or a function returning it (sync or async, taking
+            no arguments or the Agent).
+        tools: Functions (or :class:`~exo.tools.Tool` objects) the model may call.
+        memory: Where conversations are kept: a Memory object, ``"memory"``, ``"sqlite"``, a
+            SQLite file path or a PostgreSQL URL. Used when a run passes ``conversation_id``.
+        context: A :class:`~exo.context.Context` shared by every run of this agent (and its
+            planner); by default each run gets a fresh one.
+        max_steps: Model calls allowed per run (the planner gets the same unless
+            ``planning_max_steps`` is set).
+        temperature: Sampling temperature for every call; ``None`` keeps the provider default.
+        max_tokens: Output token limit for every call; ``None`` keeps the provider default.
+        max_retries: Retries of a failed model call (429, 5xx, connection errors), with
+            exponential backoff, jitter and ``Retry-After``.
+        planning_enabled: Run an ephemeral planner agent first and inject its plan.
+        planning_model: Model for the planner; ``None`` uses ``model``.
+        planning_instructions: Instructions for the planner; empty uses ``instructions``.
+        planning_max_steps: Model calls allowed to the planner; ``None`` uses ``max_steps``.
+        planning_tools: Names (or tools) of the agent's tools the planner may use, e.g.
+            read-only ones; ``None`` gives it all of the agent's own tools.
+        planning_on_error: ``"raise"`` (a failed planner fails the run with PlanningError)
+            or ``"skip"`` (run the executor unplanned and emit a PlanSkippedEvent).
+        allow_self_spawn: Give runs a ``spawn_self`` tool that runs copies of this agent.
+        max_spawn_children: Most tasks one ``spawn_self`` call may start (1-16).
+        max_spawn_depth: How deep spawning may nest (1: children cannot spawn).
+        max_spawn_total: Most children one run may start in all.
+        artifact_threshold: Tool results longer than this many characters are parked as
+            artifacts (the model gets a pointer and ``retrieve_artifact``); 0 disables.
+        context_tools: Give runs the context tools (a todo list and note reading).
+        history_max_tokens: Budget for loaded conversation history (newest turns first).
+    """
+
+    name: str
+    model: str = "openai:gpt-4o"
+    instructions: Instructions = ""
+    tools: Sequence[Tool | Callable[..., Any]] = ()
+    memory: Memory | str | None = None
+    context: Context | None = None
+    max_steps: int = 10
+    temperature: float | None = None
+    max_tokens: int | None = None
+    max_retries: int = 2
+    planning_enabled: bool = False
+    planning_model: str | None = None
+    planning_instructions: str = ""
+    planning_max_steps: int | None = None
+    planning_tools: Sequence[str | Tool | Callable[..., Any]] | None = None
+    planning_on_error: Literal["raise", "skip"] = "raise"
+    allow_self_spawn: bool = False
+    max_spawn_children: int = 4
+    max_spawn_depth: int = 1
+    max_spawn_total: int = 16
+    artifact_threshold: int = 20_000
+    context_tools: bool = False
+    history_max_tokens: int | None = None
+    tool_map: dict[str, Tool] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        _check_type("name", self.name, str, "a non-empty string")
+        if not self.name.strip():
+            raise ConfigError("name must be a non-empty string", parameter="name")
+        parse_model(self.model)
+        if not (isinstance(self.instructions, str) or callable(self.instructions)):
+            raise ConfigError(
+                f"instructions must be a string or a function returning one, "
+                f"got {type(self.instructions).__name__}",
+                parameter="instructions",
+            )
+        self._check_numbers()
+        self._check_planning()
+        object.__setattr__(self, "tool_map", self._build_tools())
+        object.__setattr__(self, "tools", tuple(self.tool_map.values()))
+        if self.memory is not None and not isinstance(self.memory, str):
+            for method in ("load", "append"):
+                if not callable(getattr(self.memory, method, None)):
+                    raise ConfigError(
+                        f"memory must be a Memory object, 'memory', 'sqlite', a path or a "
+                        f"postgresql:// URL; got {type(self.memory).__name__}",
+                        parameter="memory",
+                    )
+        if self.context is not None and not isinstance(self.context, Context):
+            raise ConfigError(
+                f"context must be an exo.Context, got {type(self.context).__name__}",
+                parameter="context",
+            )
+
+    def _check_numbers(self) -> None:
+        _check_type("max_steps", self.max_steps, int, "an integer >= 1")
+        if self.max_steps < 1:
+            raise ConfigError(
+                f"max_steps must be >= 1, got {self.max_steps}",
+                parameter="max_steps",
+                hint="max_steps counts model calls per run; use 1 for a single call",
+            )
+        if self.temperature is not None:
+            _check_type("temperature", self.temperature, (int, float), "a number or None")
+            if not 0 <= self.temperature <= 2:
+                raise ConfigError(
+                    f"temperature must be between 0 and 2, got {self.temperature}",
+                    parameter="temperature",
+                )
+        for name, low in (
+            ("max_tokens", 1),
+            ("planning_max_steps", 1),
+            ("history_max_tokens", 1),
+        ):
+            value = getattr(self, name)
+            if value is not None:
+                _check_type(name, value, int, f"an integer >= {low} or None")
+                if value < low:
+                    raise ConfigError(f"{name} must be >= {low}, got {value}", parameter=name)
+        for name, low, high in (
+            ("max_retries", 0, 20),
+            ("max_spawn_children", 1, 16),
+            ("max_spawn_depth", 0, 10),
+            ("max_spawn_total", 1, 1000),
+            ("artifact_threshold", 0, 10**9),
+        ):
+            value = getattr(self, name)
+            _check_type(name, value, int, f"an integer from {low} to {high}")
+            if not low <= value <= high:
+                raise ConfigError(
+                    f"{name} must be from {low} to {high}, got {value}", parameter=name
+                )
+        for name in ("planning_enabled", "allow_self_spawn", "context_tools"):
+            _check_type(name, getattr(self, name), bool, "True or False")
+
+    def _check_planning(self) -> None:
+        if self.planning_model is not None:
+            _check_type("planning_model", self.planning_model, str, "a 'backend:model' string")
+            try:
+                parse_model(self.planning_model)
+            except ConfigError as exc:
+                raise ConfigError(
+                    f"planning_model {self.planning_model!r} is not of the form 'backend:model'",
+                    parameter="planning_model",
+                    hint=exc.hint,
+                ) from None
+        _check_type("planning_instructions", self.planning_instructions, str, "a string")
+        if self.planning_on_error not in ("raise", "skip"):
+            raise ConfigError(
+                f"planning_on_error must be 'raise' or 'skip', got {self.planning_on_error!r}",
+                parameter="planning_on_error",
+            )
+
+    def _build_tools(self) -> dict[str, Tool]:
+        if isinstance(self.tools, str | bytes) or not isinstance(self.tools, Sequence):
+            raise ConfigError(
+                f"tools must be a list of functions, got {type(self.tools).__name__}",
+                parameter="tools",
+                hint="write tools=[search, summarize]",
+            )
+        tool_map: dict[str, Tool] = {}
+        for item in self.tools:
+            t = to_tool(item)
+            if t.name in tool_map:
+                raise ConfigError(
+                    f"two tools are named {t.name!r}",
+                    parameter="tools",
+                    hint="rename one with @tool(name=...)",
+                )
+            tool_map[t.name] = t
+        return tool_map
+
+    def replace(self, **changes: Any) -> Agent:
+        """Return a copy with some settings changed (validated like a new Agent)."""
+        return dataclasses.replace(self, **changes)
+
+    async def resolve_instructions(self) -> str:
+        """Return the instructions text, calling the instructions function if there is one."""
+        if isinstance(self.instructions, str):
+            return self.instructions
+        fn = self.instructions
+        takes_arg = bool(inspect.signature(fn).parameters)
+        value = fn(self) if takes_arg else fn()
+        if inspect.isawaitable(value):
+            value = await value
+        if not isinstance(value, str):
+            raise ConfigError(
+                f"the instructions function of agent {self.name!r} returned "
+                f"{type(value).__name__}, not a string",
+                parameter="instructions",
+            )
+        return value
+
+    def __repr__(self) -> str:
+        extras = ", planning_enabled=True" if self.planning_enabled else ""
+        return (
+            f"Agent(name={self.name!r}, model={self.model!r}, "
+            f"tools={list(self.tool_map)!r}{extras})"
+        )

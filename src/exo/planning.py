@@ -1,0 +1,181 @@
+"""The planner pre-pass: build the planner, resolve its provider, run it, inject its plan.
+
+With ``planning_enabled=True`` an ephemeral planner agent, ``{name}_planner``, runs the full
+LLM-tool loop on the original input before the executor. Only its final text survives (its
+transcript is discarded); that text, stripped, is the plan, injected into the executor's input:
+
+* string input becomes :data:`STRING_TEMPLATE` (original task, planner output, directive);
+* content-block input stays as it is and a ``SystemMessage`` (:data:`SYSTEM_TEMPLATE`) is
+  appended to the message history.
+
+An empty plan injects nothing. The planner gets the agent's own tools only: the built-in
+tools (``spawn_self``, ``retrieve_artifact``, context tools) are added by the runner to the
+executor at run time, so the planner lacks them by construction. It has no memory, shares the
+run's context, and inherits ``max_steps``, ``temperature``, ``max_tokens`` and the self-spawn
+settings. This module only composes public pieces: :class:`~exo.agent.Agent`, the registry's
+:func:`~exo.models.get_provider` and the loop.
+"""
+
+from __future__ import annotations
+
+from contextlib import aclosing
+
+from exo._loop import Effects, LoopDeps, run_loop
+from exo._retry import RetryPolicy
+from exo._state import RunState
+from exo.agent import Agent
+from exo.context import Context
+from exo.errors import AgentError, PlanningError
+from exo.models import get_provider, parse_model
+from exo.models.base import ModelSettings, Provider
+from exo.tools import Tool, to_tool
+from exo.types import (
+    ContentBlock,
+    Message,
+    PlanResult,
+    RunCompleteEvent,
+    SystemMessage,
+    UserMessage,
+)
+
+__all__ = [
+    "STRING_TEMPLATE",
+    "SYSTEM_TEMPLATE",
+    "build_planner",
+    "inject_plan",
+    "resolve_planner_provider",
+    "run_planner",
+]
+
+STRING_TEMPLATE = (
+    "Original task:\n{task}\n\nPlanner output:\n{plan}\n\n"
+    "Use the planner output while completing the task."
+)
+"""How a plan wraps string input."""
+
+SYSTEM_TEMPLATE = (
+    "Planner output:\n{plan}\n\nUse the planner output while responding to the next user task."
+)
+"""The SystemMessage appended to the history for content-block input."""
+
+
+def _planner_tools(agent: Agent) -> list[Tool]:
+    if agent.planning_tools is None:
+        return list(agent.tool_map.values())
+    chosen: list[Tool] = []
+    for item in agent.planning_tools:
+        chosen.append(agent.tool_map[item] if isinstance(item, str) else to_tool(item))
+    return chosen
+
+
+def build_planner(agent: Agent) -> Agent:
+    """Return the ephemeral planner agent for ``agent`` (a fresh one every run)."""
+    return Agent(
+        name=f"{agent.name}_planner",
+        model=agent.planning_model or agent.model,
+        instructions=agent.planning_instructions.strip() or agent.instructions,
+        tools=_planner_tools(agent),
+        memory=None,
+        context=agent.context,
+        max_steps=agent.planning_max_steps or agent.max_steps,
+        temperature=agent.temperature,
+        max_tokens=agent.max_tokens,
+        max_retries=agent.max_retries,
+        allow_self_spawn=agent.allow_self_spawn,
+        max_spawn_children=agent.max_spawn_children,
+        max_spawn_depth=agent.max_spawn_depth,
+        max_spawn_total=agent.max_spawn_total,
+        planning_enabled=False,
+        artifact_threshold=0,
+        context_tools=False,
+    )
+
+
+def resolve_planner_provider(agent: Agent, executor: Provider) -> Provider:
+    """Find the planner's provider: same model → the executor's; same backend → a copy with
+    the new model name; other backend → :func:`~exo.models.get_provider`.
+
+    Raises:
+        AgentError: no provider could be resolved (at run time, never at construction).
+    """
+    model = agent.planning_model or agent.model
+    if model == agent.model:
+        return executor
+    backend, name = parse_model(model)
+    reasons: list[str] = []
+    if backend == executor.backend:
+        try:
+            return executor.with_model(name)
+        except Exception as exc:
+            reasons.append(f"copying the {backend!r} provider failed ({exc})")
+    try:
+        return get_provider(model)
+    except Exception as exc:
+        reasons.append(exc.message if isinstance(exc, AgentError) else str(exc))
+    raise AgentError(
+        f"planning_model {model!r} could not be resolved: {'; '.join(reasons)}",
+        hint="fix planning_model, set the backend's API key, or register the backend",
+    )
+
+
+async def run_planner(
+    agent: Agent,
+    task: str | list[ContentBlock],
+    history: list[Message],
+    *,
+    provider: Provider,
+    context: Context,
+    effects: Effects,
+    depth: int = 0,
+    lineage: tuple[str, ...] = (),
+) -> PlanResult:
+    """Run the planner to completion and return its plan (the transcript is discarded).
+
+    Raises:
+        AgentError: the planner's provider could not be resolved.
+        PlanningError: the planner failed and ``planning_on_error`` is ``"raise"``.
+    """
+    planner = build_planner(agent)
+    planner_provider = resolve_planner_provider(agent, provider)
+    state = RunState(agent_name=planner.name, model=planner.model, depth=depth, lineage=lineage)
+    try:
+        instructions = await planner.resolve_instructions()
+        system = [SystemMessage(content=instructions)] if instructions else []
+        state.messages = [*system, *history, UserMessage(content=task)]
+        deps = LoopDeps(
+            provider=planner_provider,
+            tools=dict(planner.tool_map),
+            context=context,
+            settings=ModelSettings(temperature=planner.temperature, max_tokens=planner.max_tokens),
+            max_steps=planner.max_steps,
+            policy=RetryPolicy(max_retries=planner.max_retries),
+            effects=effects,
+        )
+        output = ""
+        async with aclosing(run_loop(state, deps)) as events:
+            async for event in events:
+                if isinstance(event, RunCompleteEvent):
+                    output = event.result.output
+    except Exception as exc:
+        reason = f"the planning phase of agent {agent.name!r} failed: {exc}"
+        if agent.planning_on_error == "skip":
+            return PlanResult(
+                text="", model=planner.model, usage=state.usage, steps=state.steps, skipped=reason
+            )
+        raise PlanningError(
+            reason, hint="fix the cause, or set planning_on_error='skip' to run unplanned"
+        ) from exc
+    return PlanResult(
+        text=output.strip(), model=planner.model, usage=state.usage, steps=state.steps
+    )
+
+
+def inject_plan(
+    task: str | list[ContentBlock], history: list[Message], plan: str
+) -> tuple[str | list[ContentBlock], list[Message]]:
+    """Return the executor's input and history with the plan injected (unchanged if empty)."""
+    if not plan:
+        return task, history
+    if isinstance(task, str):
+        return STRING_TEMPLATE.format(task=task, plan=plan), history
+    return task, [*history, SystemMessage(content=SYSTEM_TEMPLATE.format(plan=plan))]
