@@ -101,7 +101,9 @@ def function_schema(fn: Callable[..., Any], *, context_type: type, name: str) ->
     """
     try:
         sig = inspect.signature(fn)
-        hints = get_type_hints(fn, include_extras=True)
+        hints = get_type_hints(
+            fn, localns={context_type.__name__: context_type}, include_extras=True
+        )
     except (TypeError, ValueError, NameError) as exc:
         raise ConfigError(
             f"tool {name!r}: cannot read its signature ({exc})",
@@ -126,7 +128,8 @@ def function_schema(fn: Callable[..., Any], *, context_type: type, name: str) ->
         if param.kind is param.POSITIONAL_ONLY:
             positional.append(pname)
         default = ... if param.default is param.empty else param.default
-        fields[pname] = (annotation, Field(default, description=arg_docs.get(pname)))
+        doc = arg_docs.get(pname)
+        fields[pname] = (annotation, Field(default, description=doc) if doc else default)
     try:
         model = create_model(  # type: ignore[call-overload]
             f"{name}_args",
