@@ -1,0 +1,335 @@
+"""Translate exo requests to Anthropic Messages API bodies, and whole responses back.
+
+The request side builds plain JSON-ready dicts (the wire format), shared by both call paths
+of :class:`~exo.models.anthropic.AnthropicProvider`. The response side has two readers of
+the same shape: :func:`response_from_dict` for the raw JSON the lean path parses with
+orjson, and :func:`response_from_message` for the SDK's typed ``Message``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+
+from exo.models.base import ModelRequest, ModelResponse, ToolSpec
+from exo.types import (
+    AssistantMessage,
+    DocumentBlock,
+    FinishReason,
+    ImageBlock,
+    Message,
+    MessageContent,
+    ReasoningBlock,
+    TextBlock,
+    ToolCall,
+    ToolResult,
+    Usage,
+)
+
+__all__ = [
+    "BACKEND",
+    "arguments_text",
+    "build_body",
+    "convert_messages",
+    "finish_reason",
+    "make_usage",
+    "redacted_block",
+    "response_from_dict",
+    "response_from_message",
+    "thinking_block",
+]
+
+BACKEND = "anthropic"
+
+Block = dict[str, Any]
+"""One content block of the wire format."""
+
+_STOP_REASONS: dict[str, FinishReason] = {
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "tool_use": "tool_calls",
+    "max_tokens": "length",
+    "refusal": "content_filter",
+}
+
+
+# --------------------------------------------------------------------------- request
+
+
+def build_body(
+    request: ModelRequest,
+    *,
+    model: str,
+    max_tokens: int,
+    thinking: dict[str, Any] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Build the Messages API body for ``request`` (without ``stream``).
+
+    Args:
+        request: The exo request.
+        model: The model name.
+        max_tokens: Used when the request's settings leave ``max_tokens`` unset.
+        thinking: The ``thinking`` configuration to send, if any.
+        extra: Further top-level fields, sent as given (they win over ours).
+    """
+    system, messages = convert_messages(request.messages)
+    settings = request.settings
+    body: dict[str, Any] = {
+        "model": model,
+        "max_tokens": settings.max_tokens or max_tokens,
+        "messages": messages,
+    }
+    if system:
+        body["system"] = system
+    if request.tools:
+        body["tools"] = [_tool(spec) for spec in request.tools]
+    if settings.temperature is not None:
+        body["temperature"] = settings.temperature
+    if thinking is not None:
+        body["thinking"] = thinking
+    if extra:
+        body.update(extra)
+    return body
+
+
+def convert_messages(messages: Sequence[Message]) -> tuple[list[Block], list[dict[str, Any]]]:
+    """Split exo messages into the ``system`` blocks and the alternating ``messages`` list.
+
+    Every system message, wherever it sits, becomes a ``system`` text block, in order (the
+    leading system prompt stays first and byte-identical, which keeps prompt caching
+    working). Consecutive messages of one wire role are merged into one message, as the API
+    requires: tool results travel as ``tool_result`` blocks of a single user message.
+    """
+    system: list[Block] = []
+    out: list[dict[str, Any]] = []
+    for message in messages:
+        content: str | list[Block]
+        if message.role == "system":
+            if message.content:
+                system.append({"type": "text", "text": message.content})
+            continue
+        if message.role == "user":
+            role, content = "user", _user_content(message.content)
+        elif message.role == "tool":
+            role, content = "user", [_tool_result(message)]
+        else:
+            role, content = "assistant", _assistant_content(message)
+            if not content:
+                continue  # the API rejects an empty turn; there is nothing to replay
+        if out and out[-1]["role"] == role:
+            _merge_into(out[-1], content)
+        else:
+            out.append({"role": role, "content": content})
+    return system, out
+
+
+def _merge_into(previous: dict[str, Any], content: str | list[Block]) -> None:
+    blocks = previous["content"]
+    if isinstance(blocks, str):
+        blocks = previous["content"] = _text_blocks(blocks)
+    blocks.extend(_text_blocks(content) if isinstance(content, str) else content)
+
+
+def _text_blocks(text: str) -> list[Block]:
+    return [{"type": "text", "text": text}] if text else []
+
+
+def _user_content(content: MessageContent) -> str | list[Block]:
+    if isinstance(content, str):
+        return content
+    return _blocks(content)
+
+
+def _blocks(content: Sequence[TextBlock | ImageBlock | DocumentBlock]) -> list[Block]:
+    out: list[Block] = []
+    for block in content:
+        if isinstance(block, TextBlock):
+            if block.text:
+                out.append({"type": "text", "text": block.text})
+        elif isinstance(block, ImageBlock):
+            out.append(
+                {"type": "image", "source": _source(block.url, block.data, block.media_type)}
+            )
+        else:
+            out.append(_document(block))
+    return out
+
+
+def _source(url: str | None, data: str | None, media_type: str) -> Block:
+    if url is not None:
+        return {"type": "url", "url": url}
+    return {"type": "base64", "media_type": media_type, "data": data}
+
+
+def _document(block: DocumentBlock) -> Block:
+    if block.data is not None and block.media_type == "text/plain":
+        # Plain-text documents travel as text, not base64.
+        source: Block = {"type": "text", "media_type": "text/plain", "data": _unbase64(block.data)}
+    else:
+        source = _source(block.url, block.data, block.media_type)
+    out: Block = {"type": "document", "source": source}
+    if block.title:
+        out["title"] = block.title
+    return out
+
+
+def _unbase64(data: str) -> str:
+    try:
+        return base64.b64decode(data, validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        return data  # already plain text
+
+
+def _tool_result(message: ToolResult) -> Block:
+    content = message.content
+    block: Block = {
+        "type": "tool_result",
+        "tool_use_id": message.tool_call_id,
+        "content": content if isinstance(content, str) else _blocks(content),
+    }
+    if message.is_error:
+        block["is_error"] = True
+    return block
+
+
+def _assistant_content(message: AssistantMessage) -> list[Block]:
+    out: list[Block] = []
+    for reasoning in message.reasoning:
+        # Reasoning only goes back to the backend that produced it, and only verbatim.
+        if reasoning.provider != BACKEND:
+            continue
+        if reasoning.redacted:
+            if reasoning.encrypted:
+                out.append({"type": "redacted_thinking", "data": reasoning.encrypted})
+        elif reasoning.signature:
+            out.append(
+                {"type": "thinking", "thinking": reasoning.text, "signature": reasoning.signature}
+            )
+    if message.content:
+        out.append({"type": "text", "text": message.content})
+    for call in message.tool_calls:
+        out.append(
+            {"type": "tool_use", "id": call.id, "name": call.name, "input": _arguments(call)}
+        )
+    return out
+
+
+def _arguments(call: ToolCall) -> Any:
+    # The loop has already told the model its malformed arguments failed; the API only
+    # accepts an object here, so a bad value must not fail the whole request.
+    try:
+        value = orjson.loads(call.arguments)
+    except orjson.JSONDecodeError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _tool(spec: ToolSpec) -> Block:
+    return {"name": spec.name, "description": spec.description, "input_schema": spec.parameters}
+
+
+# --------------------------------------------------------------------------- response
+
+
+def finish_reason(stop_reason: str | None) -> FinishReason:
+    """Map an Anthropic ``stop_reason`` to exo's finish reason."""
+    return _STOP_REASONS.get(stop_reason or "", "other")
+
+
+def make_usage(
+    input_tokens: int | None,
+    output_tokens: int | None,
+    cache_read: int | None,
+    cache_write: int | None,
+) -> Usage:
+    """Build exo usage; ``input_tokens`` counts every prompt token, cached ones included."""
+    read, write = cache_read or 0, cache_write or 0
+    return Usage(
+        requests=1,
+        input_tokens=(input_tokens or 0) + read + write,
+        output_tokens=output_tokens or 0,
+        cache_read_tokens=read,
+        cache_write_tokens=write,
+    )
+
+
+def arguments_text(value: Any) -> str:
+    """Serialize a tool ``input`` object as the raw JSON text exo keeps."""
+    return orjson.dumps(value if value is not None else {}).decode()
+
+
+def response_from_dict(data: dict[str, Any], model: str) -> ModelResponse:
+    """Convert a Messages API JSON response (parsed) to a :class:`ModelResponse`."""
+    text: list[str] = []
+    calls: list[ToolCall] = []
+    reasoning: list[ReasoningBlock] = []
+    for block in data.get("content") or ():
+        kind = block.get("type")
+        if kind == "text":
+            text.append(block["text"])
+        elif kind == "tool_use":
+            args = arguments_text(block.get("input"))
+            calls.append(ToolCall(id=block["id"], name=block["name"], arguments=args))
+        elif kind == "thinking":
+            reasoning.append(thinking_block(block.get("thinking"), block.get("signature")))
+        elif kind == "redacted_thinking":
+            reasoning.append(redacted_block(block.get("data")))
+    usage = data.get("usage") or {}
+    return ModelResponse(
+        message=AssistantMessage(content="".join(text), tool_calls=calls, reasoning=reasoning),
+        usage=make_usage(
+            usage.get("input_tokens"),
+            usage.get("output_tokens"),
+            usage.get("cache_read_input_tokens"),
+            usage.get("cache_creation_input_tokens"),
+        ),
+        finish_reason=finish_reason(data.get("stop_reason")),
+        model=data.get("model") or model,
+        id=data.get("id"),
+    )
+
+
+def response_from_message(message: Any, model: str) -> ModelResponse:
+    """Convert the SDK's typed ``anthropic.types.Message`` to a :class:`ModelResponse`."""
+    text: list[str] = []
+    calls: list[ToolCall] = []
+    reasoning: list[ReasoningBlock] = []
+    for block in message.content:
+        kind = block.type
+        if kind == "text":
+            text.append(block.text)
+        elif kind == "tool_use":
+            args = arguments_text(block.input)
+            calls.append(ToolCall(id=block.id, name=block.name, arguments=args))
+        elif kind == "thinking":
+            reasoning.append(thinking_block(block.thinking, block.signature))
+        elif kind == "redacted_thinking":
+            reasoning.append(redacted_block(block.data))
+    usage = message.usage
+    return ModelResponse(
+        message=AssistantMessage(content="".join(text), tool_calls=calls, reasoning=reasoning),
+        usage=make_usage(
+            usage.input_tokens,
+            usage.output_tokens,
+            getattr(usage, "cache_read_input_tokens", None),
+            getattr(usage, "cache_creation_input_tokens", None),
+        ),
+        finish_reason=finish_reason(message.stop_reason),
+        model=message.model or model,
+        id=message.id,
+    )
+
+
+def thinking_block(text: str | None, signature: str | None) -> ReasoningBlock:
+    """Keep a thinking block (text and opaque signature) to send back verbatim."""
+    return ReasoningBlock(text=text or "", signature=signature or None, provider=BACKEND)
+
+
+def redacted_block(data: str | None) -> ReasoningBlock:
+    """Keep a redacted thinking block (opaque data) to send back verbatim."""
+    return ReasoningBlock(redacted=True, encrypted=data, provider=BACKEND)

@@ -1,0 +1,315 @@
+"""The Anthropic backend: the Messages API through the official ``anthropic`` SDK.
+
+``"anthropic:claude-sonnet-4-5"`` resolves to :func:`anthropic_provider`, which reads
+``ANTHROPIC_API_KEY`` (required) and ``ANTHROPIC_BASE_URL`` (optional). Build
+:class:`AnthropicProvider` yourself for anything else: an explicit key or base URL, your own
+``httpx2.AsyncClient`` or ``AsyncAnthropic``, a timeout, a default ``max_tokens``, extended
+thinking, or extra request fields.
+
+Every call goes through the SDK client (auth, headers, base URL, error types), built with
+``max_retries=0``: retries belong to the run (``exo._retry``). Two call paths exist:
+
+* ``raw=True`` (the default): the body is serialized with orjson and posted with
+  ``client.post(..., cast_to=httpx2.Response)``; the JSON or SSE bytes are parsed with
+  orjson straight into exo types. This skips the SDK's request walk and its pydantic
+  response models, whose cost grows with the conversation.
+* ``raw=False``: ``client.messages.create(...)`` and the SDK's typed models and streams.
+
+Both pass every recorded cassette; ``benchmarks/anthropic_overhead.py`` measures them.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from collections.abc import AsyncGenerator, Mapping
+from typing import Any
+
+try:
+    import anthropic
+    import httpx2
+    import orjson
+except ImportError as exc:  # pragma: no cover - depends on the installed extras
+    raise ImportError(
+        f"the anthropic backend needs {exc.name or 'the anthropic SDK'}: "
+        "pip install 'exo-agents[anthropic]'",
+        name=exc.name,
+    ) from exc
+
+from exo.errors import AgentError, ConfigError, ModelError
+from exo.models._anthropic_convert import (
+    BACKEND,
+    build_body,
+    response_from_dict,
+    response_from_message,
+)
+from exo.models._anthropic_errors import from_exception
+from exo.models._anthropic_stream import StreamAssembler, feed_dict, feed_event, iter_sse_data
+from exo.models.base import ModelChunk, ModelRequest, ModelResponse, Provider
+
+__all__ = ["DEFAULT_MAX_TOKENS", "DEFAULT_TIMEOUT", "AnthropicProvider", "anthropic_provider"]
+
+DEFAULT_MAX_TOKENS = 8192
+"""``max_tokens`` sent when neither the agent nor the provider sets one.
+
+The Messages API requires the field. 8192 is accepted by every current Claude model (the
+legacy Claude 3 Haiku/Opus/Sonnet cap at 4096 and get 4096), leaves room for long answers
+and tool arguments, and stays far below the size past which the SDK insists on streaming.
+"""
+
+DEFAULT_TIMEOUT = 600.0
+"""Seconds allowed per request (the SDK's own default)."""
+
+_PATH = "/v1/messages"
+_LEGACY_4096 = ("claude-3-haiku", "claude-3-opus", "claude-3-sonnet")
+
+
+def default_max_tokens(model: str) -> int:
+    """The ``max_tokens`` used for ``model`` when nothing else sets it."""
+    return 4096 if model.startswith(_LEGACY_4096) else DEFAULT_MAX_TOKENS
+
+
+class AnthropicProvider:
+    """A :class:`~exo.models.base.Provider` for one Claude model.
+
+    Args:
+        model: The model name, e.g. ``"claude-sonnet-4-5"``.
+        api_key: The API key; defaults to ``ANTHROPIC_API_KEY``. Never shown by ``repr()``.
+        base_url: The API base URL; defaults to ``ANTHROPIC_BASE_URL``, then the SDK's.
+        http_client: An ``httpx2.AsyncClient`` for the SDK to use. By default the SDK's
+            aiohttp client when ``aiohttp`` is installed (faster under concurrency), else
+            the SDK's default httpx client.
+        client: A ready ``anthropic.AsyncAnthropic``; excludes the four options above. Its
+            own ``max_retries`` is kept, so build it with ``max_retries=0``. ``aclose()``
+            leaves it open: it is yours.
+        timeout: Seconds allowed per request (default 600).
+        max_tokens: ``max_tokens`` when the agent sets none (see :data:`DEFAULT_MAX_TOKENS`).
+        thinking: Extended thinking configuration sent with every request, e.g.
+            ``{"type": "enabled", "budget_tokens": 2048}`` or ``{"type": "adaptive"}``.
+        extra_body: Further top-level request fields (``tool_choice``, ``metadata``,
+            ``output_config``, ``cache_control``…), sent as given.
+        raw: Use the lean path (orjson in and out) rather than the SDK's typed models.
+
+    Raises:
+        AgentError: no API key was given and ``ANTHROPIC_API_KEY`` is not set.
+        ConfigError: ``client=`` was combined with options it already fixes.
+    """
+
+    __slots__ = ("_client", "_extra", "_max_tokens", "_model", "_owns_client", "_raw", "_thinking")
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        http_client: httpx2.AsyncClient | None = None,
+        client: anthropic.AsyncAnthropic | None = None,
+        timeout: float | None = None,
+        max_tokens: int | None = None,
+        thinking: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        raw: bool = True,
+    ) -> None:
+        if max_tokens is not None and max_tokens < 1:
+            raise ConfigError(
+                f"max_tokens must be at least 1, got {max_tokens}", parameter="max_tokens"
+            )
+        self._model = model
+        self._max_tokens = max_tokens or default_max_tokens(model)
+        self._thinking = dict(thinking) if thinking is not None else None
+        self._extra = dict(extra_body) if extra_body else None
+        self._raw = raw
+        if client is not None:
+            given = [
+                n
+                for n, v in (
+                    ("api_key", api_key),
+                    ("base_url", base_url),
+                    ("http_client", http_client),
+                    ("timeout", timeout),
+                )
+                if v is not None
+            ]
+            if given:
+                raise ConfigError(
+                    f"client= already fixes {', '.join(given)}; pass one or the other",
+                    parameter=given[0],
+                )
+            self._client = client
+            self._owns_client = False
+        else:
+            self._client = _build_client(api_key, base_url, http_client, timeout)
+            self._owns_client = True
+
+    @property
+    def backend(self) -> str:
+        """``"anthropic"``."""
+        return BACKEND
+
+    @property
+    def model(self) -> str:
+        """The model name."""
+        return self._model
+
+    @property
+    def client(self) -> anthropic.AsyncAnthropic:
+        """The SDK client (shared with the copies made by :meth:`with_model`)."""
+        return self._client
+
+    def __repr__(self) -> str:
+        path = "raw" if self._raw else "sdk"
+        url = str(self._client.base_url)
+        return f"AnthropicProvider(model={self._model!r}, base_url={url!r}, path={path!r})"
+
+    def with_model(self, model: str) -> AnthropicProvider:
+        """Return a provider for ``model`` sharing this one's client, key, URL and settings."""
+        clone = copy.copy(self)
+        clone._model = model
+        return clone
+
+    async def aclose(self) -> None:
+        """Close the SDK client and its HTTP connections (unless it was passed in)."""
+        if self._owns_client:
+            await self._client.close()
+
+    def _body(self, request: ModelRequest) -> dict[str, Any]:
+        return build_body(
+            request,
+            model=self._model,
+            max_tokens=self._max_tokens,
+            thinking=self._thinking,
+            extra=self._extra,
+        )
+
+    def _error(self, exc: BaseException) -> ModelError:
+        return from_exception(exc, self._model, base_url=str(self._client.base_url))
+
+    async def complete(self, request: ModelRequest) -> ModelResponse:
+        """Make one Messages API call and return the whole response.
+
+        Raises:
+            ModelError: the call failed (``retryable`` and ``retry_after`` set).
+        """
+        body = self._body(request)
+        try:
+            if not self._raw:
+                message = await self._sdk_create(body, stream=False)
+                return response_from_message(message, self._model)
+            response = await self._client.post(
+                _PATH, cast_to=httpx2.Response, content=orjson.dumps(body)
+            )
+        except (anthropic.AnthropicError, httpx2.HTTPError) as exc:
+            raise self._error(exc) from exc
+        try:
+            return response_from_dict(orjson.loads(response.content), self._model)
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise ModelError(
+                f"could not read the Messages API response: {exc}",
+                backend=BACKEND,
+                model=self._model,
+            ) from exc
+
+    async def stream(self, request: ModelRequest) -> AsyncGenerator[ModelChunk, None]:
+        """Make one streamed call: text, reasoning and tool-call deltas, then the response.
+
+        Closing the generator early (or cancelling its task) closes the HTTP response.
+
+        Raises:
+            ModelError: the call or the stream failed; ``partial_text`` keeps what streamed.
+        """
+        body = self._body(request)
+        asm = StreamAssembler(self._model)
+        source = self._raw_chunks(body, asm) if self._raw else self._sdk_chunks(body, asm)
+        try:
+            async for chunk in source:
+                yield chunk
+        except (anthropic.AnthropicError, httpx2.HTTPError) as exc:
+            raise self._error(exc).with_partial_text(asm.text) from exc
+        finally:
+            await source.aclose()
+        yield asm.response()
+
+    async def _raw_chunks(
+        self, body: dict[str, Any], asm: StreamAssembler
+    ) -> AsyncGenerator[ModelChunk, None]:
+        body["stream"] = True
+        response = await self._client.post(
+            _PATH, cast_to=httpx2.Response, content=orjson.dumps(body), stream=True
+        )
+        try:
+            async for data in iter_sse_data(response.aiter_bytes()):
+                try:
+                    event = orjson.loads(data)
+                except orjson.JSONDecodeError as exc:
+                    raise ModelError(
+                        f"unreadable stream event {data[:200]!r}",
+                        backend=BACKEND,
+                        model=self._model,
+                        partial_text=asm.text,
+                    ) from exc
+                chunk = feed_dict(asm, event)
+                if chunk is not None:
+                    yield chunk
+        finally:
+            await response.aclose()
+
+    async def _sdk_chunks(
+        self, body: dict[str, Any], asm: StreamAssembler
+    ) -> AsyncGenerator[ModelChunk, None]:
+        events = await self._sdk_create(body, stream=True)
+        try:
+            async for event in events:
+                chunk = feed_event(asm, event)
+                if chunk is not None:
+                    yield chunk
+        finally:
+            await events.close()
+
+    async def _sdk_create(self, body: dict[str, Any], *, stream: bool) -> Any:
+        """Call ``messages.create``; fields the SDK signature lacks go in ``extra_body``."""
+        rest = dict(body)
+        typed = {k: rest.pop(k) for k in ("system", "tools", "thinking") if k in rest}
+        return await self._client.messages.create(
+            model=rest.pop("model"),
+            max_tokens=rest.pop("max_tokens"),
+            messages=rest.pop("messages"),
+            stream=stream,
+            extra_body=rest or None,
+            **typed,
+        )
+
+
+def _build_client(
+    api_key: str | None,
+    base_url: str | None,
+    http_client: httpx2.AsyncClient | None,
+    timeout: float | None,
+) -> anthropic.AsyncAnthropic:
+    key = api_key or os.environ.get("ANTHROPIC_API_KEY")
+    if not key:
+        raise AgentError(
+            "no Anthropic API key: ANTHROPIC_API_KEY is not set",
+            hint="export ANTHROPIC_API_KEY=sk-ant-... (or pass api_key= to AnthropicProvider)",
+        )
+    if http_client is None:
+        try:
+            http_client = anthropic.DefaultAioHttpClient()
+        except RuntimeError:  # aiohttp is not installed: the SDK's httpx client will do
+            http_client = None
+    return anthropic.AsyncAnthropic(
+        api_key=key,
+        base_url=base_url or os.environ.get("ANTHROPIC_BASE_URL") or None,
+        http_client=http_client,
+        timeout=timeout if timeout is not None else DEFAULT_TIMEOUT,
+        max_retries=0,
+    )
+
+
+def anthropic_provider(model: str) -> Provider:
+    """Build the provider for ``"anthropic:<model>"`` from the environment.
+
+    Raises:
+        AgentError: ``ANTHROPIC_API_KEY`` is not set.
+    """
+    return AnthropicProvider(model)
