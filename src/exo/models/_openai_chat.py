@@ -1,0 +1,374 @@
+"""Chat Completions wire format: exo messages to request JSON, response JSON to exo types.
+
+Everything here works on plain dicts (the request body we serialize, the response body we
+parse), so the provider can skip the SDK's parameter transformation and pydantic models.
+:class:`ChatAssembler` accumulates a streamed answer from whatever feeds it: raw chunk dicts
+(:meth:`ChatAssembler.feed`) or the SDK's typed chunks (``exo.models.openai``).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from exo.errors import ModelError
+from exo.models.base import (
+    ModelRequest,
+    ModelResponse,
+    ReasoningDelta,
+    TextDelta,
+    ToolCallDelta,
+    ToolSpec,
+)
+from exo.types import (
+    AssistantMessage,
+    ContentBlock,
+    DocumentBlock,
+    FinishReason,
+    ImageBlock,
+    Message,
+    ReasoningBlock,
+    SystemMessage,
+    TextBlock,
+    ToolCall,
+    ToolResult,
+    Usage,
+    UserMessage,
+)
+
+__all__ = [
+    "ChatAssembler",
+    "chat_body",
+    "chat_messages",
+    "finish_reason",
+    "parse_completion",
+    "usage_from",
+]
+
+_FINISH: dict[str, FinishReason] = {
+    "stop": "stop",
+    "tool_calls": "tool_calls",
+    "function_call": "tool_calls",
+    "length": "length",
+    "content_filter": "content_filter",
+}
+
+Delta = TextDelta | ReasoningDelta | ToolCallDelta
+
+
+def chat_body(
+    request: ModelRequest,
+    model: str,
+    *,
+    backend: str,
+    stream: bool,
+    max_tokens_param: str,
+    extra: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Build the ``/chat/completions`` request body for ``request``."""
+    body: dict[str, Any] = {
+        "model": model,
+        "messages": chat_messages(request.messages, backend=backend, model=model),
+    }
+    if request.tools:
+        body["tools"] = [_tool(t) for t in request.tools]
+    settings = request.settings
+    if settings.temperature is not None:
+        body["temperature"] = settings.temperature
+    if settings.max_tokens is not None:
+        body[max_tokens_param] = settings.max_tokens
+    if stream:
+        body["stream"] = True
+        body["stream_options"] = {"include_usage": True}
+    if extra:
+        body.update(extra)
+    return body
+
+
+def _tool(tool: ToolSpec) -> dict[str, Any]:
+    return {
+        "type": "function",
+        "function": {
+            "name": tool.name,
+            "description": tool.description,
+            "parameters": tool.parameters,
+        },
+    }
+
+
+def chat_messages(messages: list[Message], *, backend: str, model: str) -> list[dict[str, Any]]:
+    """Convert an exo transcript to Chat Completions messages.
+
+    Tool messages are text only, so media a tool returned is re-sent in one user message
+    after the turn's last tool result (a user message between two tool results would break
+    the tool-call/result pairing the API checks).
+
+    Raises:
+        ModelError: a content block this API cannot take (a document by URL).
+    """
+    out: list[dict[str, Any]] = []
+    held: list[dict[str, Any]] = []  # media parts from tool results, awaiting the turn's end
+    for msg in messages:
+        if held and not isinstance(msg, ToolResult):
+            out.append({"role": "user", "content": held})
+            held = []
+        if isinstance(msg, UserMessage):
+            content = msg.content
+            out.append(
+                {
+                    "role": "user",
+                    "content": content
+                    if isinstance(content, str)
+                    else [_part(b, backend, model) for b in content],
+                }
+            )
+        elif isinstance(msg, AssistantMessage):
+            out.append(_assistant(msg))
+        elif isinstance(msg, ToolResult):
+            out.append(_tool_result(msg, held, backend, model))
+        elif isinstance(msg, SystemMessage):
+            out.append({"role": "system", "content": msg.content})
+    if held:
+        out.append({"role": "user", "content": held})
+    return out
+
+
+def _assistant(msg: AssistantMessage) -> dict[str, Any]:
+    if not msg.tool_calls:
+        return {"role": "assistant", "content": msg.content}
+    return {
+        "role": "assistant",
+        "content": msg.content or None,
+        "tool_calls": [
+            {
+                "id": call.id,
+                "type": "function",
+                "function": {"name": call.name, "arguments": call.arguments},
+            }
+            for call in msg.tool_calls
+        ],
+    }
+
+
+def _tool_result(
+    msg: ToolResult, held: list[dict[str, Any]], backend: str, model: str
+) -> dict[str, Any]:
+    content = msg.content
+    if isinstance(content, str):
+        text = content
+    else:
+        texts = [b.text for b in content if isinstance(b, TextBlock)]
+        media = [_part(b, backend, model) for b in content if not isinstance(b, TextBlock)]
+        text = "".join(texts)
+        if media:
+            held.append(
+                {
+                    "type": "text",
+                    "text": f"Attachments returned by tool {msg.tool_name!r} "
+                    f"(call {msg.tool_call_id}):",
+                }
+            )
+            held.extend(media)
+            text = text or "(the result's attachments follow in the next user message)"
+    return {"role": "tool", "tool_call_id": msg.tool_call_id, "content": text}
+
+
+def _part(block: ContentBlock, backend: str, model: str) -> dict[str, Any]:
+    if isinstance(block, TextBlock):
+        return {"type": "text", "text": block.text}
+    if isinstance(block, ImageBlock):
+        url = block.url or f"data:{block.media_type};base64,{block.data}"
+        image: dict[str, Any] = {"url": url}
+        if block.detail != "auto":
+            image["detail"] = block.detail
+        return {"type": "image_url", "image_url": image}
+    if isinstance(block, DocumentBlock) and block.data is not None:
+        return {
+            "type": "file",
+            "file": {
+                "filename": block.title or "document.pdf",
+                "file_data": f"data:{block.media_type};base64,{block.data}",
+            },
+        }
+    raise ModelError(
+        f"the Chat Completions API cannot take a {type(block).__name__} "
+        f"{'by URL' if isinstance(block, DocumentBlock) else ''}".rstrip(),
+        backend=backend,
+        model=model,
+        hint="send documents as base64 data: DocumentBlock(data=..., media_type=...)",
+    )
+
+
+# --------------------------------------------------------------------------- responses
+
+
+def finish_reason(raw: str | None, has_tool_calls: bool) -> FinishReason:
+    """Map a wire ``finish_reason`` to exo's; tool calls win over a compat server's "stop"."""
+    reason = _FINISH.get(raw or "", "other")
+    if has_tool_calls and reason in ("stop", "other"):
+        return "tool_calls"
+    return reason
+
+
+def usage_from(raw: Mapping[str, Any] | None) -> Usage:
+    """Map a Chat Completions ``usage`` object to :class:`Usage` (``requests=1``)."""
+    if not raw:
+        return Usage(requests=1)
+    prompt = raw.get("prompt_tokens_details") or {}
+    completion = raw.get("completion_tokens_details") or {}
+    return Usage(
+        requests=1,
+        input_tokens=raw.get("prompt_tokens") or 0,
+        output_tokens=raw.get("completion_tokens") or 0,
+        cache_read_tokens=prompt.get("cached_tokens") or 0,
+        reasoning_tokens=completion.get("reasoning_tokens") or 0,
+    )
+
+
+def _reasoning_text(raw: Mapping[str, Any]) -> str | None:
+    # DeepSeek, vLLM and others put reasoning beside the content, under one of two names
+    text = raw.get("reasoning_content") or raw.get("reasoning")
+    return text if isinstance(text, str) else None
+
+
+def parse_completion(data: Mapping[str, Any], *, backend: str, model: str) -> ModelResponse:
+    """Turn a ``chat.completion`` JSON object into a :class:`ModelResponse`."""
+    choices = data.get("choices") or []
+    if not choices:
+        raise ModelError("the response has no choices", backend=backend, model=model)
+    choice = choices[0]
+    message = choice.get("message") or {}
+    calls = [
+        ToolCall(
+            id=c.get("id") or _new_call_id(),
+            name=(c.get("function") or {}).get("name") or "",
+            arguments=(c.get("function") or {}).get("arguments") or "{}",
+        )
+        for c in message.get("tool_calls") or ()
+    ]
+    thought = _reasoning_text(message)
+    return ModelResponse(
+        message=AssistantMessage(
+            content=message.get("content") or message.get("refusal") or "",
+            tool_calls=calls,
+            reasoning=[ReasoningBlock(text=thought, provider=backend)] if thought else [],
+        ),
+        usage=usage_from(data.get("usage")),
+        finish_reason=finish_reason(choice.get("finish_reason"), bool(calls)),
+        model=data.get("model") or model,
+        id=data.get("id"),
+    )
+
+
+def _new_call_id() -> str:
+    return f"call_{uuid.uuid4().hex[:24]}"
+
+
+class ChatAssembler:
+    """Accumulate a streamed Chat Completions answer into a :class:`ModelResponse`.
+
+    Tool calls are keyed by their ``index``: the id and name arrive once, the arguments in
+    pieces, and the pieces of parallel calls may interleave.
+    """
+
+    __slots__ = (
+        "_last_index", "backend", "calls", "finish", "id", "model", "reasoning", "refusal",
+        "text", "usage",
+    )  # fmt: skip
+
+    def __init__(self, *, backend: str, model: str) -> None:
+        self.backend = backend
+        self.model = model
+        self.id: str | None = None
+        self.text: list[str] = []
+        self.reasoning: list[str] = []
+        self.refusal: list[str] = []
+        self.calls: dict[int, list[str]] = {}  # index -> [id, name, arguments...]
+        self.finish: str | None = None
+        self.usage: Usage | None = None
+        self._last_index = -1
+
+    def feed(self, chunk: Mapping[str, Any], out: list[Delta]) -> None:
+        """Consume one ``chat.completion.chunk`` dict, appending its deltas to ``out``."""
+        if self.id is None:
+            self.id = chunk.get("id")
+            self.model = chunk.get("model") or self.model
+        usage = chunk.get("usage")
+        if usage:
+            self.usage = usage_from(usage)
+        for choice in chunk.get("choices") or ():
+            if choice.get("index", 0) != 0:
+                continue
+            delta = choice.get("delta") or {}
+            text = delta.get("content")
+            if text:
+                self.text.append(text)
+                out.append(TextDelta(text=text))
+            thought = _reasoning_text(delta)
+            if thought:
+                self.reasoning.append(thought)
+                out.append(ReasoningDelta(text=thought))
+            refusal = delta.get("refusal")
+            if refusal:
+                self.refusal.append(refusal)
+            for call in delta.get("tool_calls") or ():
+                fn = call.get("function") or {}
+                self.tool_piece(
+                    call.get("index"), call.get("id"), fn.get("name"), fn.get("arguments"), out
+                )
+            if choice.get("finish_reason"):
+                self.finish = choice["finish_reason"]
+
+    def tool_piece(
+        self,
+        index: int | None,
+        call_id: str | None,
+        name: str | None,
+        arguments: str | None,
+        out: list[Delta],
+    ) -> None:
+        """Record one piece of a streamed tool call and append its :class:`ToolCallDelta`."""
+        if index is None:  # some compat servers leave it out: a new id starts a new call
+            known = self.calls.get(self._last_index)
+            new = known is None or (call_id is not None and call_id != known[0])
+            index = self._last_index + 1 if new else self._last_index
+        self._last_index = index
+        slot = self.calls.get(index)
+        if slot is None:
+            slot = self.calls[index] = ["", ""]
+        new_id = call_id if call_id and not slot[0] else None
+        new_name = name if name and not slot[1] else None
+        if new_id:
+            slot[0] = new_id
+        if new_name:
+            slot[1] = new_name
+        if arguments:
+            slot.append(arguments)
+        if new_id or new_name or arguments:
+            out.append(
+                ToolCallDelta(index=index, id=new_id, name=new_name, arguments=arguments or "")
+            )
+
+    def result(self) -> ModelResponse:
+        """The assembled response (call once the stream has ended)."""
+        calls = [
+            ToolCall(
+                id=slot[0] or _new_call_id(),
+                name=slot[1],
+                arguments="".join(slot[2:]) or "{}",
+            )
+            for _, slot in sorted(self.calls.items())
+        ]
+        thought = "".join(self.reasoning)
+        return ModelResponse(
+            message=AssistantMessage(
+                content="".join(self.text) or "".join(self.refusal),
+                tool_calls=calls,
+                reasoning=[ReasoningBlock(text=thought, provider=self.backend)] if thought else [],
+            ),
+            usage=self.usage or Usage(requests=1),
+            finish_reason=finish_reason(self.finish, bool(calls)),
+            model=self.model,
+            id=self.id,
+        )

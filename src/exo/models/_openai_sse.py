@@ -1,0 +1,139 @@
+"""Decode server-sent events from raw response bytes, without the SDK's per-event objects.
+
+OpenAI-style streams are ``data: <json>`` lines (Chat Completions, with a final
+``data: [DONE]``) or ``event: <type>`` + ``data: <json>`` pairs (Responses), each event ended
+by a blank line. :class:`SSEDecoder` is a small synchronous state machine fed with the body's
+chunks as they arrive; it yields ``(event, data)`` pairs with ``data`` still as bytes, so the
+caller can hand them straight to a fast JSON parser. Comment lines (``: keep-alive``, as
+OpenRouter sends) and the ``id`` / ``retry`` fields are ignored; CR, LF and CRLF line ends
+are all accepted, even when split across chunks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import httpx2
+
+__all__ = ["SSEDecoder", "SSEReader"]
+
+Event = tuple[str | None, bytes]
+
+_DRAIN_SECONDS = 0.1
+
+
+class SSEDecoder:
+    """Turn body chunks into ``(event, data)`` pairs.
+
+    Feed every chunk to :meth:`feed`, then call :meth:`close` once the body ends to flush an
+    event that was not followed by a blank line.
+    """
+
+    __slots__ = ("_data", "_event", "_pending", "_tail_cr")
+
+    def __init__(self) -> None:
+        self._pending: list[bytes] = []  # an unfinished line, in pieces
+        self._tail_cr = False  # the last chunk ended in CR: a following LF belongs to it
+        self._event: str | None = None
+        self._data: list[bytes] = []
+
+    def feed(self, chunk: bytes) -> list[Event]:
+        """Consume one chunk of the body; return the events it completed."""
+        if self._tail_cr:
+            self._tail_cr = False
+            if chunk.startswith(b"\n"):
+                chunk = chunk[1:]
+        if b"\r" in chunk:
+            if chunk.endswith(b"\r"):
+                self._tail_cr = True
+            chunk = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        if b"\n" not in chunk:
+            if chunk:
+                self._pending.append(chunk)
+            return []
+        if self._pending:
+            self._pending.append(chunk)
+            chunk = b"".join(self._pending)
+            self._pending.clear()
+        lines = chunk.split(b"\n")
+        last = lines.pop()
+        if last:
+            self._pending.append(last)
+        return self._lines(lines)
+
+    def close(self) -> list[Event]:
+        """Flush what is left once the body has ended."""
+        lines = [b"".join(self._pending)] if self._pending else []
+        self._pending.clear()
+        lines.append(b"")
+        return self._lines(lines)
+
+    def _lines(self, lines: list[bytes]) -> list[Event]:
+        out: list[Event] = []
+        data = self._data
+        for line in lines:
+            if not line:  # a blank line dispatches the event
+                if data:
+                    out.append((self._event, data[0] if len(data) == 1 else b"\n".join(data)))
+                    data.clear()
+                self._event = None
+                continue
+            if line.startswith(b"data:"):
+                value = line[5:]
+                data.append(value[1:] if value.startswith(b" ") else value)
+            elif line.startswith(b"event:"):
+                self._event = line[6:].strip().decode("utf-8", "replace")
+            elif line == b"data":
+                data.append(b"")
+            # ":" comments and the id / retry fields carry nothing we use
+        return out
+
+
+class SSEReader:
+    """Read a streamed response as batches of events (one batch per network chunk).
+
+    Reading stops at a ``data: [DONE]`` event (Chat Completions' end marker, not part of any
+    batch) and sets :attr:`done`; what follows it (usually nothing) is drained for at most
+    0.1 s so an HTTP/1.1 connection can go back to the pool.
+    """
+
+    __slots__ = ("_response", "done")
+
+    def __init__(self, response: httpx2.Response) -> None:
+        self._response = response
+        self.done = False
+
+    async def batches(self) -> AsyncIterator[list[Event]]:
+        """Yield the events of each chunk of the body, in order."""
+        decoder = SSEDecoder()
+        chunks = self._response.aiter_bytes()
+        async for raw in chunks:
+            events = decoder.feed(raw)
+            if not events:
+                continue
+            for i, (_, data) in enumerate(events):
+                if data.startswith(b"[DONE]"):
+                    self.done = True
+                    if i:
+                        yield events[:i]
+                    await _drain(chunks)
+                    return
+            yield events
+        tail: list[Event] = []
+        for event in decoder.close():
+            if event[1].startswith(b"[DONE]"):
+                self.done = True
+                break
+            tail.append(event)
+        if tail:
+            yield tail
+
+
+async def _drain(chunks: AsyncIterator[bytes]) -> None:
+    try:
+        async with asyncio.timeout(_DRAIN_SECONDS):
+            async for _ in chunks:
+                pass
+    except (TimeoutError, httpx2.HTTPError, httpx2.StreamError):
+        pass

@@ -1,0 +1,314 @@
+"""OpenAI Chat Completions through the official SDK, and the OpenAI-compatible presets.
+
+``openai:gpt-4o`` builds an :class:`OpenAIProvider` from ``OPENAI_API_KEY`` (and
+``OPENAI_BASE_URL``, if set). The presets (``ollama:``, ``vllm:``, ``lmstudio:``,
+``openrouter:``, ``deepseek:``, ``groq:``, ``together:``) are the same class pointed at
+another server: each reads its own ``{NAME}_API_KEY`` and ``{NAME}_BASE_URL`` and reports its
+own backend name. Local servers need no key.
+
+Two request paths, both through the official SDK client (``fast=`` picks one):
+
+* fast (default): the body is serialized once with orjson and sent with
+  ``AsyncOpenAI.post(..., cast_to=httpx2.Response)``; the JSON or SSE body is parsed straight
+  into exo types. The SDK still owns auth, headers, timeouts and error statuses.
+* SDK (``fast=False``): ``client.chat.completions.create(...)`` with the SDK's parameter
+  transformation and pydantic response models. Kept as the reference and for comparison
+  (see ``benchmarks/provider_overhead.py``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any, Literal, Unpack
+
+import httpx2
+
+from exo.models._openai_chat import (
+    ChatAssembler,
+    Delta,
+    chat_body,
+    finish_reason,
+    parse_completion,
+)
+from exo.models._openai_common import (
+    ERRORS,
+    ClientOptions,
+    OpenAIBase,
+    ProviderOptions,
+    close_quietly,
+)
+from exo.models._openai_sse import SSEReader
+from exo.models.base import ModelChunk, ModelRequest, ModelResponse, TextDelta, ToolCallDelta
+from exo.types import AssistantMessage, ReasoningBlock, ToolCall, Usage
+
+__all__ = [
+    "PRESETS",
+    "OpenAIProvider",
+    "ProviderOptions",
+    "deepseek_provider",
+    "groq_provider",
+    "lmstudio_provider",
+    "ollama_provider",
+    "openai_provider",
+    "openrouter_provider",
+    "preset_provider",
+    "together_provider",
+    "vllm_provider",
+]
+
+_PATH = "/chat/completions"
+
+
+class OpenAIProvider(OpenAIBase):
+    """A model behind the OpenAI Chat Completions API (or an OpenAI-compatible server).
+
+    Args:
+        model: The model name (``"gpt-4o"``).
+        backend: The backend name it reports (``"openai"``, or a preset's name).
+        max_tokens_param: The body field ``max_tokens`` goes to: ``"max_completion_tokens"``
+            (what OpenAI wants, and its reasoning models require) or ``"max_tokens"`` (what
+            OpenAI-compatible servers read).
+        **options: ``api_key``, ``base_url``, ``http_client``, ``client``, ``timeout``,
+            ``fast``, ``extra_body``, ``key_env``, ``base_url_env``, ``default_base_url``,
+            ``key_required`` (see :class:`~exo.models._openai_common.OpenAIBase`).
+
+    Raises:
+        ModelError: no API key was found (the message names the variable to set).
+    """
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        backend: str = "openai",
+        max_tokens_param: Literal["max_completion_tokens", "max_tokens"] = "max_completion_tokens",
+        **options: Unpack[ClientOptions],
+    ) -> None:
+        super().__init__(model, backend=backend, **options)
+        self.max_tokens_param = max_tokens_param
+
+    def _body(self, request: ModelRequest, *, stream: bool) -> dict[str, Any]:
+        return chat_body(
+            request,
+            self._model,
+            backend=self._backend,
+            stream=stream,
+            max_tokens_param=self.max_tokens_param,
+            extra=self.extra_body,
+        )
+
+    async def complete(self, request: ModelRequest) -> ModelResponse:
+        """Make one Chat Completions call and return the whole response."""
+        body = self._body(request, stream=False)
+        try:
+            if not self.fast:
+                return self._from_sdk(await self._client.chat.completions.create(**body))
+            response = await self._post_raw(_PATH, body, stream=False)
+        except ERRORS as exc:
+            raise self._error(exc) from exc
+        return parse_completion(
+            self._json(response.content), backend=self._backend, model=self._model
+        )
+
+    def stream(self, request: ModelRequest) -> AsyncIterator[ModelChunk]:
+        """Make one streamed call: text and tool-call deltas, then the assembled response."""
+        return self._stream_fast(request) if self.fast else self._stream_sdk(request)
+
+    # ------------------------------------------------------------------- fast path
+
+    async def _stream_fast(self, request: ModelRequest) -> AsyncIterator[ModelChunk]:
+        body = self._body(request, stream=True)
+        response: httpx2.Response | None = None
+        try:
+            response = await self._post_raw(_PATH, body, stream=True)
+            if "json" in response.headers.get("content-type", ""):
+                # a server that ignored stream=true and answered in one piece
+                async for item in self._replay(await response.aread()):
+                    yield item
+                return
+            assembler = ChatAssembler(backend=self._backend, model=self._model)
+            reader = SSEReader(response)
+            out: list[Delta] = []
+            async for events in reader.batches():
+                for _, data in events:
+                    chunk = self._json(data)
+                    if chunk.get("error"):
+                        raise self._event_error(chunk["error"])
+                    assembler.feed(chunk, out)
+                for delta in out:
+                    yield delta
+                out.clear()
+            if not reader.done and assembler.finish is None:
+                raise self._protocol_error(
+                    "the stream ended before the response was complete", retryable=True
+                )
+            yield assembler.result()
+        except ERRORS as exc:
+            raise self._error(exc) from exc
+        finally:
+            if response is not None:
+                await close_quietly(response)
+
+    async def _replay(self, content: bytes) -> AsyncIterator[ModelChunk]:
+        final = parse_completion(self._json(content), backend=self._backend, model=self._model)
+        if final.message.content:
+            yield TextDelta(text=final.message.content)
+        for i, call in enumerate(final.message.tool_calls):
+            yield ToolCallDelta(index=i, id=call.id, name=call.name, arguments=call.arguments)
+        yield final
+
+    # ------------------------------------------------------------------- SDK path
+
+    def _from_sdk(self, completion: Any) -> ModelResponse:
+        if not completion.choices:
+            raise self._protocol_error("the response has no choices")
+        choice = completion.choices[0]
+        msg = choice.message
+        calls = [
+            ToolCall(id=c.id, name=fn.name, arguments=fn.arguments or "{}")
+            for c in msg.tool_calls or ()
+            if (fn := getattr(c, "function", None)) is not None
+        ]
+        thought = getattr(msg, "reasoning_content", None) or getattr(msg, "reasoning", None)
+        reasoning: list[ReasoningBlock] = []
+        if isinstance(thought, str) and thought:
+            reasoning.append(ReasoningBlock(text=thought, provider=self._backend))
+        return ModelResponse(
+            message=AssistantMessage(
+                content=msg.content or msg.refusal or "", tool_calls=calls, reasoning=reasoning
+            ),
+            usage=_sdk_usage(completion.usage),
+            finish_reason=finish_reason(choice.finish_reason, bool(calls)),
+            model=completion.model or self._model,
+            id=completion.id,
+        )
+
+    async def _stream_sdk(self, request: ModelRequest) -> AsyncIterator[ModelChunk]:
+        body = self._body(request, stream=True)
+        assembler = ChatAssembler(backend=self._backend, model=self._model)
+        stream: Any = None
+        out: list[Delta] = []
+        try:
+            stream = await self._client.chat.completions.create(**body)
+            async for chunk in stream:
+                _feed_sdk(chunk, assembler, out)
+                for delta in out:
+                    yield delta
+                out.clear()
+            if assembler.finish is None:
+                raise self._protocol_error(
+                    "the stream ended before the response was complete", retryable=True
+                )
+            yield assembler.result()
+        except ERRORS as exc:
+            raise self._error(exc) from exc
+        finally:
+            if stream is not None:
+                await close_quietly(stream)
+
+
+def _feed_sdk(chunk: Any, assembler: ChatAssembler, out: list[Delta]) -> None:
+    """Feed one SDK ``ChatCompletionChunk`` (typed attributes) to the assembler."""
+    if assembler.id is None:
+        assembler.id = chunk.id
+        assembler.model = chunk.model or assembler.model
+    if chunk.usage is not None:
+        assembler.usage = _sdk_usage(chunk.usage)
+    for choice in chunk.choices:
+        if choice.index != 0:
+            continue
+        delta = choice.delta
+        if delta.content:
+            assembler.text.append(delta.content)
+            out.append(TextDelta(text=delta.content))
+        if delta.refusal:
+            assembler.refusal.append(delta.refusal)
+        for call in delta.tool_calls or ():
+            fn = call.function
+            assembler.tool_piece(
+                call.index, call.id, fn.name if fn else None, fn.arguments if fn else None, out
+            )
+        if choice.finish_reason:
+            assembler.finish = choice.finish_reason
+
+
+def _sdk_usage(usage: Any) -> Usage:
+    if usage is None:
+        return Usage(requests=1)
+    prompt, completion = usage.prompt_tokens_details, usage.completion_tokens_details
+    return Usage(
+        requests=1,
+        input_tokens=usage.prompt_tokens or 0,
+        output_tokens=usage.completion_tokens or 0,
+        cache_read_tokens=(prompt.cached_tokens or 0) if prompt else 0,
+        reasoning_tokens=(completion.reasoning_tokens or 0) if completion else 0,
+    )
+
+
+# --------------------------------------------------------------------------- factories
+
+PRESETS: dict[str, tuple[str, str, bool]] = {
+    "ollama": ("http://localhost:11434/v1", "OLLAMA_API_KEY", False),
+    "vllm": ("http://localhost:8000/v1", "VLLM_API_KEY", False),
+    "lmstudio": ("http://localhost:1234/v1", "LMSTUDIO_API_KEY", False),
+    "openrouter": ("https://openrouter.ai/api/v1", "OPENROUTER_API_KEY", True),
+    "deepseek": ("https://api.deepseek.com/v1", "DEEPSEEK_API_KEY", True),
+    "groq": ("https://api.groq.com/openai/v1", "GROQ_API_KEY", True),
+    "together": ("https://api.together.xyz/v1", "TOGETHER_API_KEY", True),
+}
+"""OpenAI-compatible presets: name -> (default base URL, API key variable, key required)."""
+
+
+def openai_provider(model: str, **options: Unpack[ProviderOptions]) -> OpenAIProvider:
+    """Build the ``openai:`` provider (``OPENAI_API_KEY``, ``OPENAI_BASE_URL``)."""
+    return OpenAIProvider(model, **options)
+
+
+def preset_provider(name: str, model: str, **options: Unpack[ProviderOptions]) -> OpenAIProvider:
+    """Build an OpenAI-compatible preset provider by name (a key of :data:`PRESETS`)."""
+    base_url, key_env, required = PRESETS[name]
+    return OpenAIProvider(
+        model,
+        backend=name,
+        key_env=key_env,
+        base_url_env=f"{name.upper()}_BASE_URL",
+        default_base_url=base_url,
+        key_required=required,
+        max_tokens_param="max_tokens",
+        **options,
+    )
+
+
+def ollama_provider(model: str, **options: Unpack[ProviderOptions]) -> OpenAIProvider:
+    """Build an ``ollama:`` provider (``OLLAMA_BASE_URL``; no key needed)."""
+    return preset_provider("ollama", model, **options)
+
+
+def vllm_provider(model: str, **options: Unpack[ProviderOptions]) -> OpenAIProvider:
+    """Build a ``vllm:`` provider (``VLLM_BASE_URL``; ``VLLM_API_KEY`` if the server wants one)."""
+    return preset_provider("vllm", model, **options)
+
+
+def lmstudio_provider(model: str, **options: Unpack[ProviderOptions]) -> OpenAIProvider:
+    """Build an ``lmstudio:`` provider (``LMSTUDIO_BASE_URL``; no key needed)."""
+    return preset_provider("lmstudio", model, **options)
+
+
+def openrouter_provider(model: str, **options: Unpack[ProviderOptions]) -> OpenAIProvider:
+    """Build an ``openrouter:`` provider (``OPENROUTER_API_KEY``)."""
+    return preset_provider("openrouter", model, **options)
+
+
+def deepseek_provider(model: str, **options: Unpack[ProviderOptions]) -> OpenAIProvider:
+    """Build a ``deepseek:`` provider (``DEEPSEEK_API_KEY``)."""
+    return preset_provider("deepseek", model, **options)
+
+
+def groq_provider(model: str, **options: Unpack[ProviderOptions]) -> OpenAIProvider:
+    """Build a ``groq:`` provider (``GROQ_API_KEY``)."""
+    return preset_provider("groq", model, **options)
+
+
+def together_provider(model: str, **options: Unpack[ProviderOptions]) -> OpenAIProvider:
+    """Build a ``together:`` provider (``TOGETHER_API_KEY``)."""
+    return preset_provider("together", model, **options)

@@ -1,0 +1,243 @@
+"""OpenAI Responses API through the official SDK (``openai-responses:gpt-5``).
+
+Stateless by design (``store: false``): each call sends the whole exo transcript as input
+items (see ``_openai_responses_convert`` for the mapping and why), and the reasoning items of
+reasoning models come back with their encrypted content so they can be carried, verbatim, to
+the next turn of this backend (:class:`~exo.types.ReasoningBlock` with
+``provider="openai-responses"``; other backends never receive them).
+
+Like :class:`~exo.models.openai.OpenAIProvider`, the fast path (default) posts pre-serialized
+JSON with ``AsyncOpenAI.post`` and parses the raw body; ``fast=False`` uses
+``client.responses.create(...)`` and the SDK's models.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from typing import Any, Unpack
+
+import httpx2
+
+from exo.errors import ModelError
+from exo.models._openai_common import (
+    ERRORS,
+    ClientOptions,
+    OpenAIBase,
+    ProviderOptions,
+    close_quietly,
+)
+from exo.models._openai_responses_convert import (
+    BACKEND,
+    is_reasoning_model,
+    parse_response,
+    reasoning_block,
+    responses_body,
+)
+from exo.models._openai_sse import SSEReader
+from exo.models.base import (
+    ModelChunk,
+    ModelRequest,
+    ModelResponse,
+    ReasoningDelta,
+    TextDelta,
+    ToolCallDelta,
+)
+from exo.types import AssistantMessage, ReasoningBlock, ToolCall
+
+__all__ = ["OpenAIResponsesProvider", "ProviderOptions", "openai_responses_provider"]
+
+_PATH = "/responses"
+_FINAL = frozenset({"response.completed", "response.incomplete"})
+_REASONING_DELTAS = frozenset(
+    {"response.reasoning_summary_text.delta", "response.reasoning_text.delta"}
+)
+
+Delta = TextDelta | ReasoningDelta | ToolCallDelta
+
+
+class OpenAIResponsesProvider(OpenAIBase):
+    """A model behind the OpenAI Responses API.
+
+    Args:
+        model: The model name (``"gpt-5"``).
+        encrypted_reasoning: Ask for ``reasoning.encrypted_content`` (needed to carry
+            reasoning across turns). ``None`` (the default) asks for it on reasoning models
+            only (o1, o3, o4, gpt-5, codex): other models reject it.
+        **options: ``api_key``, ``base_url``, ``http_client``, ``client``, ``timeout``,
+            ``fast``, ``extra_body`` and the rest of
+            :class:`~exo.models._openai_common.ClientOptions`.
+
+    Raises:
+        ModelError: no API key was found (the message names the variable to set).
+    """
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        encrypted_reasoning: bool | None = None,
+        **options: Unpack[ClientOptions],
+    ) -> None:
+        super().__init__(model, backend=BACKEND, **options)
+        self.encrypted_reasoning = encrypted_reasoning
+
+    def _body(self, request: ModelRequest, *, stream: bool) -> dict[str, Any]:
+        encrypted = self.encrypted_reasoning
+        if encrypted is None:
+            encrypted = is_reasoning_model(self._model)
+        return responses_body(
+            request,
+            self._model,
+            stream=stream,
+            encrypted_reasoning=encrypted,
+            extra=self.extra_body,
+        )
+
+    async def complete(self, request: ModelRequest) -> ModelResponse:
+        """Make one Responses call and return the whole response."""
+        body = self._body(request, stream=False)
+        try:
+            if self.fast:
+                data: Mapping[str, Any] = self._json(
+                    (await self._post_raw(_PATH, body, stream=False)).content
+                )
+            else:
+                data = (await self._client.responses.create(**body)).to_dict()
+        except ERRORS as exc:
+            raise self._error(exc) from exc
+        return self._final(data)
+
+    def stream(self, request: ModelRequest) -> AsyncIterator[ModelChunk]:
+        """Make one streamed call: text, reasoning and tool-call deltas, then the response."""
+        return self._stream_fast(request) if self.fast else self._stream_sdk(request)
+
+    def _final(self, data: Mapping[str, Any]) -> ModelResponse:
+        if data.get("status") == "failed":
+            raise self._event_error(data.get("error") or {"message": "the response failed"})
+        return parse_response(data, model=self._model)
+
+    async def _stream_fast(self, request: ModelRequest) -> AsyncIterator[ModelChunk]:
+        body = self._body(request, stream=True)
+        response: httpx2.Response | None = None
+        try:
+            response = await self._post_raw(_PATH, body, stream=True)
+            if "json" in response.headers.get("content-type", ""):
+                yield self._final(self._json(await response.aread()))
+                return
+            state = _StreamState(self)
+            async for events in SSEReader(response).batches():
+                for _, data in events:
+                    state.handle(self._json(data))
+                for delta in state.out:
+                    yield delta
+                state.out.clear()
+            yield state.result()
+        except ERRORS as exc:
+            raise self._error(exc) from exc
+        finally:
+            if response is not None:
+                await close_quietly(response)
+
+    async def _stream_sdk(self, request: ModelRequest) -> AsyncIterator[ModelChunk]:
+        body = self._body(request, stream=True)
+        stream: Any = None
+        try:
+            stream = await self._client.responses.create(**body)
+            state = _StreamState(self)
+            async for event in stream:
+                state.handle(event.to_dict())
+                for delta in state.out:
+                    yield delta
+                state.out.clear()
+            yield state.result()
+        except ERRORS as exc:
+            raise self._error(exc) from exc
+        finally:
+            if stream is not None:
+                await close_quietly(stream)
+
+
+class _StreamState:
+    """Turn Responses stream events into deltas; keep what the final response needs."""
+
+    __slots__ = ("by_item", "calls", "final", "out", "provider", "reasoning", "text")
+
+    def __init__(self, provider: OpenAIResponsesProvider) -> None:
+        self.provider = provider
+        self.out: list[Delta] = []
+        self.by_item: dict[str, int] = {}  # function_call item id -> tool-call index
+        self.calls: list[list[str]] = []  # [call_id, name, arguments...]
+        self.text: list[str] = []
+        self.reasoning: list[ReasoningBlock] = []
+        self.final: ModelResponse | None = None
+
+    def handle(self, event: Mapping[str, Any]) -> None:
+        """Consume one event (as a dict)."""
+        kind = event.get("type")
+        if kind == "response.output_text.delta":
+            text = event.get("delta") or ""
+            self.text.append(text)
+            self.out.append(TextDelta(text=text))
+        elif kind == "response.function_call_arguments.delta":
+            index = self.by_item.get(event.get("item_id") or "")
+            if index is not None:
+                piece = event.get("delta") or ""
+                self.calls[index].append(piece)
+                self.out.append(ToolCallDelta(index=index, arguments=piece))
+        elif kind in _REASONING_DELTAS:
+            self.out.append(ReasoningDelta(text=event.get("delta") or ""))
+        elif kind == "response.output_item.added":
+            self._item_added(event.get("item") or {})
+        elif kind == "response.output_item.done":
+            item = event.get("item") or {}
+            if item.get("type") == "reasoning":
+                self.reasoning.append(reasoning_block(item))
+        elif kind in _FINAL:
+            self.final = self.provider._final(event.get("response") or {})
+        elif kind == "response.failed":
+            response = event.get("response") or {}
+            raise self.provider._event_error(response.get("error") or {"message": "failed"})
+        elif kind == "error":
+            raise self.provider._event_error(event.get("error") or event)
+
+    def _item_added(self, item: Mapping[str, Any]) -> None:
+        if item.get("type") != "function_call":
+            return
+        index = len(self.calls)
+        self.by_item[item.get("id") or f"#{index}"] = index
+        call_id, name = item.get("call_id") or "", item.get("name") or ""
+        arguments = item.get("arguments") or ""
+        self.calls.append([call_id, name, arguments])
+        self.out.append(ToolCallDelta(index=index, id=call_id, name=name, arguments=arguments))
+
+    def result(self) -> ModelResponse:
+        """The final response, from ``response.completed`` (or what streamed, if it is bare)."""
+        final = self.final
+        if final is None:
+            raise ModelError(
+                "the stream ended before the response was complete",
+                backend=BACKEND,
+                model=self.provider.model,
+                retryable=True,
+            )
+        message = final.message
+        if message.content or message.tool_calls or not (self.text or self.calls):
+            return final
+        # a server that sent an empty output list in response.completed: keep what streamed
+        calls = [ToolCall(id=c[0], name=c[1], arguments="".join(c[2:]) or "{}") for c in self.calls]
+        return ModelResponse(
+            message=AssistantMessage(
+                content="".join(self.text), tool_calls=calls, reasoning=self.reasoning
+            ),
+            usage=final.usage,
+            finish_reason="tool_calls" if calls else final.finish_reason,
+            model=final.model,
+            id=final.id,
+        )
+
+
+def openai_responses_provider(
+    model: str, **options: Unpack[ProviderOptions]
+) -> OpenAIResponsesProvider:
+    """Build the ``openai-responses:`` provider (``OPENAI_API_KEY``, ``OPENAI_BASE_URL``)."""
+    return OpenAIResponsesProvider(model, **options)
