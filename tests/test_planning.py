@@ -109,11 +109,15 @@ async def test_planner_defaults_to_agent_model_and_instructions() -> None:
 
 async def test_planning_instructions_and_settings_reach_the_planner_call() -> None:
     model = ScriptedModel({"researcher_planner": [PLAN], "researcher": ["ok"]})
-    agent = researcher(planning_instructions="Output a numbered plan.", temperature=0.1, max_tokens=64)
+    agent = researcher(
+        planning_instructions="Output a numbered plan.", temperature=0.1, max_tokens=64
+    )
     await run(agent, "x", provider=model)
     planner_call, executor_call = model.requests
     assert planner_call.messages[0] == SystemMessage(content="Output a numbered plan.")
-    assert executor_call.messages[0] == SystemMessage(content="You are a thorough research assistant.")
+    assert executor_call.messages[0] == SystemMessage(
+        content="You are a thorough research assistant."
+    )
     assert planner_call.settings == executor_call.settings
     assert planner_call.settings.max_tokens == 64
 
@@ -149,7 +153,9 @@ async def test_planning_tools_restrict_the_planner() -> None:
 
 async def test_planning_max_steps_limits_only_the_planner() -> None:
     model = FunctionModel(
-        lambda msgs, info: call("search", query="x") if info.agent_name.endswith("_planner") else "ok"
+        lambda msgs, info: (
+            call("search", query="x") if info.agent_name.endswith("_planner") else "ok"
+        )
     )
     agent = researcher(planning_max_steps=2, planning_on_error="skip")
     result = await run(agent, "x", provider=model)
@@ -160,7 +166,10 @@ async def test_planning_max_steps_limits_only_the_planner() -> None:
 
 async def test_content_block_input_gets_a_system_message_appended() -> None:
     model = ScriptedModel({"researcher_planner": [PLAN], "researcher": ["ok"]})
-    blocks = [TextBlock(text="What framework is in this screenshot?"), ImageBlock(url="https://x/y.png")]
+    blocks = [
+        TextBlock(text="What framework is in this screenshot?"),
+        ImageBlock(url="https://x/y.png"),
+    ]
     history: list[Message] = [UserMessage(content="hi"), SystemMessage(content="be brief")]
     await run(researcher(), blocks, provider=model, messages=history)
     planner_msgs = model.requests[0].messages
@@ -185,7 +194,10 @@ async def test_empty_plan_is_a_no_op(empty: str) -> None:
     blocks = [TextBlock(text="Compare")]
     model = ScriptedModel({"researcher_planner": [empty], "researcher": ["ok"]})
     await run(researcher(), blocks, provider=model)
-    assert [type(m).__name__ for m in model.requests[1].messages] == ["SystemMessage", "UserMessage"]
+    assert [type(m).__name__ for m in model.requests[1].messages] == [
+        "SystemMessage",
+        "UserMessage",
+    ]
 
 
 async def test_planning_disabled_runs_no_planner() -> None:
@@ -259,7 +271,10 @@ def test_malformed_planning_model_is_a_config_error() -> None:
 
 async def test_stream_carries_no_planner_text_or_tool_calls() -> None:
     model = ScriptedModel(
-        {"researcher_planner": [call("search", query="p"), "PLANNER-TEXT"], "researcher": ["EXECUTOR-TEXT"]}
+        {
+            "researcher_planner": [call("search", query="p"), "PLANNER-TEXT"],
+            "researcher": ["EXECUTOR-TEXT"],
+        }
     )
     events = [e async for e in run.stream(researcher(), "x", provider=model)]
     assert all(e.agent_name == "researcher" for e in events)
@@ -277,7 +292,9 @@ async def test_detailed_stream_shows_plan_lifecycle_first() -> None:
 
 
 async def test_planner_usage_is_counted_and_split_by_phase() -> None:
-    model = ScriptedModel({"researcher_planner": [call("search", query="q"), PLAN], "researcher": ["ok"]})
+    model = ScriptedModel(
+        {"researcher_planner": [call("search", query="q"), PLAN], "researcher": ["ok"]}
+    )
     result = await run(researcher(), "x", provider=model)
     phases = result.usage_by_phase
     assert result.plan is not None
@@ -294,7 +311,9 @@ async def test_planner_failure_raises_planning_error_or_skips() -> None:
         await run(researcher(), "x", provider=model)
 
     model = ScriptedModel({"researcher_planner": [boom], "researcher": ["ok"]})
-    events = [e async for e in run.stream(researcher(planning_on_error="skip"), "x", provider=model)]
+    events = [
+        e async for e in run.stream(researcher(planning_on_error="skip"), "x", provider=model)
+    ]
     skipped = [e for e in events if isinstance(e, PlanSkippedEvent)]
     assert len(skipped) == 1 and "provider exploded" in skipped[0].reason
     assert model.requests[-1].messages[-1] == UserMessage(content="x")  # unplanned

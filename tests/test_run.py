@@ -68,8 +68,14 @@ async def test_tool_rounds_give_an_honest_result() -> None:
     assert result.usage == result.execute_usage
     assert result.usage.input_tokens > 0 and result.usage.output_tokens > 0
     assert [type(m).__name__ for m in result.messages] == [
-        "SystemMessage", "UserMessage", "AssistantMessage", "ToolResult",
-        "AssistantMessage", "ToolResult", "ToolResult", "AssistantMessage",
+        "SystemMessage",
+        "UserMessage",
+        "AssistantMessage",
+        "ToolResult",
+        "AssistantMessage",
+        "ToolResult",
+        "ToolResult",
+        "AssistantMessage",
     ]
     assert [m.content for m in result.messages if isinstance(m, ToolResult)] == ["3", "7", "11"]
     assert result.new_messages == result.messages[1:]
@@ -93,9 +99,16 @@ async def test_default_stream_events_in_order() -> None:
     events = await collect(AGENT, "Add", provider=ScriptedModel(script()))  # type: ignore[arg-type]
     kinds = [e.type for e in events]
     assert kinds == [
-        "tool_call", "tool_result",
-        "tool_call", "tool_call", "tool_result", "tool_result",
-        "text", "text", "text", "run_complete",
+        "tool_call",
+        "tool_result",
+        "tool_call",
+        "tool_call",
+        "tool_result",
+        "tool_result",
+        "text",
+        "text",
+        "text",
+        "run_complete",
     ]
 
 
@@ -104,8 +117,15 @@ async def test_detailed_stream_events_in_order() -> None:
     events = await collect(AGENT, "Add", provider=model, detailed=True)
     assert [e.type for e in events] == [
         "run_start",
-        "step", "usage", "tool_call", "tool_result", "step",
-        "step", "text", "usage", "step",
+        "step",
+        "usage",
+        "tool_call",
+        "tool_result",
+        "step",
+        "step",
+        "text",
+        "usage",
+        "step",
         "run_complete",
     ]
     assert all(e.agent_name == "calc" for e in events)
@@ -167,7 +187,9 @@ async def test_retryable_errors_are_retried_by_one_layer() -> None:
     async def fake_sleep(s: float) -> None:
         slept.append(s)
 
-    flaky = ModelError("overloaded", backend="test", model="m", status=529, retryable=True, retry_after=2.0)
+    flaky = ModelError(
+        "overloaded", backend="test", model="m", status=529, retryable=True, retry_after=2.0
+    )
     model = ScriptedModel([flaky, flaky, "ok"])
     policy = RetryPolicy(max_retries=2, sleep=fake_sleep)
     result = await run(AGENT, "x", provider=model, retry=policy)
@@ -292,7 +314,10 @@ async def test_history_messages_are_continued() -> None:
     model = ScriptedModel(["Again?"])
     result = await run(AGENT, "Hi again", provider=model, messages=history)
     assert model.requests[0].messages[1:3] == history
-    assert result.new_messages == [UserMessage(content="Hi again"), AssistantMessage(content="Again?")]
+    assert result.new_messages == [
+        UserMessage(content="Hi again"),
+        AssistantMessage(content="Again?"),
+    ]
 
 
 async def test_one_agent_serves_concurrent_runs_without_sharing_state() -> None:

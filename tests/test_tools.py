@@ -119,7 +119,10 @@ def test_var_args_rejected() -> None:
 
 def _ctx(call: ToolCall) -> ToolContext:
     return ToolContext(
-        agent_name="a", tool_call_id=call.id, context=Context(), state=RunState(agent_name="a", model="t:m")
+        agent_name="a",
+        tool_call_id=call.id,
+        context=Context(),
+        state=RunState(agent_name="a", model="t:m"),
     )
 
 
@@ -152,7 +155,7 @@ def add(a: int, b: int) -> int:
 async def test_malformed_arguments_become_tool_errors(raw: str, fragment: str) -> None:
     called.clear()
     results = await _run([Tool(add)], [ToolCall(id="1", name="add", arguments=raw)])
-    (text, is_error), = results
+    ((text, is_error),) = results
     assert is_error
     assert fragment in text
     assert "Call the tool again" in text
@@ -163,7 +166,9 @@ async def test_empty_arguments_mean_no_arguments() -> None:
     def ping() -> str:
         return "pong"
 
-    assert await _run([Tool(ping)], [ToolCall(id="1", name="ping", arguments="")]) == [("pong", False)]
+    assert await _run([Tool(ping)], [ToolCall(id="1", name="ping", arguments="")]) == [
+        ("pong", False)
+    ]
 
 
 async def test_unknown_tool_and_raising_tool_do_not_fail_siblings() -> None:
@@ -180,7 +185,11 @@ async def test_unknown_tool_and_raising_tool_do_not_fail_siblings() -> None:
         ToolCall(id="4", name="refuse", arguments='{"x": 1}'),
     ]
     results = await _run([Tool(boom), Tool(add), Tool(refuse)], calls)
-    assert results[0][1] and "Unknown tool 'nope'" in results[0][0] and "add, boom, refuse" in results[0][0]
+    assert (
+        results[0][1]
+        and "Unknown tool 'nope'" in results[0][0]
+        and "add, boom, refuse" in results[0][0]
+    )
     assert results[1] == ("Error: tool 'boom' raised RuntimeError: disk full", True)
     assert results[2] == ("3", False)
     assert results[3] == ("Error: x must be even", True)
@@ -242,5 +251,7 @@ async def test_nested_model_arguments_are_validated_into_models() -> None:
         return "ok"
 
     args = '{"address": {"city": "Oslo"}, "point": {"x": 1, "y": 2}}'
-    assert await _run([Tool(ship)], [ToolCall(id="1", name="ship", arguments=args)]) == [("ok", False)]
+    assert await _run([Tool(ship)], [ToolCall(id="1", name="ship", arguments=args)]) == [
+        ("ok", False)
+    ]
     assert seen == [Address(city="Oslo"), Point(x=1, y=2)]

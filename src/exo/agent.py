@@ -116,6 +116,7 @@ class Agent:
         self._check_planning()
         object.__setattr__(self, "tool_map", self._build_tools())
         object.__setattr__(self, "tools", tuple(self.tool_map.values()))
+        self._check_planning_tools()
         if self.memory is not None and not isinstance(self.memory, str):
             for method in ("load", "append"):
                 if not callable(getattr(self.memory, method, None)):
@@ -188,6 +189,26 @@ class Agent:
                 f"planning_on_error must be 'raise' or 'skip', got {self.planning_on_error!r}",
                 parameter="planning_on_error",
             )
+
+    def _check_planning_tools(self) -> None:
+        if self.planning_tools is None:
+            return
+        if isinstance(self.planning_tools, str | bytes) or not isinstance(
+            self.planning_tools, Sequence
+        ):
+            raise ConfigError(
+                "planning_tools must be a list of tool names or tools",
+                parameter="planning_tools",
+            )
+        for item in self.planning_tools:
+            if isinstance(item, str) and item not in self.tool_map:
+                raise ConfigError(
+                    f"planning_tools: no tool named {item!r}; the agent's tools are "
+                    f"{sorted(self.tool_map)}",
+                    parameter="planning_tools",
+                )
+            if not isinstance(item, str):
+                to_tool(item)
 
     def _build_tools(self) -> dict[str, Tool]:
         if isinstance(self.tools, str | bytes) or not isinstance(self.tools, Sequence):
