@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cassettes import TRAFFIC, Replayer
 
+from cassettes import TRAFFIC, Replayer
 from exo.errors import ModelError
 from exo.models.anthropic import AnthropicProvider
 from exo.models.base import (
@@ -171,7 +171,9 @@ def assert_deltas_add_up(chunks: list[ModelChunk], response: ModelResponse) -> N
 
 def test_every_anthropic_cassette_is_replayed_here() -> None:
     source = Path(__file__).read_text()
-    files = sorted(p.relative_to(TRAFFIC).as_posix() for p in (TRAFFIC / "anthropic").rglob("*.yaml"))
+    files = sorted(
+        p.relative_to(TRAFFIC).as_posix() for p in (TRAFFIC / "anthropic").rglob("*.yaml")
+    )
     assert files
     assert [f for f in files if f not in source] == []
 
@@ -184,16 +186,22 @@ async def test_tool_output_two_turns(raw: bool) -> None:
     replayer = Replayer.from_cassette("anthropic/pydantic-ai/test_anthropic_tool_output.yaml")
     tools = tools_of(replayer.interactions[0].request_body)
     p = provider(
-        replayer, "claude-sonnet-4-5", raw=raw, max_tokens=4096,
+        replayer,
+        "claude-sonnet-4-5",
+        raw=raw,
+        max_tokens=4096,
         extra_body={"tool_choice": {"type": "any"}},
-    )  # fmt: skip
+    )
     history: list[Message] = [UserMessage(content="What is the largest city in the user country?")]
     first, _ = await call(p, history, tools, stream=False)
     assert_response(first, expected_from_json(json.loads(replayer.interactions[0].response_body)))
     assert first.message.tool_calls[0].arguments == "{}"
 
     (country,) = first.message.tool_calls
-    history += [first.message, ToolResult(tool_call_id=country.id, tool_name=country.name, content="Mexico")]
+    history += [
+        first.message,
+        ToolResult(tool_call_id=country.id, tool_name=country.name, content="Mexico"),
+    ]
     second, _ = await call(p, history, tools, stream=False)
     assert_response(second, expected_from_json(json.loads(replayer.interactions[1].response_body)))
     assert json.loads(second.message.tool_calls[0].arguments)["city"] == "Mexico City"
@@ -202,12 +210,17 @@ async def test_tool_output_two_turns(raw: bool) -> None:
 
 @PATHS
 async def test_parallel_tool_calls_results_merge_into_one_user_message(raw: bool) -> None:
-    replayer = Replayer.from_cassette("anthropic/pydantic-ai/test_multiple_parallel_tool_calls.yaml")
+    replayer = Replayer.from_cassette(
+        "anthropic/pydantic-ai/test_multiple_parallel_tool_calls.yaml"
+    )
     recorded = replayer.interactions[0].request_body
     p = provider(
-        replayer, "claude-haiku-4-5", raw=raw, max_tokens=4096,
+        replayer,
+        "claude-haiku-4-5",
+        raw=raw,
+        max_tokens=4096,
         extra_body={"tool_choice": {"type": "auto"}},
-    )  # fmt: skip
+    )
     history: list[Message] = [
         SystemMessage(content=recorded["system"]),
         UserMessage(content="Alice, Bob, Charlie and Daisy are a family. Who is the youngest?"),
@@ -235,13 +248,18 @@ async def test_parallel_tool_calls_results_merge_into_one_user_message(raw: bool
 
 @PATHS
 async def test_thinking_and_signature_are_sent_back_verbatim(raw: bool) -> None:
-    replayer = Replayer.from_cassette("anthropic/pydantic-ai/test_anthropic_tool_with_thinking.yaml")
+    replayer = Replayer.from_cassette(
+        "anthropic/pydantic-ai/test_anthropic_tool_with_thinking.yaml"
+    )
     recorded = replayer.interactions[0].request_body
     p = provider(
-        replayer, "claude-sonnet-4-0", raw=raw, max_tokens=4096,
+        replayer,
+        "claude-sonnet-4-0",
+        raw=raw,
+        max_tokens=4096,
         thinking={"type": "enabled", "budget_tokens": 3000},
         extra_body={"tool_choice": {"type": "auto"}},
-    )  # fmt: skip
+    )
     history: list[Message] = [UserMessage(content="What is the largest city in the user country?")]
     first, _ = await call(p, history, tools_of(recorded), stream=False)
     assert_response(first, expected_from_json(json.loads(replayer.interactions[0].response_body)))
@@ -249,13 +267,18 @@ async def test_thinking_and_signature_are_sent_back_verbatim(raw: bool) -> None:
     assert thinking.signature and thinking.signature.startswith("EqEECkYICxgCKkAo3UA4")
 
     (country,) = first.message.tool_calls
-    history += [first.message, ToolResult(tool_call_id=country.id, tool_name=country.name, content="Mexico")]
+    history += [
+        first.message,
+        ToolResult(tool_call_id=country.id, tool_name=country.name, content="Mexico"),
+    ]
     second, _ = await call(p, history, tools_of(recorded), stream=False)
     assert_response(second, expected_from_json(json.loads(replayer.interactions[1].response_body)))
     sent_blocks = replayer.sent[1]["messages"][1]["content"]
     assert sent_blocks[0] == {
-        "type": "thinking", "thinking": thinking.text, "signature": thinking.signature,
-    }  # fmt: skip
+        "type": "thinking",
+        "thinking": thinking.text,
+        "signature": thinking.signature,
+    }
     assert_sent_matches(replayer)
 
 
@@ -265,15 +288,21 @@ async def test_streamed_thinking(raw: bool) -> None:
         "anthropic/pydantic-ai/test_anthropic_model_thinking_part_stream.yaml"
     )
     p = provider(
-        replayer, "claude-sonnet-4-0", raw=raw, max_tokens=4096,
+        replayer,
+        "claude-sonnet-4-0",
+        raw=raw,
+        max_tokens=4096,
         thinking={"type": "enabled", "budget_tokens": 1024},
-    )  # fmt: skip
+    )
     response, chunks = await call(p, [UserMessage(content="How do I cross the street?")], [], True)
     assert_response(response, expected_from_sse(replayer.interactions[0].response_body))
     assert_deltas_add_up(chunks, response)
     raw_body = replayer.interactions[0].response_body.decode()
-    pieces = [e["delta"]["thinking"] for e in map(json.loads, _data_lines(raw_body))
-              if e.get("delta", {}).get("type") == "thinking_delta"]  # fmt: skip
+    pieces = [
+        e["delta"]["thinking"]
+        for e in map(json.loads, _data_lines(raw_body))
+        if e.get("delta", {}).get("type") == "thinking_delta"
+    ]
     assert [c.text for c in chunks if isinstance(c, ReasoningDelta)] == [t for t in pieces if t]
     assert response.message.reasoning[0].signature
     assert (response.usage.input_tokens, response.usage.output_tokens) == (43, 282)
@@ -287,7 +316,9 @@ async def test_image_url_input(raw: bool) -> None:
     p = provider(replayer, "claude-haiku-4-5", raw=raw, max_tokens=4096)
     message = UserMessage(content=[TextBlock(text="What is this vegetable?"), ImageBlock(url=url)])
     response, _ = await call(p, [message], [], stream=False)
-    assert_response(response, expected_from_json(json.loads(replayer.interactions[0].response_body)))
+    assert_response(
+        response, expected_from_json(json.loads(replayer.interactions[0].response_body))
+    )
     assert "potato" in response.message.content
     assert_sent_matches(replayer)
 
@@ -298,16 +329,22 @@ async def test_http_400_becomes_a_model_error(raw: bool) -> None:
         "anthropic/pydantic-ai/test_anthropic_explicit_effort_xhigh_unsupported_model_errors.yaml"
     )
     p = provider(
-        replayer, "claude-opus-4-6", raw=raw, max_tokens=4096,
+        replayer,
+        "claude-opus-4-6",
+        raw=raw,
+        max_tokens=4096,
         extra_body={"output_config": {"effort": "xhigh"}},
-    )  # fmt: skip
+    )
     with pytest.raises(ModelError) as info:
         await call(p, [UserMessage(content="What is 2+2?")], [], stream=False)
     error = info.value
     recorded = json.loads(replayer.interactions[0].response_body)["error"]
     assert (error.backend, error.model, error.status, error.retryable) == (
-        "anthropic", "claude-opus-4-6", 400, False,
-    )  # fmt: skip
+        "anthropic",
+        "claude-opus-4-6",
+        400,
+        False,
+    )
     assert recorded["message"] in str(error)
     assert recorded["type"] in str(error)
     assert_sent_matches(replayer)
@@ -334,8 +371,9 @@ async def test_streamed_parallel_tool_use_two_turns(raw: bool) -> None:
     assert_response(first, expected_from_sse(replayer.interactions[0].response_body))
     assert_deltas_add_up(chunks, first)
     assert [json.loads(c.arguments) for c in first.message.tool_calls] == [
-        {"password": "mellon"}, {"password": "radiance"},
-    ]  # fmt: skip
+        {"password": "mellon"},
+        {"password": "radiance"},
+    ]
 
     secrets = {"mellon": "Welcome to Moria!", "radiance": "Life before Death"}
     history.append(first.message)
@@ -379,6 +417,8 @@ async def test_base64_image_input_gzip_response(raw: bool) -> None:
         ]
     )
     response, _ = await call(p, [message], [], stream=False)
-    assert_response(response, expected_from_json(json.loads(replayer.interactions[0].response_body)))
+    assert_response(
+        response, expected_from_json(json.loads(replayer.interactions[0].response_body))
+    )
     assert "Wikipedia" in response.message.content
     assert_sent_matches(replayer)
