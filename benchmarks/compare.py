@@ -1,0 +1,328 @@
+"""Compare exo with bare loops and peer frameworks on one agent task against a local mock.
+
+Every driver (``benchmarks/drivers/``) runs the same task, one ``add(a, b)`` tool,
+three tool rounds then a final answer (four model calls), against
+``mock_server.py`` on 127.0.0.1. Each driver runs in its own subprocess of the peers
+virtualenv's Python (``bash benchmarks/setup_peers.sh`` creates it), which measures
+itself (``_harness.py``); the mock runs in yet another process, so its CPU is never
+charged to a driver. See docs/benchmarks.md for what each column means.
+
+Usage:
+  python benchmarks/compare.py                      # the default run: a few minutes
+  python benchmarks/compare.py --scale 5            # five times the runs per scenario
+  python benchmarks/compare.py --drivers exo,bare_aiohttp --markdown
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+PEERS_PYTHON = HERE / ".peers-venv" / "bin" / "python"
+RESULTS = HERE / "results"
+
+DRIVERS: dict[str, str] = {
+    "bare_aiohttp": "bare aiohttp loop",
+    "bare_httpx": "bare httpx loop",
+    "bare_openai": "bare openai SDK loop",
+    "bare_openai_aiohttp": "bare openai SDK + DefaultAioHttpClient",
+    "exo_agent": "exo",
+    "openai_agents": "OpenAI Agents SDK",
+    "pydantic_ai_agent": "PydanticAI",
+    "langgraph_react": "LangGraph (prebuilt ReAct)",
+    "smolagents_tc": "smolagents (ToolCallingAgent)",
+}
+BASELINE = "bare_aiohttp"
+SDK_BASELINE = "bare_openai"
+# (mock latency ms, concurrent runs, measured runs) before --scale.
+SCENARIOS = [(0, 1, 100), (0, 200, 400), (50, 1, 10), (50, 200, 400)]
+STREAM_RUNS = 30
+
+Row = dict[str, Any]
+
+
+def _env(base_url: str) -> dict[str, str]:
+    """The drivers' environment: dummy key, mock URL, every telemetry switch off."""
+    env = dict(os.environ)
+    env.update(
+        OPENAI_API_KEY="sk-bench-dummy",
+        OPENAI_BASE_URL=base_url,
+        OPENAI_AGENTS_DISABLE_TRACING="1",
+        LANGSMITH_TRACING="false",
+        LANGCHAIN_TRACING_V2="false",
+        HF_HUB_OFFLINE="1",
+        DO_NOT_TRACK="1",
+        NO_PROXY="127.0.0.1,localhost",
+        PYTHONWARNINGS="ignore",
+    )
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy"):
+        env.pop(name, None)
+    return env
+
+
+class MockProcess:
+    """The mock server, started as a child process and stopped by its pid."""
+
+    def __init__(self, python: Path, workers: int) -> None:
+        command = [str(python), str(HERE / "mock_server.py"), "--port", "0"]
+        command += ["--workers", str(workers), "--max-seconds", "7200"]
+        self.proc = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline().split()
+        if len(line) != 2 or line[0] != "READY":
+            self.stop()
+            sys.exit(f"compare: the mock server did not start (said {line!r})")
+        self.base_url = f"http://127.0.0.1:{line[1]}/v1"
+
+    def stop(self) -> None:
+        """Stop the mock (SIGTERM to our own child, then wait)."""
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
+def _import_ms(python: Path, driver: str, env: dict[str, str], repeats: int) -> float:
+    """Median time to import the driver's framework in a fresh interpreter."""
+    command = [str(python), str(HERE / "_harness.py"), driver, "--import-only"]
+    times = []
+    for i in range(repeats + 1):
+        out = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+        if out.returncode != 0:
+            raise RuntimeError(out.stderr.strip().splitlines()[-1] if out.stderr else "failed")
+        if i:  # the first run writes .pyc files; it is not counted
+            times.append(json.loads(out.stdout.splitlines()[-1])["import_s"] * 1e3)
+    return float(statistics.median(times))
+
+
+def _measure(python: Path, driver: str, base_url: str, args: argparse.Namespace) -> Row:
+    """Run one driver's harness subprocess and return its report."""
+    env = _env(base_url)
+    scenarios = ",".join(
+        f"{lat}:{conc}:{max(conc if conc > 1 else 1, round(runs * args.scale))}"
+        for lat, conc, runs in SCENARIOS
+    )
+    command = [str(python), str(HERE / "_harness.py"), driver, "--url", base_url]
+    command += [
+        "--scenarios",
+        scenarios,
+        "--stream-runs",
+        str(max(3, round(STREAM_RUNS * args.scale))),
+    ]
+    row: Row = {"driver": driver, "label": DRIVERS[driver]}
+    try:
+        row["import_ms"] = _import_ms(python, driver, env, args.import_repeats)
+        out = subprocess.run(command, env=env, capture_output=True, text=True, timeout=args.timeout)
+        if out.returncode != 0:
+            tail = (out.stderr or out.stdout).strip().splitlines()[-3:]
+            raise RuntimeError(" | ".join(tail))
+        row.update(json.loads(out.stdout.splitlines()[-1]))
+    except (RuntimeError, subprocess.TimeoutExpired, json.JSONDecodeError, IndexError) as exc:
+        row["error"] = str(exc)[:500]
+    return row
+
+
+def _scenario(row: Row, latency: float, concurrency: int) -> dict[str, Any] | None:
+    for sc in row.get("scenarios", []):
+        if sc["latency_ms"] == latency and sc["concurrency"] == concurrency:
+            result: dict[str, Any] = sc
+            return result
+    return None
+
+
+def _cell(row: Row, latency: float, concurrency: int, key: str, fmt: str) -> str:
+    sc = _scenario(row, latency, concurrency)
+    if sc is None:
+        return "-"
+    mark = "!" if sc["failures"] else ""
+    return format(sc[key], fmt) + mark
+
+
+def _overhead(row: Row, base: Row | None) -> str:
+    a, b = _scenario(row, 0, 1), _scenario(base or {}, 0, 1)
+    if a is None or b is None:
+        return "-"
+    return f"{a['cpu_us_per_call'] - b['cpu_us_per_call']:+.0f}"
+
+
+COLUMNS = [
+    ("framework", "framework"),
+    ("c1 0ms runs/s", "runs/s c=1 0ms"),
+    ("c1 0ms µs/call", "CPU µs/call c=1 0ms"),
+    ("c200 0ms runs/s", "runs/s c=200 0ms"),
+    ("c200 0ms µs/call", "CPU µs/call c=200 0ms"),
+    ("c1 50ms runs/s", "runs/s c=1 50ms"),
+    ("c1 50ms µs/call", "CPU µs/call c=1 50ms"),
+    ("c200 50ms runs/s", "runs/s c=200 50ms"),
+    ("c200 50ms µs/call", "CPU µs/call c=200 50ms"),
+    ("ovh µs/call", "overhead µs/call"),
+    ("TTFT ms", "TTFT ms (stream)"),
+    ("RSS MB", "peak RSS MB"),
+    ("import ms", "import ms"),
+    ("cold ms", "cold start ms"),
+]
+
+
+def table_rows(rows: list[Row]) -> list[list[str]]:
+    """Turn reports into table cells (one list per driver)."""
+    base = next((r for r in rows if r["driver"] == BASELINE and "error" not in r), None)
+    out = []
+    for row in rows:
+        if "error" in row:
+            out.append([row["label"], f"error: {row['error'][:100]}"] + [""] * (len(COLUMNS) - 2))
+            continue
+        stream = row.get("stream") or {}
+        cells = [row["label"]]
+        for lat, conc in ((0, 1), (0, 200), (50, 1), (50, 200)):
+            cells.append(_cell(row, lat, conc, "runs_per_s", ".0f"))
+            cells.append(_cell(row, lat, conc, "cpu_us_per_call", ".0f"))
+        cells.append(_overhead(row, base))
+        ttft = stream.get("ttft_ms_median", float("nan"))
+        cells.append(f"{ttft:.1f}" + ("!" if stream.get("failures") else ""))
+        cells.append(f"{row['peak_rss_mb']:.0f}")
+        cells.append(f"{row['import_ms']:.0f}")
+        cells.append(f"{row['cold_start_ms']:.0f}")
+        out.append(cells)
+    return out
+
+
+def render(rows: list[Row], markdown: bool) -> str:
+    """Render the one results table, as aligned text or Markdown."""
+    cells = table_rows(rows)
+    if markdown:
+        head = [long for _short, long in COLUMNS]
+        lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        lines += ["| " + " | ".join(c) + " |" for c in cells]
+        return "\n".join(lines)
+    head = [short for short, _long in COLUMNS]
+    widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(head)]
+    fmt = "  ".join(f"{{:<{widths[0]}}}" if i == 0 else f"{{:>{w}}}" for i, w in enumerate(widths))
+    return "\n".join([fmt.format(*head)] + [fmt.format(*c) for c in cells])
+
+
+def ratios(rows: list[Row]) -> str:
+    """exo's CPU per model call and throughput relative to every other driver."""
+    by = {r["driver"]: r for r in rows if "error" not in r}
+    exo = by.get("exo_agent")
+    if exo is None:
+        return "exo did not run; no ratios."
+    lines = [
+        "| exo vs | CPU/call c=1 | CPU/call c=200 | runs/s c=200 0ms | runs/s c=200 50ms |",
+        "|---|---|---|---|---|",
+    ]
+    for name, row in by.items():
+        if name == "exo_agent":
+            continue
+        parts = []
+        for lat, conc, key in (
+            (0, 1, "cpu_us_per_call"),
+            (0, 200, "cpu_us_per_call"),
+            (0, 200, "runs_per_s"),
+            (50, 200, "runs_per_s"),
+        ):
+            a, b = _scenario(exo, lat, conc), _scenario(row, lat, conc)
+            parts.append(f"{a[key] / b[key]:.2f}×" if a and b and b[key] else "-")
+        lines.append(f"| {row['label']} | " + " | ".join(parts) + " |")
+    return "\n".join(lines)
+
+
+def machine() -> dict[str, Any]:
+    """Describe the machine the numbers come from."""
+    model = platform.processor() or "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"nproc": os.cpu_count(), "cpu": model, "platform": platform.platform()}
+
+
+def main() -> None:
+    """Run every selected driver and print (and save) the table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--python", type=Path, default=PEERS_PYTHON, help="the drivers' Python")
+    parser.add_argument("--drivers", default=",".join(DRIVERS), help="comma-separated names")
+    parser.add_argument("--scale", type=float, default=1.0, help="multiply the runs per scenario")
+    parser.add_argument(
+        "--mock-workers", type=int, default=max(1, ((os.cpu_count() or 2) - 1) // 2)
+    )
+    parser.add_argument("--import-repeats", type=int, default=5)
+    parser.add_argument("--timeout", type=float, default=900, help="seconds per driver")
+    parser.add_argument("--markdown", action="store_true", help="print Markdown tables")
+    parser.add_argument("--out", type=Path, help="JSON path (default: benchmarks/results/...)")
+    args = parser.parse_args()
+    if not args.python.exists():
+        sys.exit(f"compare: {args.python} not found; run `bash benchmarks/setup_peers.sh` first")
+    names = [n.strip() for n in args.drivers.split(",") if n.strip()]
+    unknown = [n for n in names if n not in DRIVERS]
+    if unknown:
+        sys.exit(f"compare: unknown drivers {unknown}; known: {', '.join(DRIVERS)}")
+
+    mock = MockProcess(args.python, args.mock_workers)
+    rows: list[Row] = []
+    started = time.time()
+    try:
+        for name in names:
+            print(f"[{time.time() - started:5.0f}s] {name} ...", file=sys.stderr, flush=True)
+            rows.append(_measure(args.python, name, mock.base_url, args))
+            _warn(rows[-1])
+    finally:
+        mock.stop()
+    _report(rows, args)
+
+
+def _warn(row: Row) -> None:
+    if "error" in row:
+        print(f"  {row['driver']} failed: {row['error']}", file=sys.stderr)
+        return
+    for sc in row["scenarios"]:
+        if sc["failures"]:
+            print(
+                f"  {row['driver']}: {sc['failures']} failed runs: {sc['first_error']}",
+                file=sys.stderr,
+            )
+        if sc["mock_busy"] > 0.8:
+            print(
+                f"  {row['driver']}: mock {sc['mock_busy']:.0%} busy at c={sc['concurrency']}; "
+                "raise --mock-workers",
+                file=sys.stderr,
+            )
+
+
+def _report(rows: list[Row], args: argparse.Namespace) -> None:
+    now = dt.datetime.now(dt.UTC)
+    info = {
+        "date": now.isoformat(timespec="seconds"),
+        "machine": machine(),
+        "scale": args.scale,
+        "mock_workers": args.mock_workers,
+        "scenarios": SCENARIOS,
+        "rows": rows,
+    }
+    out = args.out or RESULTS / f"compare-{now.strftime('%Y%m%dT%H%M%SZ')}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(info, indent=2))
+    m = info["machine"]
+    print(f"{info['date']}  {m['nproc']} CPUs  {m['cpu']}  (scale {args.scale})")
+    print(render(rows, args.markdown))
+    print()
+    print(ratios(rows))
+    print(f"\nJSON: {out}")
+
+
+if __name__ == "__main__":
+    main()
