@@ -47,7 +47,7 @@ except ImportError:  # pragma: no cover - orjson is an optional speed-up
         return json.loads(bytes(data) if isinstance(data, memoryview) else data)
 
 
-from exo.errors import ModelError
+from exo.errors import ConfigError, ModelError
 
 __all__ = [
     "ERRORS",
@@ -80,7 +80,7 @@ class ProviderOptions(TypedDict, total=False):
     http_client: httpx2.AsyncClient | None
     client: openai.AsyncOpenAI | None
     timeout: float | None
-    fast: bool
+    raw: bool
     extra_body: Mapping[str, Any] | None
 
 
@@ -109,24 +109,27 @@ class OpenAIBase:
         default_base_url: The base URL when neither argument nor variable gives one
             (``None``: the SDK's default, ``https://api.openai.com/v1``).
         key_required: Whether a missing key is an error (local servers need none).
-        fast: Send pre-serialized JSON with ``AsyncOpenAI.post`` and parse the raw body with
+        raw: Send pre-serialized JSON with ``AsyncOpenAI.post`` and parse the raw body with
             orjson (the default), instead of the SDK's typed ``create()`` and pydantic models.
         extra_body: Extra fields merged into every request body (``{"reasoning":
             {"effort": "low"}}``, ``{"service_tier": "flex"}``, a compat server's options).
 
     Raises:
         ModelError: no API key was given or found (the message names the variable to set).
+        ConfigError: ``client=`` was combined with options it already fixes.
     """
 
     def __init__(self, model: str, *, backend: str = "openai", **options: Unpack[ClientOptions]):
         self._backend = backend
         self._model = model
         self._key_env = key_env = options.get("key_env", "OPENAI_API_KEY")
-        self.fast = options.get("fast", True)
+        self.raw = options.get("raw", True)
         self.extra_body = options.get("extra_body")
         client = options.get("client")
         if client is not None:
-            self._client = client
+            _check_no_client_conflict(options)
+            # retries belong to the run's retry layer; a copy shares the HTTP client
+            self._client = client if client.max_retries == 0 else client.with_options(max_retries=0)
             self._owns_client = False
             self._secret: str = client.api_key or ""
             return
@@ -184,10 +187,10 @@ class OpenAIBase:
             await self._client.close()
 
     def __repr__(self) -> str:
-        fast = "" if self.fast else ", fast=False"
+        raw = "" if self.raw else ", raw=False"
         return (
             f"{type(self).__name__}(backend={self._backend!r}, model={self._model!r}, "
-            f"base_url={self.base_url!r}{fast})"
+            f"base_url={self.base_url!r}{raw})"
         )
 
     async def _post_raw(
@@ -244,6 +247,19 @@ async def close_quietly(response: Any) -> None:
     """Close a response or SDK stream, even inside a cancelled scope."""
     with anyio.CancelScope(shield=True):
         await response.aclose()
+
+
+def _check_no_client_conflict(options: ClientOptions) -> None:
+    given = [
+        name
+        for name in ("api_key", "base_url", "http_client", "timeout")
+        if options.get(name) is not None
+    ]
+    if given:
+        raise ConfigError(
+            f"client= already fixes {', '.join(given)}; pass one or the other",
+            parameter=given[0],
+        )
 
 
 def _resolve_key(api_key: str | None, env: str, required: bool, backend: str, model: str) -> str:

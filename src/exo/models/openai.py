@@ -6,12 +6,12 @@
 another server: each reads its own ``{NAME}_API_KEY`` and ``{NAME}_BASE_URL`` and reports its
 own backend name. Local servers need no key.
 
-Two request paths, both through the official SDK client (``fast=`` picks one):
+Two request paths, both through the official SDK client (``raw=`` picks one):
 
-* fast (default): the body is serialized once with orjson and sent with
+* raw (default): the body is serialized once with orjson and sent with
   ``AsyncOpenAI.post(..., cast_to=httpx2.Response)``; the JSON or SSE body is parsed straight
   into exo types. The SDK still owns auth, headers, timeouts and error statuses.
-* SDK (``fast=False``): ``client.chat.completions.create(...)`` with the SDK's parameter
+* SDK (``raw=False``): ``client.chat.completions.create(...)`` with the SDK's parameter
   transformation and pydantic response models. Kept as the reference and for comparison
   (see ``benchmarks/provider_overhead.py``).
 """
@@ -69,7 +69,7 @@ class OpenAIProvider(OpenAIBase):
             (what OpenAI wants, and its reasoning models require) or ``"max_tokens"`` (what
             OpenAI-compatible servers read).
         **options: ``api_key``, ``base_url``, ``http_client``, ``client``, ``timeout``,
-            ``fast``, ``extra_body``, ``key_env``, ``base_url_env``, ``default_base_url``,
+            ``raw``, ``extra_body``, ``key_env``, ``base_url_env``, ``default_base_url``,
             ``key_required`` (see :class:`~exo.models._openai_common.OpenAIBase`).
 
     Raises:
@@ -101,7 +101,7 @@ class OpenAIProvider(OpenAIBase):
         """Make one Chat Completions call and return the whole response."""
         body = self._body(request, stream=False)
         try:
-            if not self.fast:
+            if not self.raw:
                 return self._from_sdk(await self._client.chat.completions.create(**body))
             response = await self._post_raw(_PATH, body, stream=False)
         except ERRORS as exc:
@@ -112,11 +112,11 @@ class OpenAIProvider(OpenAIBase):
 
     def stream(self, request: ModelRequest) -> AsyncIterator[ModelChunk]:
         """Make one streamed call: text and tool-call deltas, then the assembled response."""
-        return self._stream_fast(request) if self.fast else self._stream_sdk(request)
+        return self._stream_raw(request) if self.raw else self._stream_sdk(request)
 
-    # ------------------------------------------------------------------- fast path
+    # ------------------------------------------------------------------- raw path
 
-    async def _stream_fast(self, request: ModelRequest) -> AsyncIterator[ModelChunk]:
+    async def _stream_raw(self, request: ModelRequest) -> AsyncIterator[ModelChunk]:
         body = self._body(request, stream=True)
         response: httpx2.Response | None = None
         try:

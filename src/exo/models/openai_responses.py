@@ -6,8 +6,8 @@ reasoning models come back with their encrypted content so they can be carried, 
 the next turn of this backend (:class:`~exo.types.ReasoningBlock` with
 ``provider="openai-responses"``; other backends never receive them).
 
-Like :class:`~exo.models.openai.OpenAIProvider`, the fast path (default) posts pre-serialized
-JSON with ``AsyncOpenAI.post`` and parses the raw body; ``fast=False`` uses
+Like :class:`~exo.models.openai.OpenAIProvider`, the raw path (default) posts pre-serialized
+JSON with ``AsyncOpenAI.post`` and parses the raw body; ``raw=False`` uses
 ``client.responses.create(...)`` and the SDK's models.
 """
 
@@ -64,7 +64,7 @@ class OpenAIResponsesProvider(OpenAIBase):
             reasoning across turns). ``None`` (the default) asks for it on reasoning models
             only (o1, o3, o4, gpt-5, codex): other models reject it.
         **options: ``api_key``, ``base_url``, ``http_client``, ``client``, ``timeout``,
-            ``fast``, ``extra_body`` and the rest of
+            ``raw``, ``extra_body`` and the rest of
             :class:`~exo.models._openai_common.ClientOptions`.
 
     Raises:
@@ -97,7 +97,7 @@ class OpenAIResponsesProvider(OpenAIBase):
         """Make one Responses call and return the whole response."""
         body = self._body(request, stream=False)
         try:
-            if self.fast:
+            if self.raw:
                 data: Mapping[str, Any] = self._json(
                     (await self._post_raw(_PATH, body, stream=False)).content
                 )
@@ -109,14 +109,14 @@ class OpenAIResponsesProvider(OpenAIBase):
 
     def stream(self, request: ModelRequest) -> AsyncIterator[ModelChunk]:
         """Make one streamed call: text, reasoning and tool-call deltas, then the response."""
-        return self._stream_fast(request) if self.fast else self._stream_sdk(request)
+        return self._stream_raw(request) if self.raw else self._stream_sdk(request)
 
     def _final(self, data: Mapping[str, Any]) -> ModelResponse:
         if data.get("status") == "failed":
             raise self._event_error(data.get("error") or {"message": "the response failed"})
         return parse_response(data, model=self._model)
 
-    async def _stream_fast(self, request: ModelRequest) -> AsyncIterator[ModelChunk]:
+    async def _stream_raw(self, request: ModelRequest) -> AsyncIterator[ModelChunk]:
         body = self._body(request, stream=True)
         response: httpx2.Response | None = None
         try:
