@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cassettes import TRAFFIC, Replayer
 
+from cassettes import TRAFFIC, Replayer
 from exo.errors import ModelError
 from exo.models.base import (
     ModelChunk,
@@ -86,10 +86,14 @@ def normalize(body: dict[str, Any]) -> dict[str, Any]:
         "model": body["model"],
         "messages": [_message(m) for m in body["messages"]],
         "tools": [
-            (t["type"], t["function"]["name"], t["function"].get("description") or "",
-             t["function"]["parameters"])
+            (
+                t["type"],
+                t["function"]["name"],
+                t["function"].get("description") or "",
+                t["function"]["parameters"],
+            )
             for t in body.get("tools", [])
-        ],  # fmt: skip
+        ],
         "stream": bool(body.get("stream")),
         "include_usage": bool((body.get("stream_options") or {}).get("include_usage")),
         "temperature": body.get("temperature"),
@@ -217,7 +221,10 @@ async def test_tool_output_two_turns(raw: bool) -> None:
     assert first.message.tool_calls[0].arguments == "{}"
 
     (country,) = first.message.tool_calls
-    history += [first.message, ToolResult(tool_call_id=country.id, tool_name=country.name, content="Mexico")]  # fmt: skip
+    history += [
+        first.message,
+        ToolResult(tool_call_id=country.id, tool_name=country.name, content="Mexico"),
+    ]
     second, _ = await call(p, history, tools, stream=False)
     assert_response(second, expected(replayer, 1))
     assert json.loads(second.message.tool_calls[0].arguments) == {
@@ -244,7 +251,10 @@ async def test_streamed_tool_call_then_streamed_text(raw: bool) -> None:
     assert pieces == ["", '{"', "country", '":"', "UK", '"}']
 
     (capital,) = first.message.tool_calls
-    history += [first.message, ToolResult(tool_call_id=capital.id, tool_name=capital.name, content="London")]  # fmt: skip
+    history += [
+        first.message,
+        ToolResult(tool_call_id=capital.id, tool_name=capital.name, content="London"),
+    ]
     second, chunks = await call(p, history, tools, stream=True)
     assert_response(second, expected(replayer, 1))
     assert_deltas_add_up(chunks, second)

@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from typing import Any
 
 import pytest
-from cassettes import Replayer
 
+from cassettes import Replayer
 from exo.errors import ModelError
 from exo.models._openai_responses_convert import input_items
 from exo.models.base import (
@@ -138,7 +138,9 @@ def expected_from_response(body: dict[str, Any]) -> dict[str, Any]:
     return {
         "text": text,
         "calls": calls,
-        "reasoning": [(i["id"], i["encrypted_content"]) for i in output if i["type"] == "reasoning"],
+        "reasoning": [
+            (i["id"], i["encrypted_content"]) for i in output if i["type"] == "reasoning"
+        ],
         "finish": "tool_calls" if calls else "stop",
         "usage": body["usage"],
         "id": body["id"],
@@ -205,7 +207,10 @@ async def test_tool_call_then_answer(raw: bool) -> None:
     assert_response(first, expected(replayer, 0))
 
     (capital,) = first.message.tool_calls
-    history += [first.message, ToolResult(tool_call_id=capital.id, tool_name=capital.name, content="Potato City")]  # fmt: skip
+    history += [
+        first.message,
+        ToolResult(tool_call_id=capital.id, tool_name=capital.name, content="Potato City"),
+    ]
     second, _ = await call(p, history, tools, stream=False)
     assert_response(second, expected(replayer, 1))
     assert second.message.content == "The capital of PotatoLand is Potato City."
@@ -229,9 +234,11 @@ async def test_two_parallel_calls_and_an_error_result(raw: bool) -> None:
     londos, london = first.message.tool_calls
     history += [
         first.message,
-        ToolResult(tool_call_id=londos.id, tool_name=londos.name, content=outputs[londos.id], is_error=True),
+        ToolResult(
+            tool_call_id=londos.id, tool_name=londos.name, content=outputs[londos.id], is_error=True
+        ),
         ToolResult(tool_call_id=london.id, tool_name=london.name, content=outputs[london.id]),
-    ]  # fmt: skip
+    ]
     second, _ = await call(p, history, tools, stream=False)
     assert_response(second, expected(replayer, 1))
     assert_sent_matches(replayer)
