@@ -13,15 +13,13 @@ import dataclasses
 import inspect
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from exo.context import Context
 from exo.errors import ConfigError
+from exo.memory import Memory, resolve_memory
 from exo.models import parse_model
 from exo.tools import Tool, to_tool
-
-if TYPE_CHECKING:
-    from exo.memory import Memory
 
 __all__ = ["Agent", "Instructions"]
 
@@ -100,6 +98,7 @@ class Agent:
     context_tools: bool = False
     history_max_tokens: int | None = None
     tool_map: dict[str, Tool] = field(init=False, repr=False, compare=False)
+    memory_backend: Memory | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         _check_type("name", self.name, str, "a non-empty string")
@@ -117,14 +116,8 @@ class Agent:
         object.__setattr__(self, "tool_map", self._build_tools())
         object.__setattr__(self, "tools", tuple(self.tool_map.values()))
         self._check_planning_tools()
-        if self.memory is not None and not isinstance(self.memory, str):
-            for method in ("load", "append"):
-                if not callable(getattr(self.memory, method, None)):
-                    raise ConfigError(
-                        f"memory must be a Memory object, 'memory', 'sqlite', a path or a "
-                        f"postgresql:// URL; got {type(self.memory).__name__}",
-                        parameter="memory",
-                    )
+        # Resolved once (no I/O happens here), so every run of this agent shares the backend.
+        object.__setattr__(self, "memory_backend", resolve_memory(self.memory))
         if self.context is not None and not isinstance(self.context, Context):
             raise ConfigError(
                 f"context must be an exo.Context, got {type(self.context).__name__}",

@@ -19,10 +19,13 @@ from exo._loop import Effects, InProcessEffects, LoopDeps, run_loop
 from exo._retry import RetryPolicy
 from exo._state import RunState
 from exo.agent import Agent
-from exo.context import Context
+from exo.artifacts import RETRIEVE_TOOL, enable_artifacts
+from exo.context import Context, context_tools
 from exo.errors import AgentError, ConfigError
+from exo.memory import Memory, resolve_memory
 from exo.models import get_provider
 from exo.models.base import ModelSettings, Provider
+from exo.spawn import SPAWN_TOOL, spawn_tool
 from exo.tools import Tool
 from exo.types import (
     DETAILED_ONLY,
@@ -198,7 +201,7 @@ class Runner:
                 max_retries=agent.max_retries if max_retries is None else max_retries
             )
             run_effects = effects or InProcessEffects()
-            memory = await _memory_for(agent, conversation_id)
+            memory = _memory_for(agent, conversation_id)
             history = list(messages or [])
             if memory is not None and conversation_id is not None:
                 loaded = await memory.load(conversation_id, max_tokens=agent.history_max_tokens)
@@ -273,14 +276,23 @@ class Runner:
             raise
 
 
-async def _memory_for(agent: Agent, conversation_id: str | None) -> Any:
-    """The agent's memory backend, when this run continues a conversation."""
+_default_memory: Memory | None = None
+
+
+def _memory_for(agent: Agent, conversation_id: str | None) -> Memory | None:
+    """The memory backend of a run that continues a conversation (else None).
+
+    An agent without ``memory=`` keeps conversations in the embedded default, one SQLite file
+    ($EXO_HOME/memory.db or ~/.exo/memory.db) shared by the whole process.
+    """
+    global _default_memory
     if conversation_id is None:
         return None
-    from exo.memory import resolve_memory  # memory backends import only when used
-
-    memory = resolve_memory(agent.memory if agent.memory is not None else "sqlite")
-    return memory
+    if agent.memory_backend is not None:
+        return agent.memory_backend
+    if _default_memory is None:
+        _default_memory = resolve_memory("sqlite")
+    return _default_memory
 
 
 def _add_builtins(runner: Runner, agent: Agent, state: RunState, deps: LoopDeps) -> None:
@@ -288,7 +300,14 @@ def _add_builtins(runner: Runner, agent: Agent, state: RunState, deps: LoopDeps)
     builtins: dict[str, Tool] = {}
     deps.extras["runner"] = runner
     deps.extras["agent"] = agent
-    for name in builtins:
+    if agent.allow_self_spawn and state.depth < agent.max_spawn_depth:
+        builtins[SPAWN_TOOL] = spawn_tool(runner, agent, state, deps)
+    if agent.context_tools:
+        builtins.update((t.name, t) for t in context_tools())
+    reserved = list(builtins)
+    if enable_artifacts(deps, threshold=agent.artifact_threshold):
+        reserved.append(RETRIEVE_TOOL)  # offered once the run parks its first artifact
+    for name in reserved:
         if name in deps.tools:
             raise ConfigError(
                 f"agent {agent.name!r} has a tool named {name!r}, which is a built-in tool",

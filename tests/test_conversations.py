@@ -1,0 +1,116 @@
+"""Runs that continue a conversation: what memory loads and keeps around a run."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from exo import Agent, ModelError, run
+from exo.memory import InMemoryMemory
+from exo.testing import ScriptedModel, call
+from exo.types import AssistantMessage, ToolResult, UserMessage
+
+
+def lookup(key: str) -> str:
+    """Look a key up."""
+    return f"value of {key}"
+
+
+def agent(memory: object, **kw: object) -> Agent:
+    return Agent(name="bot", model="test:m", tools=[lookup], memory=memory, **kw)  # type: ignore[arg-type]
+
+
+async def test_second_turn_sees_the_first_and_memory_keeps_original_input() -> None:
+    mem = InMemoryMemory()
+    bot = agent(mem, planning_enabled=True)
+    model = ScriptedModel(
+        {
+            "bot_planner": ["1. look up x", "1. answer from history"],
+            "bot": [call("lookup", key="x"), "x is known", "you asked about x"],
+        }
+    )
+    first = await run(bot, "What is x?", provider=model, conversation_id="c1")
+    assert first.conversation_id == "c1"
+    stored = await mem.load("c1")
+    assert stored[0] == UserMessage(content="What is x?")  # never the plan-wrapped text
+    assert [type(m) for m in stored] == [
+        UserMessage,
+        AssistantMessage,
+        ToolResult,
+        AssistantMessage,
+    ]
+
+    await run(bot, "What did I ask?", provider=model, conversation_id="c1")
+    executor_request = model.requests[-1]
+    assert executor_request.messages[:4] == stored  # history first (no instructions here)
+    planner_request = [r for r in model.requests if r.agent_name == "bot_planner"][-1]
+    assert planner_request.messages[:4] == stored  # the planner plans in context
+    assert len(await mem.load("c1")) == 6
+
+
+async def test_runs_without_conversation_id_share_nothing() -> None:
+    mem = InMemoryMemory()
+    bot = agent(mem)
+    model = ScriptedModel(["one", "two"])
+    await run(bot, "a", provider=model)
+    await run(bot, "b", provider=model)
+    assert len(model.requests[1].messages) == 1
+    assert await mem.list_conversations() == []
+
+
+async def test_failed_or_cancelled_turn_writes_nothing() -> None:
+    mem = InMemoryMemory()
+    bot = agent(mem)
+    err = ModelError("boom", backend="test", model="m", status=400)
+    with pytest.raises(ModelError):
+        await run(
+            bot, "a", provider=ScriptedModel([call("lookup", key="k"), err]), conversation_id="c"
+        )
+    assert await mem.load("c") == []
+
+    gate = asyncio.Event()
+
+    async def hang(key: str) -> str:
+        await gate.wait()
+        return key
+
+    slow = Agent(name="bot", model="test:m", tools=[hang], memory=mem)
+    task = asyncio.create_task(
+        run(slow, "a", provider=ScriptedModel([call("hang", key="k"), "done"]), conversation_id="c")
+    )
+    await asyncio.sleep(0.05)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert await mem.load("c") == []
+
+
+async def test_string_memory_settings_are_resolved_once_per_agent(tmp_path: Path) -> None:
+    bot = agent(str(tmp_path / "chat.db"))
+    model = ScriptedModel(["hello", "again"])
+    await run(bot, "hi", provider=model, conversation_id="c")
+    await run(bot, "hi again", provider=model, conversation_id="c")
+    assert len(model.requests[1].messages) == 3
+    assert (tmp_path / "chat.db").exists()
+    in_process = agent("memory")
+    model = ScriptedModel(["a", "b"])
+    await run(in_process, "1", provider=model, conversation_id="k")
+    await run(in_process, "2", provider=model, conversation_id="k")
+    assert len(model.requests[1].messages) == 3
+
+
+async def test_default_memory_is_embedded_sqlite(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import exo.runner
+
+    monkeypatch.setenv("EXO_HOME", str(tmp_path))
+    monkeypatch.setattr(exo.runner, "_default_memory", None)  # a fresh process default
+    bot = agent(None)
+    model = ScriptedModel(["a", "b"])
+    await run(bot, "1", provider=model, conversation_id="k")
+    await run(bot, "2", provider=model, conversation_id="k")
+    assert len(model.requests[1].messages) == 3
+    assert (tmp_path / "memory.db").exists()
