@@ -329,9 +329,13 @@ class ChatAssembler:
         out: list[Delta],
     ) -> None:
         """Record one piece of a streamed tool call and append its :class:`ToolCallDelta`."""
-        if index is None:  # some compat servers leave it out: a new id starts a new call
+        if index is None:  # some compat servers leave it out: a new id or name starts a call
             known = self.calls.get(self._last_index)
-            new = known is None or (call_id is not None and call_id != known[0])
+            new = (
+                known is None
+                or (call_id is not None and call_id != known[0])
+                or (call_id is None and name is not None and bool(known[1]))
+            )
             index = self._last_index + 1 if new else self._last_index
         self._last_index = index
         slot = self.calls.get(index)

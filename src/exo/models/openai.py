@@ -135,9 +135,10 @@ class OpenAIProvider(OpenAIBase):
                     if chunk.get("error"):
                         raise self._event_error(chunk["error"])
                     assembler.feed(chunk, out)
-                for delta in out:
-                    yield delta
-                out.clear()
+                    if out:
+                        for delta in out:
+                            yield delta
+                        out.clear()
             if not reader.done and assembler.finish is None:
                 raise self._protocol_error(
                     "the stream ended before the response was complete", retryable=True

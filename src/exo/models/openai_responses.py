@@ -125,12 +125,14 @@ class OpenAIResponsesProvider(OpenAIBase):
                 yield self._final(self._json(await response.aread()))
                 return
             state = _StreamState(self)
+            out = state.out
             async for events in SSEReader(response).batches():
                 for _, data in events:
                     state.handle(self._json(data))
-                for delta in state.out:
-                    yield delta
-                state.out.clear()
+                    if out:
+                        for delta in out:
+                            yield delta
+                        out.clear()
             yield state.result()
         except ERRORS as exc:
             raise self._error(exc) from exc
