@@ -238,7 +238,7 @@ def pointer_text(artifact: Artifact, page: int) -> str:
         f"({artifact.size:,} characters) is stored outside the conversation.\n"
         f"Preview: {preview}{more}\n"
         f'Read it with {RETRIEVE_TOOL}(artifact_id="{artifact.id}", offset=0, '
-        f"length={page}) ({pages} page{'s' if pages != 1 else ''} of {page} characters).]"
+        f"length={page}) ({pages} page{'s' if pages != 1 else ''} of up to {page} characters).]"
     )
 
 
