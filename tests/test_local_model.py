@@ -61,12 +61,12 @@ def test_planner_call_renders_a_plan_prompt_with_one_example() -> None:
     assert prompt.text == (
         "You are a researcher.\n"
         "Make a short numbered plan for the task. Do not carry it out.\n\n"
-        "Task: Explain how vaccines work\n"
+        "Task: Compare tea and coffee for a morning drink\n"
         "Plan:\n"
-        "1. Look up what a vaccine contains.\n"
-        "2. Describe how the immune system responds to it.\n"
-        "3. Explain why this gives lasting protection.\n"
-        "4. Sum up in two sentences.\n\n"
+        "1. List what tea offers.\n"
+        "2. List what coffee offers.\n"
+        "3. Weigh them side by side.\n"
+        "4. Recommend one in a sentence.\n\n"
         "Task: Compare A and B\n"
         "Plan:\n"
     )

@@ -41,13 +41,15 @@ __all__ = [
 
 Mode = Literal["plan", "answer"]
 
+# A comparison: its steps are shaped around the task's own nouns, so the model imitates the
+# shape rather than copying the lines (a generic or single-topic example gets copied verbatim).
 _PLAN_EXAMPLE = (
-    "Task: Explain how vaccines work\n"
+    "Task: Compare tea and coffee for a morning drink\n"
     "Plan:\n"
-    "1. Look up what a vaccine contains.\n"
-    "2. Describe how the immune system responds to it.\n"
-    "3. Explain why this gives lasting protection.\n"
-    "4. Sum up in two sentences."
+    "1. List what tea offers.\n"
+    "2. List what coffee offers.\n"
+    "3. Weigh them side by side.\n"
+    "4. Recommend one in a sentence."
 )
 _ANSWER_EXAMPLE = (
     "Task: Name the largest planet in the solar system\n"
@@ -62,7 +64,7 @@ _ANSWER_DIRECTIVE = "Answer the task briefly, following the plan when there is o
 _DEFAULT_INSTRUCTIONS = "You are a helpful assistant."
 
 STOP_MARKERS: dict[Mode, list[str]] = {
-    "plan": ["\n\n", "\nTask:", "<end_of_turn>", "<eos>"],
+    "plan": ["\n\n", "\nTask:", "\nPlan:", "<end_of_turn>", "<eos>"],
     "answer": ["\n\n", "\nTask:", "\nPlan:", "<end_of_turn>", "<eos>"],
 }
 """Where a completion ends: a blank line, or the model starting the next example."""
