@@ -91,7 +91,9 @@ SQL
 )
 
 if _exo_pg_setup; then
-    export EXO_TEST_POSTGRES_DSN="postgresql://${EXO_PG_USER}:${EXO_PG_PASSWORD}@127.0.0.1:${EXO_PG_PORT}/${EXO_PG_DB}"
+    # sslmode=disable: the server has no TLS, and asyncpg's TLS probe on the side connection
+    # it opens to cancel a query logs "unexpected connection_lost()" noise (asyncpg #1211).
+    export EXO_TEST_POSTGRES_DSN="postgresql://${EXO_PG_USER}:${EXO_PG_PASSWORD}@127.0.0.1:${EXO_PG_PORT}/${EXO_PG_DB}?sslmode=disable"
 else
     echo "postgres.sh: PostgreSQL setup failed; EXO_TEST_POSTGRES_DSN is not set" >&2
     unset -f _exo_pg_setup

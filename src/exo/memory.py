@@ -136,30 +136,43 @@ class Turn:
 
 
 def check_conversation_id(conversation_id: str) -> str:
-    """Return ``conversation_id`` if it is usable, else raise ``TypeError``/``ValueError``."""
+    """Return ``conversation_id`` if it is usable.
+
+    Raises:
+        ConfigError: It is not a non-empty string of at most 512 characters without NULs.
+    """
     if not isinstance(conversation_id, str):
-        raise TypeError(
-            f"conversation_id must be a str, not {type(conversation_id).__name__}: "
-            "pass the id of the conversation, e.g. conversation_id='user-42'"
+        raise ConfigError(
+            f"conversation_id must be a str, not {type(conversation_id).__name__}",
+            parameter="conversation_id",
+            hint="pass the id of the conversation, e.g. conversation_id='user-42'",
         )
     if not conversation_id or len(conversation_id) > MAX_CONVERSATION_ID_LENGTH:
-        raise ValueError(
+        raise ConfigError(
             f"conversation_id must be 1 to {MAX_CONVERSATION_ID_LENGTH} characters, "
-            f"got {len(conversation_id)}"
+            f"got {len(conversation_id)}",
+            parameter="conversation_id",
         )
     if "\x00" in conversation_id:
-        raise ValueError("conversation_id must not contain NUL characters")
+        raise ConfigError(
+            "conversation_id must not contain NUL characters", parameter="conversation_id"
+        )
     return conversation_id
 
 
 def check_max_tokens(max_tokens: int | None) -> int | None:
-    """Return ``max_tokens`` if it is ``None`` or a non-negative int, else raise."""
+    """Return ``max_tokens`` if it is ``None`` or a non-negative int.
+
+    Raises:
+        ConfigError: It is anything else.
+    """
     if max_tokens is None:
         return None
-    if isinstance(max_tokens, bool) or not isinstance(max_tokens, int):
-        raise TypeError(f"max_tokens must be an int or None, not {type(max_tokens).__name__}")
-    if max_tokens < 0:
-        raise ValueError(f"max_tokens must be >= 0, got {max_tokens}")
+    if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 0:
+        raise ConfigError(
+            f"max_tokens must be None or an int >= 0, got {max_tokens!r}",
+            parameter="max_tokens",
+        )
     return max_tokens
 
 

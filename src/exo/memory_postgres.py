@@ -73,6 +73,13 @@ CREATE TABLE {s}.exo_schema_version (version integer NOT NULL);
 """
 
 
+_SCHEMA_EXISTS = "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = $1)"
+_TABLE_EXISTS = """SELECT EXISTS (
+    SELECT 1 FROM pg_catalog.pg_class AS c
+    JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
+    WHERE n.nspname = $1 AND c.relname = $2)"""
+
+
 @dataclass(frozen=True, slots=True)
 class _Sql:
     """The statements, with the schema name filled in."""
@@ -166,8 +173,7 @@ class PostgresMemory:
         self._max_connections = max_connections
         self._connect_timeout = connect_timeout
         self._sql = _Sql.for_schema(f'"{schema}"')
-        self._pool_task: asyncio.Task[Any] | None = None
-        self._pool_loop: asyncio.AbstractEventLoop | None = None
+        self._loop_pool: _LoopPool | None = None
         self._closed = False
 
     def __repr__(self) -> str:
@@ -240,13 +246,14 @@ class PostgresMemory:
     async def aclose(self) -> None:
         """Close the connection pool (idempotent)."""
         self._closed = True
-        task, self._pool_task = self._pool_task, None
-        if task is None or not task.done() or task.cancelled() or task.exception() is not None:
+        current, self._loop_pool = self._loop_pool, None
+        if current is None:
             return
-        if self._pool_loop is asyncio.get_running_loop():
-            await task.result().close()
+        if current.loop is asyncio.get_running_loop():
+            current.keeper.cancel()  # the keeper closes the pool as it ends
+            await asyncio.wait([current.keeper])
         else:
-            _terminate(task.result())
+            current.abandon()
 
     # ----------------------------------------------------------------------- internals
 
@@ -263,6 +270,11 @@ class PostgresMemory:
             async with pool.acquire() as conn:
                 yield conn
         except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                # asyncpg may surface a cancelled query as a connection error: the
+                # cancellation is what happened, so that is what the caller sees.
+                raise asyncio.CancelledError from exc
             raise AgentError(
                 f"PostgreSQL memory {self._where}: {what} failed: {type(exc).__name__}: {exc}",
                 hint="check that the server is reachable and the user may write its tables",
@@ -273,25 +285,35 @@ class PostgresMemory:
         if self._closed:
             raise AgentError(f"{self!r} is closed; open a new PostgresMemory after aclose()")
         loop = asyncio.get_running_loop()
-        if self._pool_task is None or self._pool_loop is not loop:
-            self._drop_pool()
-            self._pool_loop = loop
-            self._pool_task = loop.create_task(self._open_pool())
-        task = self._pool_task
-        try:
-            # Shielded: one caller being cancelled must not cancel the others' pool.
-            return await asyncio.shield(task)
-        except BaseException:
-            failed = task.done() and (task.cancelled() or task.exception() is not None)
-            if failed and self._pool_task is task:
-                self._pool_task = None  # let the next call try again
-            raise
+        current = self._loop_pool
+        if current is None or current.loop is not loop or current.failed:
+            if current is not None:
+                current.abandon()
+            ready: asyncio.Future[Any] = loop.create_future()
+            keeper = loop.create_task(self._keep_pool(ready), name="exo-postgres-pool")
+            self._loop_pool = current = _LoopPool(loop=loop, ready=ready, keeper=keeper)
+        # Shielded: one caller being cancelled must not cancel the pool the others wait for.
+        return await asyncio.shield(current.ready)
 
-    def _drop_pool(self) -> None:
-        """Forget a pool opened on another (probably finished) event loop."""
-        task, self._pool_task = self._pool_task, None
-        if task is not None and task.done() and not task.cancelled() and not task.exception():
-            _terminate(task.result())
+    async def _keep_pool(self, ready: asyncio.Future[Any]) -> None:
+        """Open the pool, hand it out through ``ready``, and close it when cancelled.
+
+        The task lives as long as its event loop: ``asyncio.run`` (and so ``run.sync``)
+        cancels it on the way out, and the pool's connections close while the loop still runs.
+        """
+        try:
+            pool = await self._open_pool()
+        except asyncio.CancelledError:
+            ready.cancel()
+            raise
+        except BaseException as exc:
+            ready.set_exception(exc)
+            return
+        ready.set_result(pool)
+        try:
+            await asyncio.get_running_loop().create_future()  # until cancelled
+        finally:
+            await _close_pool(pool)
 
     async def _open_pool(self) -> Any:
         asyncpg = _asyncpg()
@@ -334,7 +356,7 @@ class PostgresMemory:
                         hint="upgrade exo-agents, or use another schema= for this exo",
                     )
                 if version == 0:
-                    if await conn.fetchval("SELECT to_regnamespace($1)", s) is None:
+                    if not await conn.fetchval(_SCHEMA_EXISTS, self._schema):
                         await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {s}")
                     await conn.execute(_CREATE.format(s=s))
                     await conn.execute(
@@ -342,9 +364,11 @@ class PostgresMemory:
                     )
 
     async def _schema_version(self, conn: Any) -> int:
-        table = f'"{self._schema}".exo_schema_version'
-        if await conn.fetchval("SELECT to_regclass($1)", table) is None:
+        # A catalog query, not to_regclass(): the latter may answer from a stale cache after
+        # another session created the table while we waited for the migration lock.
+        if not await conn.fetchval(_TABLE_EXISTS, self._schema, "exo_schema_version"):
             return 0
+        table = f'"{self._schema}".exo_schema_version'
         return int(await conn.fetchval(f"SELECT coalesce(max(version), 0) FROM {table}"))
 
 
@@ -355,6 +379,38 @@ def _asyncpg() -> ModuleType:
         raise ConfigError("PostgreSQL memory needs asyncpg", hint=_INSTALL_HINT) from exc
     module: ModuleType = asyncpg
     return module
+
+
+@dataclass(slots=True, kw_only=True)
+class _LoopPool:
+    """The pool of one event loop, and the task that owns it."""
+
+    loop: asyncio.AbstractEventLoop
+    ready: asyncio.Future[Any]
+    keeper: asyncio.Task[None]
+
+    @property
+    def failed(self) -> bool:
+        """Whether opening the pool failed (the next call tries again)."""
+        return self.ready.done() and (self.ready.cancelled() or self.ready.exception() is not None)
+
+    def abandon(self) -> None:
+        """Drop a pool from another event loop; close it if that loop never did."""
+        if self.ready.done() and not self.failed and not self.keeper.done():
+            _terminate(self.ready.result())
+
+
+async def _close_pool(pool: Any) -> None:
+    """Close a pool gracefully, or at once if that takes too long or fails."""
+    closed = False
+    try:
+        await asyncio.wait_for(pool.close(), timeout=5)
+        closed = True
+    except Exception:
+        pass
+    finally:
+        if not closed:
+            _terminate(pool)
 
 
 def _terminate(pool: Any) -> None:

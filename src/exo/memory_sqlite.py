@@ -220,7 +220,7 @@ class SQLiteMemory:
         loop = asyncio.get_running_loop()
         try:
             return await loop.run_in_executor(self._executor, self._run, job)
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, OSError) as exc:
             raise AgentError(
                 f"SQLite memory {str(self._path)!r}: {what} failed: {exc}",
                 hint="check that the file is writable, on a local disk, and not corrupt",
