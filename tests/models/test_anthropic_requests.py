@@ -45,7 +45,7 @@ async def sent_body(
     messages: list[Message],
     *,
     raw: bool = True,
-    model: str = "claude-sonnet-4-5",
+    model: str = "claude-test",
     tools: list[ToolSpec] | None = None,
     settings: ModelSettings | None = None,
     **options: Any,
@@ -259,10 +259,10 @@ async def test_tools_settings_and_extra_fields(raw: bool) -> None:
 @pytest.mark.parametrize(
     ("model", "options", "expected"),
     [
-        ("claude-sonnet-4-5", {}, 8192),
+        ("claude-test", {}, 8192),
         ("claude-3-haiku-20240307", {}, 4096),
         ("claude-3-5-haiku-latest", {}, 8192),
-        ("claude-sonnet-4-5", {"max_tokens": 2000}, 2000),
+        ("claude-test", {"max_tokens": 2000}, 2000),
     ],
 )
 async def test_max_tokens_is_always_sent(

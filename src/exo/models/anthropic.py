@@ -210,7 +210,7 @@ class AnthropicProvider:
                 model=self._model,
             ) from exc
 
-    async def stream(self, request: ModelRequest) -> AsyncGenerator[ModelChunk, None]:
+    def stream(self, request: ModelRequest) -> AsyncGenerator[ModelChunk, None]:
         """Make one streamed call: text, reasoning and tool-call deltas, then the response.
 
         Closing the generator early (or cancelling its task) closes the HTTP response.
@@ -218,26 +218,18 @@ class AnthropicProvider:
         Raises:
             ModelError: the call or the stream failed; ``partial_text`` keeps what streamed.
         """
-        body = self._body(request)
-        asm = StreamAssembler(self._model)
-        source = self._raw_chunks(body, asm) if self._raw else self._sdk_chunks(body, asm)
-        try:
-            async for chunk in source:
-                yield chunk
-        except (anthropic.AnthropicError, httpx2.HTTPError) as exc:
-            raise self._error(exc).with_partial_text(asm.text) from exc
-        finally:
-            await source.aclose()
-        yield asm.response()
+        # One generator per path, so that each chunk crosses a single generator frame.
+        return self._stream_raw(request) if self._raw else self._stream_sdk(request)
 
-    async def _raw_chunks(
-        self, body: dict[str, Any], asm: StreamAssembler
-    ) -> AsyncGenerator[ModelChunk, None]:
+    async def _stream_raw(self, request: ModelRequest) -> AsyncGenerator[ModelChunk, None]:
+        body = self._body(request)
         body["stream"] = True
-        response = await self._client.post(
-            _PATH, cast_to=httpx2.Response, content=orjson.dumps(body), stream=True
-        )
+        asm = StreamAssembler(self._model)
+        response: httpx2.Response | None = None
         try:
+            response = await self._client.post(
+                _PATH, cast_to=httpx2.Response, content=orjson.dumps(body), stream=True
+            )
             async for data in iter_sse_data(response.aiter_bytes()):
                 try:
                     event = orjson.loads(data)
@@ -251,20 +243,28 @@ class AnthropicProvider:
                 chunk = feed_dict(asm, event)
                 if chunk is not None:
                     yield chunk
+        except (anthropic.AnthropicError, httpx2.HTTPError) as exc:
+            raise self._error(exc).with_partial_text(asm.text) from exc
         finally:
-            await response.aclose()
+            if response is not None:
+                await response.aclose()
+        yield asm.response()
 
-    async def _sdk_chunks(
-        self, body: dict[str, Any], asm: StreamAssembler
-    ) -> AsyncGenerator[ModelChunk, None]:
-        events = await self._sdk_create(body, stream=True)
+    async def _stream_sdk(self, request: ModelRequest) -> AsyncGenerator[ModelChunk, None]:
+        asm = StreamAssembler(self._model)
+        events: anthropic.AsyncStream[Any] | None = None
         try:
+            events = await self._sdk_create(self._body(request), stream=True)
             async for event in events:
                 chunk = feed_event(asm, event)
                 if chunk is not None:
                     yield chunk
+        except (anthropic.AnthropicError, httpx2.HTTPError) as exc:
+            raise self._error(exc).with_partial_text(asm.text) from exc
         finally:
-            await events.close()
+            if events is not None:
+                await events.close()
+        yield asm.response()
 
     async def _sdk_create(self, body: dict[str, Any], *, stream: bool) -> Any:
         """Call ``messages.create``; fields the SDK signature lacks go in ``extra_body``."""
