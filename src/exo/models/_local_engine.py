@@ -110,12 +110,12 @@ class Engine:
                 value = job.work(llm, job, chat)
             except BaseException as exc:
                 job.finish(error=exc)
-            else:
-                job.finish(value=value)
+                continue
             finally:
                 llm.exo_job = None
             if job.cancelled.is_set():
                 _LOG.debug("generation cancelled after %d tokens", job.completion_tokens)
+            job.finish(value=value)
 
     def _load(self) -> tuple[Any, bool]:
         path = self._locate()
@@ -177,14 +177,15 @@ async def run_job(
 
     job = Job(work=work, post=post)
     _submit(key, locate, job)
+    done = False
     try:
-        while True:
+        while not done:
             item = await items.get()
+            done = isinstance(item, JobResult)
             yield item
-            if isinstance(item, JobResult):
-                return
     finally:
-        job.cancelled.set()
+        if not done:
+            job.cancelled.set()
 
 
 @functools.cache
