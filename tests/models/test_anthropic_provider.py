@@ -316,3 +316,71 @@ async def test_unreadable_success_body() -> None:
         await provider.complete(REQUEST)
     assert info.value.retryable is False
     assert "could not read" in str(info.value)
+
+
+# --------------------------------------------------------------------------- responses
+
+
+@PATHS
+@pytest.mark.parametrize(
+    ("stop_reason", "finish"),
+    [
+        ("end_turn", "stop"),
+        ("stop_sequence", "stop"),
+        ("tool_use", "tool_calls"),
+        ("max_tokens", "length"),
+        ("refusal", "content_filter"),
+        ("pause_turn", "other"),
+    ],
+)
+async def test_stop_reasons(raw: bool, stop_reason: str, finish: str) -> None:
+    recorder = Recorder(200, dict(reply(), stop_reason=stop_reason))
+    provider = AnthropicProvider("claude-x", api_key="k", http_client=recorder.client(), raw=raw)
+    assert (await provider.complete(REQUEST)).finish_reason == finish
+
+
+@PATHS
+async def test_whole_response_with_reasoning_tools_and_cache_usage(raw: bool) -> None:
+    body = dict(
+        reply(),
+        content=[
+            {"type": "thinking", "thinking": "Hmm.", "signature": "sig/+=="},
+            {"type": "redacted_thinking", "data": "EmwKAhgB"},
+            {"type": "text", "text": "Let me look. "},
+            {"type": "tool_use", "id": "toolu_z", "name": "find", "input": {"q": "ü", "n": [1]}},
+            {"type": "text", "text": "Done."},
+        ],
+        stop_reason="tool_use",
+        usage={
+            "input_tokens": 4,
+            "cache_read_input_tokens": 1000,
+            "cache_creation_input_tokens": 200,
+            "output_tokens": 50,
+        },
+    )
+    recorder = Recorder(200, body)
+    provider = AnthropicProvider("claude-x", api_key="k", http_client=recorder.client(), raw=raw)
+    response = await provider.complete(REQUEST)
+    message = response.message
+    assert message.content == "Let me look. Done."
+    (call,) = message.tool_calls
+    assert (call.id, call.name, json.loads(call.arguments)) == (
+        "toolu_z",
+        "find",
+        {"q": "ü", "n": [1]},
+    )
+    thinking, redacted = message.reasoning
+    assert (thinking.text, thinking.signature, thinking.redacted) == ("Hmm.", "sig/+==", False)
+    assert (redacted.redacted, redacted.encrypted) == (True, "EmwKAhgB")
+    usage = response.usage
+    assert (usage.input_tokens, usage.cache_read_tokens, usage.cache_write_tokens) == (
+        1204,
+        1000,
+        200,
+    )
+    assert (usage.output_tokens, usage.requests) == (50, 1)
+    assert (response.id, response.model, response.finish_reason) == (
+        "msg_fixture",
+        "claude-fixture",
+        "tool_calls",
+    )

@@ -199,7 +199,8 @@ class AnthropicProvider:
             response = await self._client.post(
                 _PATH, cast_to=httpx2.Response, content=orjson.dumps(body)
             )
-        except (anthropic.AnthropicError, httpx2.HTTPError) as exc:
+        # ValueError: the SDK refuses non-streamed calls it expects to outlast its timeout.
+        except (anthropic.AnthropicError, httpx2.HTTPError, ValueError) as exc:
             raise self._error(exc) from exc
         try:
             return response_from_dict(orjson.loads(response.content), self._model)
