@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import pytest
 
-from exo import Agent, ConfigError, ToolContext, run
+from exo import Agent, ConfigError, Context, ToolContext, run
 from exo.errors import ModelError
 from exo.testing import AgentInfo, FunctionModel, Reply, ScriptedModel, call
 from exo.types import (
@@ -171,8 +171,6 @@ async def test_children_are_copies_with_the_agents_tools_and_instructions() -> N
         }
     )
     agent = _agent(tools=[lookup], instructions="Be terse.", temperature=0.3)
-    from exo import Context
-
     await run(agent, "go", provider=model, context=Context({"db": {"k": "v"}}))
     child_requests = [r for r in model.requests if r.agent_name == "boss_child_1"]
     assert [t.name for t in child_requests[0].tools] == ["lookup"]  # depth 1: no spawn_self
@@ -240,6 +238,24 @@ async def test_the_per_run_cap_counts_all_tasks_of_a_call() -> None:
     assert tool_result.is_error
     assert "may start 2 more children" in text_of(tool_result.content)
     assert result.children == []
+
+
+async def test_parallel_spawn_calls_in_one_turn_share_the_cap_and_number_children_apart() -> None:
+    model = ScriptedModel(
+        {
+            "boss": [
+                [call("spawn_self", tasks=["a", "b"]), call("spawn_self", tasks=["c", "d"])],
+                "done",
+            ],
+            "boss_child_1": ["1"],
+            "boss_child_2": ["2"],
+        }
+    )
+    result = await run(_agent(max_spawn_total=3), "go", provider=model)
+    first, second = _results(result.messages)
+    assert not first.is_error
+    assert second.is_error and "may start 1 more child in all" in text_of(second.content)
+    assert [c.name for c in result.children] == ["boss_child_1", "boss_child_2"]
 
 
 async def test_children_cannot_spawn_at_the_default_depth() -> None:
