@@ -1,0 +1,195 @@
+"""How the ``exo`` command shows a run in the terminal.
+
+The answer text goes to stdout as it streams (so ``exo run "task" > answer.txt`` keeps just the
+answer); everything around it (spinner, plan panel, tool lines, warnings, the usage line) goes
+to stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+
+from rich.console import Console
+from rich.markup import escape
+from rich.panel import Panel
+from rich.status import Status
+
+from exo.types import (
+    PlanCompleteEvent,
+    PlanSkippedEvent,
+    PlanStartEvent,
+    RunResult,
+    RunStartEvent,
+    TextEvent,
+    ToolCallEvent,
+    ToolResultEvent,
+    text_of,
+)
+
+__all__ = ["ConsoleLogHandler", "RunView", "usage_line"]
+
+_PREVIEW = 100
+
+
+def _preview(text: str, limit: int = _PREVIEW) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def _arguments(raw: str, limit: int = _PREVIEW) -> str:
+    try:
+        data = json.loads(raw or "{}")
+    except json.JSONDecodeError:
+        return _preview(raw, limit)
+    if isinstance(data, dict):
+        return _preview(", ".join(f"{k}={v!r}" for k, v in data.items()), limit)
+    return _preview(raw, limit)
+
+
+class RunView:
+    """Renders one run's events: live text, plan panel, tool lines, a spinner between them.
+
+    Args:
+        out: Where the answer text goes (stdout).
+        err: Where everything else goes (stderr).
+        model: The executor's ``backend:model``, for the spinner.
+    """
+
+    def __init__(self, out: Console, err: Console, *, model: str) -> None:
+        self.out = out
+        self.err = err
+        self.model = model
+        self.started = time.perf_counter()
+        self._status: Status | None = None
+        self._line_open = False  # the answer text on stdout has no final newline yet
+
+    # -- spinner
+
+    def wait(self, message: str) -> None:
+        """Show a spinner with ``message`` until the next thing is printed (terminals only)."""
+        if not self.err.is_terminal:
+            return
+        if self._status is None:
+            self._status = self.err.status(escape(message), spinner="dots")
+            self._status.start()
+        else:
+            self._status.update(escape(message))
+
+    def _quiet(self) -> None:
+        if self._status is not None:
+            self._status.stop()
+            self._status = None
+
+    def _end_line(self) -> None:
+        if self._line_open:
+            self.out.print()
+            self._line_open = False
+
+    def close(self) -> None:
+        """Stop the spinner and end the answer's line."""
+        self._quiet()
+        self._end_line()
+
+    # -- events
+
+    def handle(self, event: object) -> None:
+        """Render one stream event (events it does not show are ignored)."""
+        if getattr(event, "lineage", ()):
+            self._child(event)
+        elif isinstance(event, PlanStartEvent):
+            loading = " (loading the model)" if event.model.startswith("local:") else ""
+            self.wait(f"Planning with {event.model}{loading}…")
+        elif isinstance(event, PlanCompleteEvent):
+            self._plan(event)
+        elif isinstance(event, PlanSkippedEvent):
+            self._quiet()
+            self.err.print(f"[yellow]⚠ planning skipped:[/] {escape(event.reason)}")
+            self.wait(f"Working with {self.model}…")
+        elif isinstance(event, RunStartEvent):
+            self.wait(f"Working with {event.model}…")
+        elif isinstance(event, TextEvent):
+            self._quiet()
+            self.out.print(event.text, end="", markup=False, highlight=False, soft_wrap=True)
+            self._line_open = not event.text.endswith("\n")
+        elif isinstance(event, ToolCallEvent):
+            self._quiet()
+            self._end_line()
+            args = escape(_arguments(event.arguments, self._room(event.tool_name, 4)))
+            self.err.print(f"[cyan]→[/] [bold]{escape(event.tool_name)}[/]({args})")
+            self.wait(f"Running {event.tool_name}…")
+        elif isinstance(event, ToolResultEvent):
+            self._quiet()
+            colour, mark = ("red", "✗") if event.is_error else ("green", "←")
+            content = escape(_preview(text_of(event.content), self._room(event.tool_name, 6)))
+            self.err.print(f"  [{colour}]{mark}[/] [dim]{escape(event.tool_name)}:[/] {content}")
+            self.wait(f"Working with {self.model}…")
+
+    def _room(self, name: str, extra: int) -> int:
+        """Characters left on a line after the tool name and decorations (one line per item)."""
+        return max(20, self.err.width - len(name) - extra)
+
+    def _plan(self, event: PlanCompleteEvent) -> None:
+        self._quiet()
+        plan = event.plan
+        body = escape(plan.text) if plan.text else "[dim](empty plan: the task goes in as is)[/]"
+        self.err.print(
+            Panel(
+                body,
+                title=f"[bold]Plan[/] · {escape(plan.model)}",
+                title_align="left",
+                subtitle=f"{plan.usage.total_tokens} tokens",
+                subtitle_align="right",
+                border_style="cyan",
+                expand=False,
+            )
+        )
+        self.wait(f"Working with {self.model}…")
+
+    def _child(self, event: object) -> None:
+        who = "/".join((*getattr(event, "lineage", ()), getattr(event, "agent_name", "?")))
+        if isinstance(event, ToolCallEvent):
+            self._quiet()
+            self._end_line()
+            args = escape(_arguments(event.arguments))
+            self.err.print(
+                f"[dim]  [{escape(who)}][/] [cyan]→[/] {escape(event.tool_name)}({args})"
+            )
+
+    def finish(self, result: RunResult) -> None:
+        """Close the live output and print the usage line."""
+        self.close()
+        elapsed = time.perf_counter() - self.started
+        self.err.print(f"[dim]{escape(usage_line(result, elapsed))}[/]")
+
+
+def usage_line(result: RunResult, elapsed: float | None = None) -> str:
+    """One line of token usage per phase, e.g. ``plan 160 · execute 412 · total 572 tokens``."""
+    phases = result.usage_by_phase
+    parts = []
+    if result.plan is not None:
+        parts.append(f"plan {phases['plan'].total_tokens}")
+    parts.append(f"execute {phases['execute'].total_tokens}")
+    if phases["children"].requests:
+        parts.append(f"children {phases['children'].total_tokens}")
+    total = result.usage
+    line = f"tokens: {' · '.join(parts)} · total {total.total_tokens}"
+    line += f" ({total.input_tokens} in, {total.output_tokens} out; {total.requests} requests"
+    line += f", {elapsed:.1f}s)" if elapsed is not None else ")"
+    return line
+
+
+class ConsoleLogHandler(logging.Handler):
+    """Prints exo's log records (e.g. the local model's tool warning) on the stderr console."""
+
+    def __init__(self, err: Console, level: int = logging.WARNING) -> None:
+        super().__init__(level)
+        self.err = err
+
+    def emit(self, record: logging.LogRecord) -> None:
+        colour = "red" if record.levelno >= logging.ERROR else "yellow"
+        if record.levelno < logging.WARNING:
+            colour = "dim"
+        label = record.levelname.lower()
+        self.err.print(f"[{colour}]{label}:[/] {escape(record.getMessage())}")

@@ -1,0 +1,338 @@
+"""The ``exo`` command: run an agent, chat with it, list the model backends.
+
+    exo run "Compare React vs Svelte for a new project"          # default agent, offline
+    exo run examples/researcher.py:agent "task" --model openai:gpt-4o-mini
+    exo run agent.yaml "task" --json
+    exo chat examples/researcher.py
+    exo models
+
+Exit codes: 0 ok, 1 other failure, 2 usage or configuration error (bad option, bad agent
+reference, unknown backend), 3 model error, 4 max steps exceeded, 130 interrupted.
+
+Typer and rich are imported here only (``pip install 'exo-agents[cli]'``), never by
+``import exo``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import json
+import logging
+import sys
+import uuid
+from collections.abc import Iterator
+from contextlib import aclosing, contextmanager
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from exo import __version__
+from exo._cli_agents import apply_overrides, check_backends, default_agent, load_agent
+from exo._cli_render import ConsoleLogHandler, RunView
+from exo.agent import Agent
+from exo.errors import ConfigError, ExoError, MaxStepsExceeded, ModelError
+from exo.models import BUILTIN_BACKENDS, known_backends
+from exo.runner import run
+from exo.types import RunCompleteEvent, RunResult
+
+__all__ = ["app", "exit_code", "main"]
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_MODEL, EXIT_MAX_STEPS, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
+
+app = typer.Typer(
+    name="exo",
+    help="Run exo agents from the terminal.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+ModelOpt = Annotated[
+    str | None, typer.Option("--model", "-m", help="The executor's model, as backend:model.")
+]
+PlanningModelOpt = Annotated[
+    str | None, typer.Option("--planning-model", help="The planner's model (default: --model).")
+]
+PlanOpt = Annotated[
+    bool | None,
+    typer.Option("--plan/--no-plan", help="Turn the planner pre-pass on or off."),
+]
+InstructionsOpt = Annotated[
+    str | None, typer.Option("--instructions", "-i", help="The agent's instructions.")
+]
+MaxStepsOpt = Annotated[
+    int | None, typer.Option("--max-steps", min=1, help="Model calls allowed per run.")
+]
+DebugOpt = Annotated[
+    bool, typer.Option("--debug", help="Show tracebacks and debug logs on errors.")
+]
+
+
+def main() -> None:
+    """Entry point of the ``exo`` script."""
+    app()
+
+
+def exit_code(exc: BaseException) -> int:
+    """The exit code for an error: the first known kind along its chain of causes."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, MaxStepsExceeded):
+            return EXIT_MAX_STEPS
+        if isinstance(seen, ModelError):
+            return EXIT_MODEL
+        if isinstance(seen, ConfigError):
+            return EXIT_USAGE
+        seen = seen.__cause__
+    return EXIT_FAILURE
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"exo {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Show the version."),
+    ] = False,
+) -> None:
+    """Run exo agents from the terminal."""
+
+
+# --------------------------------------------------------------------------- exo run
+
+
+@app.command("run")
+def run_command(
+    args: Annotated[
+        list[str],
+        typer.Argument(
+            metavar="[AGENT] TASK",
+            help="AGENT: file.py[:attr], module[:attr] or an agent .yaml/.toml file "
+            "(default: a planning researcher on local:gemma-3-270m). TASK: the task, "
+            "or - to read it from stdin.",
+            show_default=False,
+        ),
+    ],
+    model: ModelOpt = None,
+    planning_model: PlanningModelOpt = None,
+    plan: PlanOpt = None,
+    instructions: InstructionsOpt = None,
+    max_steps: MaxStepsOpt = None,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print the whole result as JSON, and nothing else.")
+    ] = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Run an agent on a task, streaming its plan, tool calls and answer."""
+    out, err = Console(), Console(stderr=True)
+    with _reporting(err, debug):
+        if len(args) > 2:
+            raise ConfigError(
+                f"expected [AGENT] TASK, got {len(args)} arguments",
+                hint='quote the task: exo run "Compare React vs Svelte"',
+            )
+        reference, task = (None, args[0]) if len(args) == 1 else (args[0], args[1])
+        if task == "-":
+            task = sys.stdin.read()
+        if not task.strip():
+            raise ConfigError("the task is empty", hint='exo run "your task"')
+        agent = _agent(reference, model, planning_model, plan, instructions, max_steps)
+        if json_output:
+            result = asyncio.run(run(agent, task))
+            typer.echo(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
+            return
+        asyncio.run(_stream(agent, task, RunView(out, err, model=agent.model)))
+
+
+def _agent(
+    reference: str | None,
+    model: str | None,
+    planning_model: str | None,
+    plan: bool | None,
+    instructions: str | None,
+    max_steps: int | None,
+) -> Agent:
+    agent = load_agent(reference) if reference else default_agent()
+    agent = apply_overrides(
+        agent,
+        model=model,
+        planning_model=planning_model,
+        planning_enabled=plan,
+        instructions=instructions,
+        max_steps=max_steps,
+    )
+    check_backends(agent)
+    return agent
+
+
+async def _stream(
+    agent: Agent, task: str, view: RunView, *, conversation_id: str | None = None
+) -> RunResult:
+    """Run ``agent`` with detailed events and render them; return the result."""
+    result: RunResult | None = None
+    view.wait(f"Starting {agent.model}…")
+    try:
+        events = run.stream(agent, task, detailed=True, conversation_id=conversation_id)
+        async with aclosing(events) as stream:
+            async for event in stream:
+                if isinstance(event, RunCompleteEvent) and not event.lineage:
+                    result = event.result
+                else:
+                    view.handle(event)
+    finally:
+        view.close()
+    assert result is not None  # the stream ends with RunCompleteEvent or raises
+    view.finish(result)
+    return result
+
+
+@contextmanager
+def _reporting(err: Console, debug: bool) -> Iterator[None]:
+    """Show exo's warnings while running; turn errors into one message and an exit code."""
+    handler = ConsoleLogHandler(err, logging.DEBUG if debug else logging.WARNING)
+    logger = logging.getLogger("exo")
+    previous_level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG if debug else logging.WARNING)
+    llama_logger = logging.getLogger("exo.models.local.llama_cpp")
+    llama_logger.setLevel(logging.INFO)  # llama.cpp's own chatter: too much even for --debug
+    try:
+        yield
+    except KeyboardInterrupt:
+        err.print("[yellow]interrupted[/]")
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    except Exception as exc:
+        _report(err, exc, debug)
+        raise typer.Exit(exit_code(exc)) from None
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(previous_level)
+        llama_logger.setLevel(logging.NOTSET)
+
+
+def _report(err: Console, exc: Exception, debug: bool) -> None:
+    if debug:
+        err.print_exception()
+    if isinstance(exc, ExoError):
+        err.print(f"[bold red]error:[/] {escape(exc.message)}")
+        if exc.hint:
+            err.print(f"  [dim]hint:[/] {escape(exc.hint)}")
+    else:
+        err.print(f"[bold red]error:[/] {escape(type(exc).__name__)}: {escape(str(exc))}")
+        if not debug:
+            err.print("  [dim]run again with --debug for the traceback[/]")
+
+
+# --------------------------------------------------------------------------- exo chat
+
+
+@app.command("chat")
+def chat_command(
+    reference: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="[AGENT]", help="As for `exo run` (default: the planning researcher)."
+        ),
+    ] = None,
+    model: ModelOpt = None,
+    planning_model: PlanningModelOpt = None,
+    plan: PlanOpt = None,
+    instructions: InstructionsOpt = None,
+    max_steps: MaxStepsOpt = None,
+    memory: Annotated[
+        str | None,
+        typer.Option(
+            "--memory",
+            help="Where the conversation is kept: memory (this session only; the default "
+            "unless the agent sets one), sqlite, a .db path, or a postgresql:// URL.",
+        ),
+    ] = None,
+    conversation: Annotated[
+        str | None,
+        typer.Option("--conversation", "-c", help="Continue this conversation id."),
+    ] = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Chat with an agent: each turn sees the conversation so far."""
+    out, err = Console(), Console(stderr=True)
+    with _reporting(err, debug):
+        agent = _agent(reference, model, planning_model, plan, instructions, max_steps)
+        if memory is not None:
+            agent = agent.replace(memory=memory)
+        elif agent.memory is None:
+            agent = agent.replace(memory="memory")
+        if agent.memory == "memory":  # one object for the session: the runner resolves per run
+            from exo.memory import InMemoryMemory
+
+            agent = agent.replace(memory=InMemoryMemory())
+        asyncio.run(_chat(agent, out, err, conversation or f"chat-{uuid.uuid4().hex[:8]}"))
+
+
+async def _chat(agent: Agent, out: Console, err: Console, conversation_id: str) -> None:
+    err.print(
+        f"[bold]{escape(agent.name)}[/] on {escape(agent.model)} · conversation "
+        f"[cyan]{escape(conversation_id)}[/] · [dim]/new starts over, /exit leaves[/]"
+    )
+    while True:
+        try:
+            line = err.input("[bold green]you ›[/] ")
+        except EOFError:
+            err.print()
+            return
+        text = line.strip()
+        if not text:
+            continue
+        if text in ("/exit", "/quit"):
+            return
+        if text == "/new":
+            conversation_id = f"chat-{uuid.uuid4().hex[:8]}"
+            err.print(f"[dim]new conversation[/] [cyan]{conversation_id}[/]")
+            continue
+        try:
+            await _stream(
+                agent, text, RunView(out, err, model=agent.model), conversation_id=conversation_id
+            )
+        except ConfigError:
+            raise
+        except ExoError as exc:  # a failed turn: say so, keep chatting
+            _report(err, exc, debug=False)
+
+
+# --------------------------------------------------------------------------- exo models
+
+_EXTRA_MODULES = {"openai": "openai", "anthropic": "anthropic", "local": "llama_cpp"}
+
+
+@app.command("models")
+def models_command() -> None:
+    """List the model backends, what they need, and whether this machine has it."""
+    table = Table(title="Model backends (use as backend:model)", title_justify="left")
+    table.add_column("backend", style="bold")
+    table.add_column("ready")
+    table.add_column("environment")
+    table.add_column("install")
+    table.add_column("description")
+    for info in BUILTIN_BACKENDS.values():
+        module = _EXTRA_MODULES.get(info.extra or "")
+        installed = module is None or importlib.util.find_spec(module) is not None
+        if not installed:
+            ready = "[red]not installed[/]"
+        elif info.configured():
+            ready = "[green]yes[/]"
+        else:
+            ready = f"[yellow]set {info.env_vars[0]}[/]"
+        install = f"exo-agents[{info.extra}]" if info.extra else "built in"
+        table.add_row(info.name, ready, " ".join(info.env_vars), install, info.description)
+    for name in known_backends():
+        if name not in BUILTIN_BACKENDS:
+            table.add_row(name, "[green]yes[/]", "", "registered", "registered in this process")
+    Console().print(table)
