@@ -105,7 +105,7 @@ class RunView:
             self._plan(event)
         elif isinstance(event, PlanSkippedEvent):
             self._quiet()
-            self.err.print(f"[yellow]⚠ planning skipped:[/] {escape(event.reason)}")
+            self.err.print(f"[yellow]⚠ planning skipped:[/] {escape(event.reason)}", soft_wrap=True)
             self.wait(f"Working with {self.model}…")
         elif isinstance(event, RunStartEvent):
             self.wait(f"Working with {event.model}…")
@@ -161,7 +161,7 @@ class RunView:
         """Close the live output and print the usage line."""
         self.close()
         elapsed = time.perf_counter() - self.started
-        self.err.print(f"[dim]{escape(usage_line(result, elapsed))}[/]")
+        self.err.print(f"[dim]{escape(usage_line(result, elapsed))}[/]", soft_wrap=True)
 
 
 def usage_line(result: RunResult, elapsed: float | None = None) -> str:
@@ -192,4 +192,4 @@ class ConsoleLogHandler(logging.Handler):
         if record.levelno < logging.WARNING:
             colour = "dim"
         label = record.levelname.lower()
-        self.err.print(f"[{colour}]{label}:[/] {escape(record.getMessage())}")
+        self.err.print(f"[{colour}]{label}:[/] {escape(record.getMessage())}", soft_wrap=True)

@@ -55,7 +55,10 @@ ModelOpt = Annotated[
     str | None, typer.Option("--model", "-m", help="The executor's model, as backend:model.")
 ]
 PlanningModelOpt = Annotated[
-    str | None, typer.Option("--planning-model", help="The planner's model (default: --model).")
+    str | None,
+    typer.Option(
+        "--planning-model", help="The planner's model (default: --model); turns planning on."
+    ),
 ]
 PlanOpt = Annotated[
     bool | None,
@@ -162,6 +165,8 @@ def _agent(
     max_steps: int | None,
 ) -> Agent:
     agent = load_agent(reference) if reference else default_agent()
+    if planning_model is not None and plan is None:
+        plan = True  # naming a planner model asks for planning
     agent = apply_overrides(
         agent,
         model=model,
@@ -223,11 +228,14 @@ def _report(err: Console, exc: Exception, debug: bool) -> None:
     if debug:
         err.print_exception()
     if isinstance(exc, ExoError):
-        err.print(f"[bold red]error:[/] {escape(exc.message)}")
+        err.print(f"[bold red]error:[/] {escape(exc.message)}", soft_wrap=True)
         if exc.hint:
-            err.print(f"  [dim]hint:[/] {escape(exc.hint)}")
+            err.print(f"  [dim]hint:[/] {escape(exc.hint)}", soft_wrap=True)
     else:
-        err.print(f"[bold red]error:[/] {escape(type(exc).__name__)}: {escape(str(exc))}")
+        err.print(
+            f"[bold red]error:[/] {escape(type(exc).__name__)}: {escape(str(exc))}",
+            soft_wrap=True,
+        )
         if not debug:
             err.print("  [dim]run again with --debug for the traceback[/]")
 
@@ -330,8 +338,9 @@ def models_command() -> None:
             ready = "[green]yes[/]"
         else:
             ready = f"[yellow]set {info.env_vars[0]}[/]"
-        install = f"exo-agents[{info.extra}]" if info.extra else "built in"
-        table.add_row(info.name, ready, " ".join(info.env_vars), install, info.description)
+        install = escape(f"exo-agents[{info.extra}]") if info.extra else "built in"
+        env = "\n".join(info.env_vars)
+        table.add_row(info.name, ready, env, install, escape(info.description))
     for name in known_backends():
         if name not in BUILTIN_BACKENDS:
             table.add_row(name, "[green]yes[/]", "", "registered", "registered in this process")

@@ -1,0 +1,85 @@
+"""``exo chat`` keeps the conversation; ``exo models`` lists the backends."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from exo.cli import app
+from exo.models import BUILTIN_BACKENDS
+
+
+def test_chat_turns_see_the_conversation(cli: CliRunner, agent_dir: Path) -> None:
+    result = cli.invoke(
+        app,
+        ["chat", f"{agent_dir}/agent.py", "--no-plan"],
+        input="First question\nSecond question\n/exit\n",
+    )
+    assert result.exit_code == 0, result.output
+    # The test model restates the first user message it sees: with memory, turn two's
+    # request still starts with turn one's question.
+    answers = [ln for ln in result.stdout.splitlines() if ln.startswith("1. Understand")]
+    assert answers == [
+        "1. Understand the task: First question",
+        "1. Understand the task: First question",
+    ]
+    assert "conversation chat-" in result.stderr
+    assert result.stderr.count("tokens: execute") == 2
+
+
+def test_chat_new_starts_a_fresh_conversation(cli: CliRunner, agent_dir: Path) -> None:
+    result = cli.invoke(
+        app,
+        ["chat", f"{agent_dir}/agent.py", "--no-plan"],
+        input="First question\n/new\nOther question\n",  # ends with EOF, no /exit
+    )
+    assert result.exit_code == 0, result.output
+    answers = [ln for ln in result.stdout.splitlines() if ln.startswith("1. Understand")]
+    assert answers == [
+        "1. Understand the task: First question",
+        "1. Understand the task: Other question",
+    ]
+    assert "new conversation chat-" in result.stderr
+
+
+def test_chat_keeps_going_after_a_failed_turn(cli: CliRunner, broken_file: Path) -> None:
+    result = cli.invoke(app, ["chat", str(broken_file)], input="hello\nagain\n/exit\n")
+    assert result.exit_code == 0, result.output
+    assert result.stderr.count("error: broken:x (HTTP 500): upstream exploded") == 2
+
+
+def test_chat_sqlite_memory_resumes_a_conversation(
+    cli: CliRunner, agent_dir: Path, tmp_path: Path
+) -> None:
+    db = tmp_path / "chat.db"
+    args = ["chat", f"{agent_dir}/agent.py", "--no-plan", "--memory", str(db), "-c", "c1"]
+    assert cli.invoke(app, args, input="Remember me\n").exit_code == 0
+    later = cli.invoke(app, args, input="Who was first?\n")
+    assert later.exit_code == 0, later.output
+    assert "1. Understand the task: Remember me" in later.stdout
+
+
+def test_chat_rejects_unknown_backends(cli: CliRunner) -> None:
+    result = cli.invoke(app, ["chat", "--model", "nope:x"], input="hi\n")
+    assert result.exit_code == 2
+    assert "unknown backend 'nope'" in result.stderr
+
+
+def test_models_lists_every_builtin_backend(cli: CliRunner) -> None:
+    result = cli.invoke(app, ["models"], env={"COLUMNS": "220"})
+    assert result.exit_code == 0, result.output
+    rows = {line.split("│")[1].strip(): line for line in result.stdout.splitlines() if "│" in line}
+    assert set(BUILTIN_BACKENDS) <= set(rows)
+    assert "yes" in rows["test"]
+    assert "exo-agents[local]" in rows["local"]
+    # The test suite runs without API keys, so an installed OpenAI backend asks for one.
+    expected = "set OPENAI_API_KEY" if importlib.util.find_spec("openai") else "not installed"
+    assert expected in rows["openai"]
+
+
+def test_version(cli: CliRunner) -> None:
+    result = cli.invoke(app, ["--version"])
+    assert result.exit_code == 0
+    assert result.stdout.startswith("exo ")
