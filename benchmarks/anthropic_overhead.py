@@ -9,7 +9,8 @@ own request and response handling:
 * ``floor``: ``client.post`` with a prebuilt body and no parsing: the SDK + mock transport
   cost that no adapter can go below.
 
-Each figure is the best over repeats of the mean µs per call, for conversations of
+Each figure is the best over repeats of the mean CPU µs (process time, so other load on the
+machine does not count) per call, for conversations of
 growing length (the request conversion grows with the history). Run:
 ``python benchmarks/anthropic_overhead.py [--calls 300] [--repeats 5]``.
 """
@@ -110,10 +111,10 @@ async def _per_call_us(fn: Callable[[], Awaitable[object]], calls: int, repeats:
         await fn()
     means = []
     for _ in range(repeats):
-        start = time.perf_counter()
+        start = time.process_time()
         for _ in range(calls):
             await fn()
-        means.append((time.perf_counter() - start) / calls * 1e6)
+        means.append((time.process_time() - start) / calls * 1e6)
     return min(means)  # the least-disturbed repeat (as timeit advises)
 
 
@@ -131,7 +132,7 @@ async def main(calls: int, repeats: int) -> None:
     body = json.dumps({"model": "claude-bench", "max_tokens": 8, "messages": []}).encode()
     floor = partial(floor_client.post, "/v1/messages", cast_to=httpx2.Response, content=body)
     base = await _per_call_us(floor, calls, repeats)
-    print(f"µs per call (best of {repeats} × {calls} calls), mock transport, no network")
+    print(f"CPU µs per call (best of {repeats} × {calls} calls), mock transport, no network")
     print(f"floor (client.post, prebuilt body, no parsing): {base:.1f}")
     print(f"{'messages':>8} | {'mode':>8} | {'raw':>7} | {'sdk':>7} | sdk/raw")
     for turns in (0, 10, 50):
