@@ -9,9 +9,9 @@ own request and response handling:
 * ``floor``: ``client.post`` with a prebuilt body and no parsing: the SDK + mock transport
   cost that no adapter can go below.
 
-Each figure is the best over repeats of the mean CPU µs (process time, so other load on the
-machine does not count) per call, for conversations of
-growing length (the request conversion grows with the history). Run:
+Each figure is the best over repeats of the mean CPU µs per call (process time, so other
+load on the machine does not count), for conversations of growing length (the request
+conversion grows with the history). Run:
 ``python benchmarks/anthropic_overhead.py [--calls 300] [--repeats 5]``.
 """
 
