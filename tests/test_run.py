@@ -336,3 +336,22 @@ async def test_settings_reach_the_model() -> None:
     assert model.requests[0].settings.temperature == 0.2
     assert model.requests[0].settings.max_tokens == 50
     assert model.requests[0].agent_name == "calc"
+
+
+async def test_window_max_tokens_bounds_what_each_request_sends() -> None:
+    agent = AGENT.replace(window_max_tokens=60, max_steps=20)
+    model = FunctionModel(lambda msgs, info: call("add", a=1, b=2))
+    with pytest.raises(MaxStepsExceeded) as err:
+        await run(agent, "Add forever " + "x" * 40, provider=model)
+    full = err.value.result.messages
+    assert len(full) == 2 + 2 * 20  # the transcript itself stays whole
+    last = model.requests[-1].messages
+    assert len(last) < len(full)
+    assert last[0] == full[0]  # the system prompt never moves
+    for i, m in enumerate(last):  # no tool result without its call
+        if isinstance(m, ToolResult):
+            assert any(
+                isinstance(p, AssistantMessage)
+                and any(c.id == m.tool_call_id for c in p.tool_calls)
+                for p in last[:i]
+            )

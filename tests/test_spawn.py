@@ -450,11 +450,6 @@ async def test_cancelling_the_parent_cancels_every_child() -> None:
     assert asyncio.all_tasks() == {asyncio.current_task()}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="_loop.run_loop iterates _run_tools without aclosing, so closing the stream leaves "
-    "the tool task running until garbage collection (fix belongs in _loop.py)",
-)
 async def test_leaving_a_stream_early_cancels_every_child() -> None:
     hang = _Hang(2)
     stream = run.stream(_agent(), "go", provider=FunctionModel(hang), detailed=True)

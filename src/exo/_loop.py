@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from exo._retry import RetryPolicy, call_model
 from exo._state import RunState
+from exo._window import window_messages
 from exo.context import Context
 from exo.errors import MaxStepsExceeded, ModelError, OutputTruncated
 from exo.models.base import (
@@ -107,6 +108,8 @@ class LoopDeps:
         detailed: Also emit step, usage and reasoning events.
         effects: The seam model and tool calls pass through.
         on_tool_result: Optional rewrite of each tool result (artifact parking).
+        window_max_tokens: Keep what each request sends within this many (estimated)
+            tokens, dropping old turns (the transcript itself stays whole).
         extras: Per-run services for built-in tools (spawn limits, artifacts).
     """
 
@@ -120,6 +123,7 @@ class LoopDeps:
     detailed: bool = False
     effects: Effects = field(default_factory=InProcessEffects)
     on_tool_result: ResultHook | None = None
+    window_max_tokens: int | None = None
     extras: dict[str, Any] = field(default_factory=dict)
     specs: list[ToolSpec] = field(init=False)
 
@@ -168,8 +172,11 @@ async def run_loop(state: RunState, deps: LoopDeps) -> AsyncGenerator[StreamEven
         step = state.steps
         if detailed:
             yield StepEvent(agent_name=name, step=step, status="started", lineage=lineage)
+        sent = state.messages
+        if deps.window_max_tokens is not None:
+            sent = window_messages(sent, deps.window_max_tokens).messages
         request = ModelRequest(
-            messages=list(state.messages),
+            messages=list(sent),
             tools=deps.specs,
             settings=deps.settings,
             agent_name=name,
@@ -225,8 +232,9 @@ async def run_loop(state: RunState, deps: LoopDeps) -> AsyncGenerator[StreamEven
                 arguments=call.arguments,
                 lineage=lineage,
             )
-        async for event in _run_tools(state, deps, message.tool_calls):
-            yield event
+        async with aclosing(_run_tools(state, deps, message.tool_calls)) as tool_events:
+            async for event in tool_events:
+                yield event
         if detailed:
             yield StepEvent(agent_name=name, step=step, status="completed", lineage=lineage)
 

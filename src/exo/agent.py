@@ -72,6 +72,9 @@ class Agent:
             artifacts (the model gets a pointer and ``retrieve_artifact``); 0 disables.
         context_tools: Give runs the context tools (a todo list and note reading).
         history_max_tokens: Budget for loaded conversation history (newest turns first).
+        window_max_tokens: Budget for what each model call sends in a long run: older turns
+            are dropped (never a tool call without its result, never the leading system
+            prompt, in steps so that the prompt prefix stays cacheable); ``None`` sends all.
     """
 
     name: str
@@ -97,6 +100,7 @@ class Agent:
     artifact_threshold: int = 20_000
     context_tools: bool = False
     history_max_tokens: int | None = None
+    window_max_tokens: int | None = None
     tool_map: dict[str, Tool] = field(init=False, repr=False, compare=False)
     memory_backend: Memory | None = field(init=False, repr=False, compare=False)
 
@@ -143,6 +147,7 @@ class Agent:
             ("max_tokens", 1),
             ("planning_max_steps", 1),
             ("history_max_tokens", 1),
+            ("window_max_tokens", 1),
         ):
             value = getattr(self, name)
             if value is not None:

@@ -253,6 +253,7 @@ class Runner:
                 stream=stream,
                 detailed=detailed,
                 effects=run_effects,
+                window_max_tokens=agent.window_max_tokens,
             )
             _add_builtins(self, agent, state, deps)
             if detailed:
