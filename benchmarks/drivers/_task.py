@@ -44,7 +44,7 @@ ADD_SCHEMA: dict[str, Any] = {
 }
 
 
-class Driver(Protocol):
+class Driver(Protocol):  # a module may also define ``async def shutdown()``, called last
     """One framework set up to run the task against the mock."""
 
     async def run(self) -> str:

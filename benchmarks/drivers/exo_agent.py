@@ -6,6 +6,7 @@ import os
 
 from drivers._task import API_KEY, MODEL, PROMPT, FirstText, add
 from exo import Agent, run
+from exo.models import get_provider
 
 
 class ExoDriver:
@@ -29,7 +30,7 @@ class ExoDriver:
         raise RuntimeError("exo: the stream ended without a run_complete event")
 
     async def aclose(self) -> None:
-        """Nothing to close: exo's provider (and its client) dies with the event loop."""
+        """Nothing per driver: runs share exo's provider, cached per event loop."""
 
 
 async def make(base_url: str, concurrency: int) -> ExoDriver:
@@ -37,3 +38,8 @@ async def make(base_url: str, concurrency: int) -> ExoDriver:
     os.environ["OPENAI_BASE_URL"] = base_url
     os.environ["OPENAI_API_KEY"] = API_KEY
     return ExoDriver()
+
+
+async def shutdown() -> None:
+    """Close the provider (and its HTTP client) exo cached for this event loop."""
+    await get_provider(f"openai:{MODEL}").aclose()

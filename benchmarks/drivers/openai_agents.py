@@ -20,8 +20,8 @@ set_tracing_disabled(True)
 class AgentsDriver:
     """One Agents SDK agent, shared by every concurrent run."""
 
-    def __init__(self, base_url: str) -> None:
-        self.client = AsyncOpenAI(base_url=base_url, api_key=API_KEY)
+    def __init__(self, client: AsyncOpenAI) -> None:
+        self.client = client
         model = OpenAIChatCompletionsModel(model=MODEL, openai_client=self.client)
         self.agent = Agent(name="bench", model=model, tools=[function_tool(add)])
 
@@ -49,4 +49,4 @@ class AgentsDriver:
 
 async def make(base_url: str, concurrency: int) -> AgentsDriver:
     """Build the driver with its own ``AsyncOpenAI`` client (default HTTP client)."""
-    return AgentsDriver(base_url)
+    return AgentsDriver(AsyncOpenAI(base_url=base_url, api_key=API_KEY))

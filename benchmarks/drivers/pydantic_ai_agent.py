@@ -14,8 +14,8 @@ from drivers._task import API_KEY, MODEL, PROMPT, FirstText, add
 class PydanticAIDriver:
     """One PydanticAI agent, shared by every concurrent run."""
 
-    def __init__(self, base_url: str) -> None:
-        self.client = AsyncOpenAI(base_url=base_url, api_key=API_KEY)
+    def __init__(self, client: AsyncOpenAI) -> None:
+        self.client = client
         model = OpenAIChatModel(MODEL, provider=OpenAIProvider(openai_client=self.client))
         self.agent = Agent(model, tools=[add])
 
@@ -49,4 +49,4 @@ def _is_text(event: object) -> bool:
 
 async def make(base_url: str, concurrency: int) -> PydanticAIDriver:
     """Build the driver with its own ``AsyncOpenAI`` client (default HTTP client)."""
-    return PydanticAIDriver(base_url)
+    return PydanticAIDriver(AsyncOpenAI(base_url=base_url, api_key=API_KEY))
