@@ -113,6 +113,22 @@ async def test_injected_client_is_used_and_left_open() -> None:
     await client.close()
 
 
+async def test_with_model_recomputes_the_default_max_tokens() -> None:
+    recorder = Recorder()
+    modern = AnthropicProvider("claude-sonnet-4-5", api_key="k", http_client=recorder.client())
+    await modern.with_model("claude-3-haiku-20240307").complete(REQUEST)
+    await modern.complete(REQUEST)
+    fixed = AnthropicProvider("claude-x", api_key="k", http_client=recorder.client(), max_tokens=99)
+    await fixed.with_model("claude-3-haiku-20240307").complete(REQUEST)
+    sent = [json.loads(r.content)["max_tokens"] for r in recorder.requests]
+    assert sent == [4096, 8192, 99]
+
+
+def test_credentials_in_the_base_url_stay_out_of_repr() -> None:
+    provider = AnthropicProvider("claude-x", api_key="k", base_url="https://me:hunter2@gw.example/")
+    assert "hunter2" not in repr(provider) and "gw.example" in repr(provider)
+
+
 def test_invalid_max_tokens() -> None:
     with pytest.raises(ConfigError):
         AnthropicProvider("claude-x", api_key="k", max_tokens=0)

@@ -95,7 +95,16 @@ class AnthropicProvider:
         ConfigError: ``client=`` was combined with options it already fixes.
     """
 
-    __slots__ = ("_client", "_extra", "_max_tokens", "_model", "_owns_client", "_raw", "_thinking")
+    __slots__ = (
+        "_client",
+        "_extra",
+        "_max_tokens",
+        "_max_tokens_option",
+        "_model",
+        "_owns_client",
+        "_raw",
+        "_thinking",
+    )
 
     def __init__(
         self,
@@ -116,6 +125,7 @@ class AnthropicProvider:
                 f"max_tokens must be at least 1, got {max_tokens}", parameter="max_tokens"
             )
         self._model = model
+        self._max_tokens_option = max_tokens
         self._max_tokens = max_tokens or default_max_tokens(model)
         self._thinking = dict(thinking) if thinking is not None else None
         self._extra = dict(extra_body) if extra_body else None
@@ -159,13 +169,19 @@ class AnthropicProvider:
 
     def __repr__(self) -> str:
         path = "raw" if self._raw else "sdk"
-        url = str(self._client.base_url)
+        url = self._public_url()
         return f"AnthropicProvider(model={self._model!r}, base_url={url!r}, path={path!r})"
+
+    def _public_url(self) -> str:
+        """The base URL without any user:password part, fit for logs and messages."""
+        url = self._client.base_url
+        return str(url.copy_with(userinfo=b"") if url.userinfo else url)
 
     def with_model(self, model: str) -> AnthropicProvider:
         """Return a provider for ``model`` sharing this one's client, key, URL and settings."""
         clone = copy.copy(self)
         clone._model = model
+        clone._max_tokens = self._max_tokens_option or default_max_tokens(model)
         return clone
 
     async def aclose(self) -> None:
@@ -183,7 +199,7 @@ class AnthropicProvider:
         )
 
     def _error(self, exc: BaseException) -> ModelError:
-        return from_exception(exc, self._model, base_url=str(self._client.base_url))
+        return from_exception(exc, self._model, base_url=self._public_url())
 
     async def complete(self, request: ModelRequest) -> ModelResponse:
         """Make one Messages API call and return the whole response.
@@ -260,7 +276,8 @@ class AnthropicProvider:
                 chunk = feed_event(asm, event)
                 if chunk is not None:
                     yield chunk
-        except (anthropic.AnthropicError, httpx2.HTTPError) as exc:
+        # ValueError: the SDK's json.loads of a malformed event
+        except (anthropic.AnthropicError, httpx2.HTTPError, ValueError) as exc:
             raise self._error(exc).with_partial_text(asm.text) from exc
         finally:
             if events is not None:
