@@ -65,7 +65,7 @@ __all__ = [
 PLACEHOLDER_KEY = "exo-no-key"
 """The key sent to servers that need none (the SDK refuses to run without one)."""
 
-ERRORS = (openai.OpenAIError, httpx2.HTTPError, httpx2.StreamError)
+ERRORS = (openai.OpenAIError, httpx2.HTTPError, httpx2.StreamError, json.JSONDecodeError)
 """What the SDK and its transport raise; every one becomes a ModelError."""
 
 _RETRYABLE_STATUS = frozenset({408, 409, 429})
