@@ -240,9 +240,6 @@ def error_body(kind: str, message: str) -> dict[str, Any]:
     return {"type": "error", "error": {"type": kind, "message": message}, "request_id": "req_1"}
 
 
-HTTP_DATE = email.utils.formatdate(time.time() + 30, usegmt=True)
-
-
 @PATHS
 @pytest.mark.parametrize(
     ("status", "headers", "retryable", "retry_after"),
@@ -275,9 +272,8 @@ async def test_status_errors(
 
 
 async def test_retry_after_as_an_http_date() -> None:
-    recorder = Recorder(
-        429, error_body("rate_limit_error", "slow down"), {"retry-after": HTTP_DATE}
-    )
+    when = email.utils.formatdate(time.time() + 30, usegmt=True)
+    recorder = Recorder(429, error_body("rate_limit_error", "slow down"), {"retry-after": when})
     provider = AnthropicProvider("claude-x", api_key="k", http_client=recorder.client())
     with pytest.raises(ModelError) as info:
         await provider.complete(REQUEST)
