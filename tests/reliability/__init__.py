@@ -1,0 +1,1 @@
+"""Fault-injection and reliability tests against a local fake provider server."""
