@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 
 from rich.console import Console
@@ -48,6 +49,47 @@ def _arguments(raw: str, limit: int = _PREVIEW) -> str:
     return _preview(raw, limit)
 
 
+class _WordWrap:
+    """Wraps streamed text at word boundaries for a terminal (holding back at most one word)."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.column = 0
+        self.word = ""
+        self.space = ""
+
+    def feed(self, text: str) -> None:
+        for part in re.split(r"(\s+)", text):
+            if not part:
+                continue
+            if not part.isspace():
+                self.word += part
+                continue
+            self._flush_word()
+            if "\n" in part:
+                self._write(part[: part.rfind("\n") + 1])
+                self.column, self.space = 0, part[part.rfind("\n") + 1 :]
+            else:
+                self.space += part
+
+    def close(self) -> None:
+        self._flush_word()
+        self.space = ""
+
+    def _flush_word(self) -> None:
+        if not self.word:
+            return
+        if self.column and self.column + len(self.space) + len(self.word) > self.console.width:
+            self._write("\n")
+            self.column, self.space = 0, ""
+        self._write(self.space + self.word)
+        self.column += len(self.space) + len(self.word)
+        self.word = self.space = ""
+
+    def _write(self, text: str) -> None:
+        self.console.print(text, end="", markup=False, highlight=False, soft_wrap=True)
+
+
 class RunView:
     """Renders one run's events: live text, plan panel, tool lines, a spinner between them.
 
@@ -64,6 +106,7 @@ class RunView:
         self.started = time.perf_counter()
         self._status: Status | None = None
         self._line_open = False  # the answer text on stdout has no final newline yet
+        self._wrap = _WordWrap(out) if out.is_terminal else None
 
     # -- spinner
 
@@ -83,6 +126,8 @@ class RunView:
             self._status = None
 
     def _end_line(self) -> None:
+        if self._wrap is not None:
+            self._wrap.close()
         if self._line_open:
             self.out.print()
             self._line_open = False
@@ -111,7 +156,10 @@ class RunView:
             self.wait(f"Working with {event.model}…")
         elif isinstance(event, TextEvent):
             self._quiet()
-            self.out.print(event.text, end="", markup=False, highlight=False, soft_wrap=True)
+            if self._wrap is not None:
+                self._wrap.feed(event.text)
+            else:
+                self.out.print(event.text, end="", markup=False, highlight=False, soft_wrap=True)
             self._line_open = not event.text.endswith("\n")
         elif isinstance(event, ToolCallEvent):
             self._quiet()

@@ -34,6 +34,7 @@ class EngineKey:
     name: str
     chat_format: str | None = None
     n_ctx: int = 8192
+    n_threads: int | None = None
 
 
 @dataclass(slots=True)
@@ -121,10 +122,14 @@ class Engine:
         path = self._locate()
         _install_log_handler()
         llama_class = _counting_llama_class()
+        # Half the logical CPUs (about the physical cores), for generation *and* prompt
+        # evaluation: llama.cpp's threads spin, and oversubscribed they slow it tenfold.
+        threads = self.key.n_threads or max(1, (os.cpu_count() or 2) // 2)
         llm = llama_class(
             model_path=path,
             n_ctx=self.key.n_ctx,
-            n_threads=max(1, os.cpu_count() or 1),
+            n_threads=threads,
+            n_threads_batch=threads,
             chat_format=self.key.chat_format,
             verbose=False,
         )

@@ -85,6 +85,7 @@ class LocalProvider:
             ``"chatml-function-calling"`` for grammar-constrained tool calls).
         n_ctx: Context window to allocate, in tokens.
         max_tokens: Output cap when a request sets none.
+        n_threads: CPU threads for llama.cpp (default: half the logical CPUs).
     """
 
     def __init__(
@@ -94,14 +95,18 @@ class LocalProvider:
         chat_format: str | None = None,
         n_ctx: int = 8192,
         max_tokens: int = DEFAULT_MAX_TOKENS,
+        n_threads: int | None = None,
     ) -> None:
         _require_llama_cpp()
         self._model = model
         self._locate, self._file = _resolve(model)
-        self._key = EngineKey(name=self._file, chat_format=chat_format, n_ctx=n_ctx)
+        self._key = EngineKey(
+            name=self._file, chat_format=chat_format, n_ctx=n_ctx, n_threads=n_threads
+        )
         self._chat_format = chat_format
         self._n_ctx = n_ctx
         self._max_tokens = max_tokens
+        self._n_threads = n_threads
 
     @property
     def backend(self) -> str:
@@ -119,7 +124,11 @@ class LocalProvider:
     def with_model(self, model: str) -> LocalProvider:
         """Return a provider for another local model, with the same settings."""
         return LocalProvider(
-            model, chat_format=self._chat_format, n_ctx=self._n_ctx, max_tokens=self._max_tokens
+            model,
+            chat_format=self._chat_format,
+            n_ctx=self._n_ctx,
+            max_tokens=self._max_tokens,
+            n_threads=self._n_threads,
         )
 
     async def aclose(self) -> None:
