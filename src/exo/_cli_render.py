@@ -29,9 +29,14 @@ from exo.types import (
     text_of,
 )
 
-__all__ = ["ConsoleLogHandler", "RunView", "usage_line"]
+__all__ = ["ConsoleLogHandler", "RunView", "say", "usage_line"]
 
 _PREVIEW = 100
+
+
+def say(console: Console, markup: str) -> None:
+    """Print a message line: wrapped at words on a terminal, one unbroken line in a pipe or log."""
+    console.print(markup, soft_wrap=not console.is_terminal)
 
 
 def _preview(text: str, limit: int = _PREVIEW) -> str:
@@ -150,7 +155,7 @@ class RunView:
             self._plan(event)
         elif isinstance(event, PlanSkippedEvent):
             self._quiet()
-            self.err.print(f"[yellow]⚠ planning skipped:[/] {escape(event.reason)}", soft_wrap=True)
+            say(self.err, f"[yellow]⚠ planning skipped:[/] {escape(event.reason)}")
             self.wait(f"Working with {self.model}…")
         elif isinstance(event, RunStartEvent):
             self.wait(f"Working with {event.model}…")
@@ -209,7 +214,7 @@ class RunView:
         """Close the live output and print the usage line."""
         self.close()
         elapsed = time.perf_counter() - self.started
-        self.err.print(f"[dim]{escape(usage_line(result, elapsed))}[/]", soft_wrap=True)
+        say(self.err, f"[dim]{escape(usage_line(result, elapsed))}[/]")
 
 
 def usage_line(result: RunResult, elapsed: float | None = None) -> str:
@@ -223,7 +228,8 @@ def usage_line(result: RunResult, elapsed: float | None = None) -> str:
         parts.append(f"children {phases['children'].total_tokens}")
     total = result.usage
     line = f"tokens: {' · '.join(parts)} · total {total.total_tokens}"
-    line += f" ({total.input_tokens} in, {total.output_tokens} out; {total.requests} requests"
+    requests = f"{total.requests} request{'' if total.requests == 1 else 's'}"
+    line += f" ({total.input_tokens} in, {total.output_tokens} out; {requests}"
     line += f", {elapsed:.1f}s)" if elapsed is not None else ")"
     return line
 
@@ -240,4 +246,4 @@ class ConsoleLogHandler(logging.Handler):
         if record.levelno < logging.WARNING:
             colour = "dim"
         label = record.levelname.lower()
-        self.err.print(f"[{colour}]{label}:[/] {escape(record.getMessage())}", soft_wrap=True)
+        say(self.err, f"[{colour}]{label}:[/] {escape(record.getMessage())}")

@@ -32,7 +32,7 @@ from rich.table import Table
 
 from exo import __version__
 from exo._cli_agents import apply_overrides, check_backends, default_agent, load_agent
-from exo._cli_render import ConsoleLogHandler, RunView
+from exo._cli_render import ConsoleLogHandler, RunView, say
 from exo.agent import Agent
 from exo.errors import ConfigError, ExoError, MaxStepsExceeded, ModelError
 from exo.models import BUILTIN_BACKENDS, known_backends
@@ -228,14 +228,11 @@ def _report(err: Console, exc: Exception, debug: bool) -> None:
     if debug:
         err.print_exception()
     if isinstance(exc, ExoError):
-        err.print(f"[bold red]error:[/] {escape(exc.message)}", soft_wrap=True)
+        say(err, f"[bold red]error:[/] {escape(exc.message)}")
         if exc.hint:
-            err.print(f"  [dim]hint:[/] {escape(exc.hint)}", soft_wrap=True)
+            say(err, f"  [dim]hint:[/] {escape(exc.hint)}")
     else:
-        err.print(
-            f"[bold red]error:[/] {escape(type(exc).__name__)}: {escape(str(exc))}",
-            soft_wrap=True,
-        )
+        say(err, f"[bold red]error:[/] {escape(type(exc).__name__)}: {escape(str(exc))}")
         if not debug:
             err.print("  [dim]run again with --debug for the traceback[/]")
 

@@ -39,7 +39,7 @@ def test_usage_line_matches_the_result(cli: CliRunner, agent_dir: Path) -> None:
     assert execute > 0
     assert (
         f"tokens: plan {plan} · execute {execute} · total {usage['total_tokens']} "
-        f"({usage['input_tokens']} in, {usage['output_tokens']} out; {usage['requests']} requests"
+        f"({usage['input_tokens']} in, {usage['output_tokens']} out; {usage['requests']} requests,"
     ) in shown.stderr
 
 
