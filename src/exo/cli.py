@@ -26,6 +26,7 @@ from contextlib import aclosing, contextmanager
 from typing import Annotated
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -320,12 +321,13 @@ _EXTRA_MODULES = {"openai": "openai", "anthropic": "anthropic", "local": "llama_
 @app.command("models")
 def models_command() -> None:
     """List the model backends, what they need, and whether this machine has it."""
-    table = Table(title="Model backends (use as backend:model)", title_justify="left")
-    table.add_column("backend", style="bold")
-    table.add_column("ready")
-    table.add_column("environment")
-    table.add_column("install")
-    table.add_column("description")
+    table = Table(
+        title="Model backends (use as backend:model)", title_justify="left", box=box.SIMPLE_HEAD
+    )
+    table.add_column("backend", style="bold", no_wrap=True)
+    table.add_column("ready", no_wrap=True)
+    table.add_column("extra", no_wrap=True)
+    table.add_column("about", ratio=1)
     for info in BUILTIN_BACKENDS.values():
         module = _EXTRA_MODULES.get(info.extra or "")
         installed = module is None or importlib.util.find_spec(module) is not None
@@ -335,10 +337,17 @@ def models_command() -> None:
             ready = "[green]yes[/]"
         else:
             ready = f"[yellow]set {info.env_vars[0]}[/]"
-        install = escape(f"exo-agents[{info.extra}]") if info.extra else "built in"
-        env = "\n".join(info.env_vars)
-        table.add_row(info.name, ready, env, install, escape(info.description))
+        install = escape(f"[{info.extra}]") if info.extra else "built in"
+        about = escape(info.description)
+        if info.env_vars:
+            about += f"\n[dim]{' '.join(info.env_vars)}[/]"
+        table.add_row(info.name, ready, install, about)
     for name in known_backends():
         if name not in BUILTIN_BACKENDS:
-            table.add_row(name, "[green]yes[/]", "", "registered", "registered in this process")
-    Console().print(table)
+            table.add_row(name, "[green]yes[/]", "", "registered in this process")
+    console = Console()
+    console.print(table)
+    console.print(
+        "[dim]Install an extra with pip install 'exo-agents\\[extra]'; "
+        'e.g. exo run --model openai:gpt-4o-mini "task"[/]'
+    )

@@ -70,10 +70,11 @@ def test_chat_rejects_unknown_backends(cli: CliRunner) -> None:
 def test_models_lists_every_builtin_backend(cli: CliRunner) -> None:
     result = cli.invoke(app, ["models"], env={"COLUMNS": "220"})
     assert result.exit_code == 0, result.output
-    rows = {line.split("│")[1].strip(): line for line in result.stdout.splitlines() if "│" in line}
+    rows = {line.split()[0]: line for line in result.stdout.splitlines()[3:] if line.strip()}
     assert set(BUILTIN_BACKENDS) <= set(rows)
-    assert "yes" in rows["test"]
-    assert "exo-agents[local]" in rows["local"]
+    assert rows["test"].split()[1:3] == ["yes", "built"]
+    assert "[local]" in rows["local"]
+    assert "EXO_LOCAL_MODEL_PATH" in result.stdout  # under the description
     # The test suite runs without API keys, so an installed OpenAI backend asks for one.
     expected = "set OPENAI_API_KEY" if importlib.util.find_spec("openai") else "not installed"
     assert expected in rows["openai"]
