@@ -2,7 +2,8 @@
 
 In a ```console block (not marked ``no-run``), each ``$ exo …`` line runs from the repository
 root; every line shown under it must appear, stripped, within a line it printed (stdout and
-stderr), ignoring the timing in usage lines. A command whose shown output has no ``error:`` must exit 0.
+stderr), ignoring the timing in usage lines. A command whose shown output has no
+``error:`` must exit 0.
 """
 
 from __future__ import annotations
