@@ -83,7 +83,8 @@ class Reply:
         malformed_after: Streams: send a malformed data line after this many events.
         delay: Seconds to wait before answering.
         event_delay: Seconds between streamed events.
-        endless: Streams: after the opening events, send text deltas until the client leaves.
+        endless: Streams: after the opening events, send text deltas until the client leaves
+            (the first few at once, then one every ``event_delay``, at least 2 ms).
         stall_after: Streams: after this many events, go silent for ``stall`` seconds.
         stall: How long a stall lasts.
     """
@@ -382,7 +383,7 @@ class FakeServer:
                     return response
                 if sent == reply.malformed_after:
                     await response.write(malformed(attempt.protocol))
-                if pause and sent:
+                if pause and sent and not (reply.endless and sent < 8):
                     await asyncio.sleep(pause)
                 if sent == reply.stall_after:
                     await _sleep_unless_gone(request, reply.stall)
@@ -447,9 +448,9 @@ class _TrackedStream(httpx2.AsyncByteStream):
         self._owner = owner
         self._closed = False
 
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        async for chunk in self._inner:
-            yield chunk
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        # the inner iterator itself: a generator of ours would outlive a cancelled read
+        return self._inner.__aiter__()
 
     async def aclose(self) -> None:
         if not self._closed:
