@@ -12,7 +12,7 @@ come anywhere; an ``error`` event ends the stream with a :class:`ModelError`.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 from exo.errors import ModelError
@@ -294,30 +294,34 @@ def _usage_event(asm: StreamAssembler, usage: Any) -> None:
         )
 
 
-async def iter_sse_data(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+async def iter_sse_data(chunks: AsyncGenerator[bytes, None]) -> AsyncGenerator[bytes, None]:
     """Yield the ``data`` payload of each server-sent event in a byte stream.
 
     Event names are not needed (every Anthropic payload carries its ``type``); comments and
-    other fields are skipped. Lines may end in ``\\n`` or ``\\r\\n``.
+    other fields are skipped. Lines may end in ``\\n`` or ``\\r\\n``. ``chunks`` is closed
+    when this generator is, early or not: nothing is left for the garbage collector.
     """
     buffer = b""
     data: list[bytes] = []
-    async for chunk in chunks:
-        buffer += chunk
-        if b"\n" not in chunk:
-            continue
-        *lines, buffer = buffer.split(b"\n")
-        for line in lines:
-            if line[-1:] == b"\r":
-                line = line[:-1]
-            if not line:
-                if data:
-                    yield data[0] if len(data) == 1 else b"\n".join(data)
-                    data = []
-            elif line[:5] == b"data:":
-                data.append(line[6:] if line[5:6] == b" " else line[5:])
-    if buffer.rstrip(b"\r")[:5] == b"data:":
-        line = buffer.rstrip(b"\r")
+    try:
+        async for chunk in chunks:
+            buffer += chunk
+            if b"\n" not in chunk:
+                continue
+            *lines, buffer = buffer.split(b"\n")
+            for line in lines:
+                if line[-1:] == b"\r":
+                    line = line[:-1]
+                if not line:
+                    if data:
+                        yield data[0] if len(data) == 1 else b"\n".join(data)
+                        data = []
+                elif line[:5] == b"data:":
+                    data.append(line[6:] if line[5:6] == b" " else line[5:])
+    finally:
+        await chunks.aclose()
+    line = buffer.rstrip(b"\r")
+    if line[:5] == b"data:":
         data.append(line[6:] if line[5:6] == b" " else line[5:])
     if data:
         yield b"\n".join(data)

@@ -23,6 +23,7 @@ from __future__ import annotations
 import copy
 import os
 from collections.abc import AsyncGenerator, Mapping
+from contextlib import aclosing
 from typing import Any
 
 try:
@@ -247,19 +248,20 @@ class AnthropicProvider:
             response = await self._client.post(
                 _PATH, cast_to=httpx2.Response, content=orjson.dumps(body), stream=True
             )
-            async for data in iter_sse_data(response.aiter_bytes()):
-                try:
-                    event = orjson.loads(data)
-                except orjson.JSONDecodeError as exc:
-                    raise ModelError(
-                        f"unreadable stream event {data[:200]!r}",
-                        backend=BACKEND,
-                        model=self._model,
-                        partial_text=asm.text,
-                    ) from exc
-                chunk = feed_dict(asm, event)
-                if chunk is not None:
-                    yield chunk
+            async with aclosing(iter_sse_data(response.aiter_bytes())) as payloads:
+                async for data in payloads:
+                    try:
+                        event = orjson.loads(data)
+                    except orjson.JSONDecodeError as exc:
+                        raise ModelError(
+                            f"unreadable stream event {data[:200]!r}",
+                            backend=BACKEND,
+                            model=self._model,
+                            partial_text=asm.text,
+                        ) from exc
+                    chunk = feed_dict(asm, event)
+                    if chunk is not None:
+                        yield chunk
         except (anthropic.AnthropicError, httpx2.HTTPError) as exc:
             raise self._error(exc).with_partial_text(asm.text) from exc
         finally:
