@@ -47,6 +47,7 @@ from reliability.wire import (
 from reliability.wirecheck import read_request, validate
 
 __all__ = [
+    "MODELS",
     "Attempt",
     "FakeServer",
     "Reply",
@@ -182,6 +183,7 @@ class FakeServer:
         self.attempts: list[Attempt] = []
         self.responder: Responder | None = None
         self.expected_key: str | None = None
+        self.echo_full_key = False
         self.unscripted: list[Attempt] = []
         self._script: collections.deque[Reply] = collections.deque()
         self._lock = threading.Lock()
@@ -249,6 +251,7 @@ class FakeServer:
             self._script.clear()
             self.responder = None
             self.expected_key = None
+            self.echo_full_key = False
 
     def script(self, *replies: Reply) -> None:
         """Answer the next requests with these replies, in order."""
@@ -329,11 +332,10 @@ class FakeServer:
             return _error(protocol, 400, "invalid request: " + "; ".join(attempt.problems), {})
         if self.expected_key is not None and attempt.key != self.expected_key:
             attempt.outcome = "error"
-            message = (
-                f"Incorrect API key provided: {masked(attempt.key)}."
-                if protocol != "anthropic"
-                else "invalid x-api-key"
-            )
+            shown = attempt.key if self.echo_full_key else masked(attempt.key)
+            message = f"Incorrect API key provided: {shown}."
+            if protocol == "anthropic" and not self.echo_full_key:
+                message = "invalid x-api-key"  # what the real API says
             return _error(protocol, 401, message, {"x-should-retry": "false"})
         reply = attempt.reply = self._next(attempt)
         if reply.delay:
