@@ -409,6 +409,8 @@ def resolve_memory(value: Memory | str | os.PathLike[str] | None) -> Memory | No
 def _resolve_string(value: str) -> Memory:
     text = value.strip()
     scheme = urlsplit(text).scheme.lower() if "://" in text else ""
+    if len(scheme) == 1:  # a Windows drive, as in "C://chats/chat.db"
+        scheme = ""
     if scheme in ("postgresql", "postgres"):
         from exo.memory_postgres import PostgresMemory
 
@@ -439,8 +441,11 @@ def _sqlite(path: str | Path) -> SQLiteMemory:
 
 
 def redact_url(url: str) -> str:
-    """Return ``url`` with any password (in the user info or a ``password=`` query parameter)
-    replaced by ``***``, so it is safe for reprs and error messages."""
+    """Return ``url`` with its password hidden, for reprs and error messages.
+
+    Both places a PostgreSQL URL may carry one are masked with ``***``: the user info
+    (``user:password@``) and a ``password=`` query parameter.
+    """
     parts = urlsplit(url)
     if parts.password is not None:
         host = parts.netloc.rpartition("@")[2]

@@ -70,6 +70,7 @@ def test_sqlite_word_defaults_to_the_home_directory(
         ("chat.db", "chat.db"),
         ("chat.SQLITE", "chat.SQLITE"),
         ("C:\\chats\\chat", "C:\\chats\\chat"),
+        ("C://chats/chat.db", "C://chats/chat.db"),
     ],
 )
 def test_paths_give_sqlite_there(value: str, expected: str) -> None:
