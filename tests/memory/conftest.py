@@ -3,6 +3,8 @@
 ``store`` is parametrized over the backends: ``memory`` (in-process), ``sqlite`` (a fresh file
 per test) and ``postgres`` (a fresh schema per test in the server named by
 ``EXO_TEST_POSTGRES_DSN``; skipped locally without it, a failure when ``CI=true``).
+``durable_store`` is the same over the backends that outlive a process (crash and
+multi-process tests).
 """
 
 from __future__ import annotations
