@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from contextlib import aclosing
 from typing import Any
 
@@ -11,7 +12,7 @@ from exo._retry import RetryPolicy
 from exo.models.base import Provider
 from exo.types import RunCompleteEvent, RunResult, TextEvent
 
-__all__ = ["BACKENDS", "FakeClock", "drive", "policy"]
+__all__ = ["BACKENDS", "FakeClock", "drive", "policy", "until"]
 
 BACKENDS = ("openai", "openai-responses", "anthropic")
 
@@ -54,3 +55,12 @@ async def drive(
                 result = event.result
     assert result is not None
     return result
+
+
+async def until(condition: Callable[[], bool], seconds: float = 10.0) -> bool:
+    """Wait (polling the loop) until ``condition()`` holds; return whether it did in time."""
+    for _ in range(int(seconds / 0.005)):
+        if condition():
+            return True
+        await asyncio.sleep(0.005)
+    return condition()
