@@ -25,13 +25,11 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from exo._tokens import estimate_tokens
 from exo.types import (
     AssistantMessage,
-    DocumentBlock,
-    ImageBlock,
     Message,
     SystemMessage,
-    TextBlock,
     ToolResult,
     UserMessage,
 )
@@ -45,29 +43,6 @@ DEFAULT_NOTE = (
 """The text that marks a gap; ``{count}`` is the number of messages left out."""
 
 TokenCounter = Callable[[Sequence[Message]], int]
-
-_OVERHEAD = 4
-_MEDIA = 1_000
-
-
-def estimate_tokens(messages: Sequence[Message]) -> int:
-    """Estimate prompt tokens: ~4 characters a token, 1,000 per image, 4 per message."""
-    total = 0
-    for message in messages:
-        chars, media = 0, 0
-        if isinstance(message, AssistantMessage):
-            chars = len(message.content) + sum(len(r.text) for r in message.reasoning)
-            chars += sum(len(c.name) + len(c.arguments) for c in message.tool_calls)
-        elif isinstance(message.content, str):
-            chars = len(message.content)
-        else:
-            for block in message.content:
-                if isinstance(block, TextBlock):
-                    chars += len(block.text)
-                elif isinstance(block, ImageBlock | DocumentBlock):
-                    media += _MEDIA
-        total += _OVERHEAD + math.ceil(chars / 4) + media
-    return total
 
 
 @dataclass(frozen=True, slots=True)
