@@ -11,6 +11,7 @@ import asyncio
 import email.utils
 import json
 import time
+import traceback
 from typing import Any
 
 import anthropic
@@ -396,3 +397,32 @@ async def test_whole_response_with_reasoning_tools_and_cache_usage(raw: bool) ->
         "claude-fixture",
         "tool_calls",
     )
+
+
+@PATHS
+@pytest.mark.parametrize("stream", [False, True], ids=["complete", "stream"])
+async def test_a_key_echoed_by_the_server_is_cut_out(raw: bool, stream: bool) -> None:
+    body = error_body("authentication_error", f"invalid x-api-key {SECRET} (bad)")
+    recorder = Recorder(401, body)
+    provider = AnthropicProvider("claude-x", api_key=SECRET, http_client=recorder.client(), raw=raw)
+    with pytest.raises(ModelError) as info:
+        if stream:
+            async for _ in provider.stream(REQUEST):
+                pass
+        else:
+            await provider.complete(REQUEST)
+    error = info.value
+    assert error.status == 401
+    assert "invalid x-api-key [redacted API key] (bad)" in str(error)
+    printed = "".join(traceback.format_exception(error))
+    assert SECRET not in printed and SECRET not in repr(error) and SECRET not in error.detail
+    assert error.__cause__ is None and error.__suppress_context__
+
+
+@PATHS
+async def test_other_errors_keep_their_cause(raw: bool) -> None:
+    recorder = Recorder(500, error_body("api_error", "Internal server error"))
+    provider = AnthropicProvider("claude-x", api_key=SECRET, http_client=recorder.client(), raw=raw)
+    with pytest.raises(ModelError) as info:
+        await provider.complete(REQUEST)
+    assert isinstance(info.value.__cause__, anthropic.InternalServerError)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import email.utils
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import anthropic
@@ -19,7 +19,7 @@ import httpx2
 from exo.errors import ModelError
 from exo.models._anthropic_convert import BACKEND
 
-__all__ = ["from_exception", "from_stream_error", "retry_after"]
+__all__ = ["from_exception", "from_stream_error", "mentions", "retry_after"]
 
 # Error types of the API's ``{"type": "error", "error": {"type": ...}}`` body, with the
 # status each one comes with; used for errors that arrive inside a 200 stream.
@@ -37,51 +37,67 @@ _TYPE_STATUS: dict[str, int] = {
 }
 
 
-def from_exception(exc: BaseException, model: str, *, base_url: str = "") -> ModelError:
-    """Map an SDK or transport exception to a :class:`ModelError` (chain it with ``from``)."""
+def from_exception(
+    exc: BaseException,
+    model: str,
+    *,
+    base_url: str = "",
+    secrets: Sequence[str] = (),
+    partial_text: str = "",
+) -> ModelError:
+    """Map an SDK or transport exception to a :class:`ModelError` (chain it with ``from``).
+
+    ``secrets`` (the API key) are cut out of the message, should the server echo them.
+    """
+    where = base_url or "the Anthropic API"
     if isinstance(exc, anthropic.APIStatusError):
         if exc.status_code < 400:  # an ``event: error`` inside a successful stream
-            return from_stream_error(exc.body, model)
-        return _from_status(exc, model)
+            return from_stream_error(exc.body, model, partial_text=partial_text, secrets=secrets)
+        return _from_status(exc, model, secrets, partial_text)
     if isinstance(exc, anthropic.APITimeoutError | httpx2.TimeoutException):
-        return ModelError(
-            f"the request to {base_url or 'the Anthropic API'} timed out",
-            backend=BACKEND,
-            model=model,
-            retryable=True,
-            hint="raise the provider's timeout= if long answers are expected",
-        )
-    if isinstance(exc, anthropic.APIConnectionError | httpx2.TransportError):
-        cause = exc.__cause__ or exc
-        return ModelError(
-            f"could not reach {base_url or 'the Anthropic API'}: {cause}",
-            backend=BACKEND,
-            model=model,
-            retryable=True,
-            hint="check the network, and ANTHROPIC_BASE_URL if you set it",
-        )
-    return ModelError(
-        f"unexpected failure talking to the Anthropic API: {type(exc).__name__}: {exc}",
-        backend=BACKEND,
-        model=model,
-    )
+        message = f"the request to {where} timed out"
+        hint = "raise the provider's timeout= if long answers are expected"
+    elif isinstance(exc, anthropic.APIConnectionError | httpx2.TransportError):
+        message = f"could not reach {where}: {exc.__cause__ or exc}"
+        hint = "check the network, and ANTHROPIC_BASE_URL if you set it"
+    else:
+        message = f"unexpected failure talking to the Anthropic API: {type(exc).__name__}: {exc}"
+        return _error(message, model, secrets, partial_text=partial_text)
+    return _error(message, model, secrets, retryable=True, hint=hint, partial_text=partial_text)
 
 
-def from_stream_error(body: object, model: str, *, partial_text: str = "") -> ModelError:
+def from_stream_error(
+    body: object, model: str, *, partial_text: str = "", secrets: Sequence[str] = ()
+) -> ModelError:
     """Map the body of a mid-stream ``event: error`` to a :class:`ModelError`."""
     kind, message = _error_fields(body)
     status = _TYPE_STATUS.get(kind or "", 500)
     detail = f"{kind}: {message}" if kind else message
-    return ModelError(
+    return _error(
         f"the response stream failed: {detail}",
-        backend=BACKEND,
-        model=model,
+        model,
+        secrets,
         retryable=_retryable_status(status),
         partial_text=partial_text,
     )
 
 
-def _from_status(exc: anthropic.APIStatusError, model: str) -> ModelError:
+def mentions(exc: BaseException, secrets: Sequence[str]) -> bool:
+    """Whether the text of ``exc`` holds one of ``secrets`` (then do not chain it)."""
+    text = str(exc)
+    return any(secret and secret in text for secret in secrets)
+
+
+def _error(message: str, model: str, secrets: Sequence[str], **fields: Any) -> ModelError:
+    for secret in secrets:
+        if secret and secret in message:
+            message = message.replace(secret, "[redacted API key]")
+    return ModelError(message, backend=BACKEND, model=model, **fields)
+
+
+def _from_status(
+    exc: anthropic.APIStatusError, model: str, secrets: Sequence[str], partial_text: str
+) -> ModelError:
     status = exc.status_code
     headers = exc.response.headers
     should_retry = headers.get("x-should-retry")
@@ -91,14 +107,15 @@ def _from_status(exc: anthropic.APIStatusError, model: str) -> ModelError:
         retryable = _retryable_status(status)
     kind, message = _error_fields(exc.body)
     detail = f"{kind}: {message}" if kind else message
-    return ModelError(
-        detail or str(exc),
-        backend=BACKEND,
-        model=model,
+    return _error(
+        detail or f"HTTP {status}",
+        model,
+        secrets,
         status=status,
         retryable=retryable,
         retry_after=retry_after(headers),
         hint=_hint(status, message, model),
+        partial_text=partial_text,
     )
 
 

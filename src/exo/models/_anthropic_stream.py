@@ -59,11 +59,13 @@ class StreamAssembler:
         "done",
         "id",
         "model",
+        "secrets",
         "stop_reason",
     )
 
-    def __init__(self, model: str) -> None:
+    def __init__(self, model: str, *, secrets: tuple[str, ...] = ()) -> None:
         self.model = model
+        self.secrets = secrets  # cut out of error messages, should a server echo them
         self.id: str | None = None
         self.stop_reason: str | None = None
         self.done = False
@@ -161,7 +163,7 @@ class StreamAssembler:
 
     def error(self, body: object) -> ModelError:
         """Build the error for an ``error`` event, keeping the text streamed before it."""
-        return from_stream_error(body, self.model, partial_text=self.text)
+        return from_stream_error(body, self.model, partial_text=self.text, secrets=self.secrets)
 
     def response(self) -> ModelResponse:
         """The assembled response; raises if the stream ended before ``message_stop``."""

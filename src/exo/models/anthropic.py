@@ -44,7 +44,7 @@ from exo.models._anthropic_convert import (
     response_from_dict,
     response_from_message,
 )
-from exo.models._anthropic_errors import from_exception
+from exo.models._anthropic_errors import from_exception, mentions
 from exo.models._anthropic_stream import StreamAssembler, feed_dict, feed_event, iter_sse_data
 from exo.models.base import ModelChunk, ModelRequest, ModelResponse, Provider
 
@@ -199,8 +199,22 @@ class AnthropicProvider:
             extra=self._extra,
         )
 
-    def _error(self, exc: BaseException) -> ModelError:
-        return from_exception(exc, self._model, base_url=self._public_url())
+    def _secrets(self) -> tuple[str, ...]:
+        return tuple(s for s in (self._client.api_key, self._client.auth_token) if s)
+
+    def _fail(self, exc: BaseException, partial_text: str = "") -> ModelError:
+        """The ModelError for ``exc``, chained to it unless its text holds the key."""
+        secrets = self._secrets()
+        error = from_exception(
+            exc,
+            self._model,
+            base_url=self._public_url(),
+            secrets=secrets,
+            partial_text=partial_text,
+        )
+        error.__cause__ = None if mentions(exc, secrets) else exc
+        error.__suppress_context__ = error.__cause__ is None
+        return error
 
     async def complete(self, request: ModelRequest) -> ModelResponse:
         """Make one Messages API call and return the whole response.
@@ -218,7 +232,7 @@ class AnthropicProvider:
             )
         # ValueError: the SDK refuses non-streamed calls it expects to outlast its timeout.
         except (anthropic.AnthropicError, httpx2.HTTPError, ValueError) as exc:
-            raise self._error(exc) from exc
+            raise self._fail(exc)  # noqa: B904 - _fail chains it, or hides a leaking cause
         try:
             return response_from_dict(orjson.loads(response.content), self._model)
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
@@ -242,7 +256,7 @@ class AnthropicProvider:
     async def _stream_raw(self, request: ModelRequest) -> AsyncGenerator[ModelChunk, None]:
         body = self._body(request)
         body["stream"] = True
-        asm = StreamAssembler(self._model)
+        asm = StreamAssembler(self._model, secrets=self._secrets())
         response: httpx2.Response | None = None
         try:
             response = await self._client.post(
@@ -263,14 +277,14 @@ class AnthropicProvider:
                     if chunk is not None:
                         yield chunk
         except (anthropic.AnthropicError, httpx2.HTTPError) as exc:
-            raise self._error(exc).with_partial_text(asm.text) from exc
+            raise self._fail(exc, asm.text)  # noqa: B904 - see complete()
         finally:
             if response is not None:
                 await response.aclose()
         yield asm.response()
 
     async def _stream_sdk(self, request: ModelRequest) -> AsyncGenerator[ModelChunk, None]:
-        asm = StreamAssembler(self._model)
+        asm = StreamAssembler(self._model, secrets=self._secrets())
         events: anthropic.AsyncStream[Any] | None = None
         try:
             events = await self._sdk_create(self._body(request), stream=True)
@@ -280,7 +294,7 @@ class AnthropicProvider:
                     yield chunk
         # ValueError: the SDK's json.loads of a malformed event
         except (anthropic.AnthropicError, httpx2.HTTPError, ValueError) as exc:
-            raise self._error(exc).with_partial_text(asm.text) from exc
+            raise self._fail(exc, asm.text)  # noqa: B904 - see complete()
         finally:
             if events is not None:
                 await events.close()
