@@ -312,3 +312,18 @@ async def test_transport_failure_mid_stream_keeps_partial_text(raw: bool) -> Non
     assert info.value.retryable is True
     assert info.value.partial_text == "So"
     assert body.closed
+
+
+@PATHS
+async def test_an_unreadable_event_is_a_model_error(raw: bool) -> None:
+    events = [
+        start(),
+        block(0, {"type": "text", "text": ""}),
+        delta(0, type="text_delta", text="A"),
+    ]
+    body = RecordingStream([sse(events), b"event: content_block_delta\ndata: {not json\n\n"])
+    with pytest.raises(ModelError) as info:
+        await collect(provider_for(body, raw=raw))
+    assert info.value.retryable is False
+    assert info.value.partial_text == "A"
+    assert body.closed
