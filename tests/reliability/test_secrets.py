@@ -132,31 +132,54 @@ async def test_the_api_key_appears_nowhere(
     assert leaks == []
 
 
-ANTHROPIC_ECHO_BUG = (
-    "src bug: _anthropic_errors.from_exception copies the server's error message into "
-    "ModelError without removing the API key (the OpenAI mapping redacts it)"
+OPENAI_CHAIN_BUG = (
+    "src bug: the OpenAI providers chain the SDK's exception (raise ... from exc), whose "
+    "message holds the key the server echoed"
+)
+ANTHROPIC_CHAIN_BUG = (
+    "src bug: AnthropicProvider raises _fail(exc) inside the except block, so the SDK's "
+    "exception (holding the echoed key) stays reachable as __context__"
 )
 
 
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "sse"])
+@pytest.mark.parametrize("backend", BACKENDS)
+async def test_a_server_that_echoes_the_key_does_not_make_exo_repeat_it(
+    server: FakeServer, providers: ProviderFactory, backend: str, stream: bool
+) -> None:
+    """A misbehaving proxy puts the whole key in its 401 message; exo's error hides it."""
+    err, sentinel = await _echoed_401(server, providers, backend, stream)
+    assert sentinel not in str(err) and sentinel not in repr(err) and sentinel not in err.detail
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "sse"])
 @pytest.mark.parametrize(
     "backend",
     [
-        "openai",
-        "openai-responses",
-        pytest.param("anthropic", marks=pytest.mark.xfail(strict=True, reason=ANTHROPIC_ECHO_BUG)),
+        pytest.param(b, marks=pytest.mark.xfail(strict=True, reason=reason))
+        for b, reason in (
+            ("openai", OPENAI_CHAIN_BUG),
+            ("openai-responses", OPENAI_CHAIN_BUG),
+            ("anthropic", ANTHROPIC_CHAIN_BUG),
+        )
     ],
 )
-async def test_a_server_that_echoes_the_key_does_not_make_exo_repeat_it(
-    server: FakeServer, providers: ProviderFactory, backend: str
+async def test_a_key_the_server_echoes_is_not_reachable_through_the_exception_chain(
+    server: FakeServer, providers: ProviderFactory, backend: str, stream: bool
 ) -> None:
-    """A misbehaving proxy puts the whole key in its 401 message; exo's message hides it."""
+    err, sentinel = await _echoed_401(server, providers, backend, stream)
+    assert [t for t in _error_texts(err) if sentinel in t] == []
+
+
+async def _echoed_401(
+    server: FakeServer, providers: ProviderFactory, backend: str, stream: bool
+) -> tuple[ModelError, str]:
     sentinel = f"sk-exo-sentinel-{uuid.uuid4().hex}"
     server.expected_key = "the-right-key"
     server.echo_full_key = True
     agent = Agent(name="keeper", model="test:m")
     with pytest.raises(ModelError) as caught:
-        await run(agent, "hi", provider=providers(backend, key=sentinel))
-    err = caught.value
-    assert err.status == 401
-    assert sentinel not in str(err) and sentinel not in repr(err)
-    assert sentinel not in err.detail
+        await drive(agent, "hi", provider=providers(backend, key=sentinel), stream=stream)
+    assert caught.value.status == 401
+    assert server.attempts[0].key == sentinel
+    return caught.value, sentinel
