@@ -27,6 +27,7 @@ from exo.models.base import (
     ModelRequest,
     ModelResponse,
     ModelSettings,
+    Provider,
     ReasoningDelta,
     TextDelta,
     ToolCallDelta,
@@ -210,7 +211,8 @@ async def test_length_finish_without_streaming(raw: bool) -> None:
     assert (final.usage.input_tokens, final.usage.output_tokens) == (5, 2)
 
 
-async def test_compat_server_reasoning_is_streamed_and_kept_but_never_sent_back() -> None:
+@PATHS
+async def test_compat_server_reasoning_is_streamed_and_kept_but_never_sent_back(raw: bool) -> None:
     # synthetic: DeepSeek-style reasoning_content beside the content
     server = Server(
         sse(
@@ -222,7 +224,9 @@ async def test_compat_server_reasoning_is_streamed_and_kept_but_never_sent_back(
         ),
         completion({"role": "assistant", "content": "ok"}),
     )
-    p = preset_provider("deepseek", "deepseek-reasoner", api_key=KEY, http_client=server.client())
+    p = preset_provider(
+        "deepseek", "deepseek-reasoner", api_key=KEY, http_client=server.client(), raw=raw
+    )
     chunks = await stream_all(p, HELLO)
     assert [c.text for c in chunks if isinstance(c, ReasoningDelta)] == ["Think", "ing."]
     final = chunks[-1]
@@ -534,6 +538,12 @@ def test_a_missing_key_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.delenv("TOGETHER_API_KEY", raising=False)
     with pytest.raises(ModelError, match="TOGETHER_API_KEY"):
         preset_provider("together", "meta-llama/Llama-3-70b")
+
+
+def test_providers_satisfy_the_protocol() -> None:
+    p = OpenAIProvider("gpt-4o", api_key=KEY, http_client=Server().client())
+    assert isinstance(p, Provider)
+    assert isinstance(preset_provider("vllm", "m", http_client=Server().client()), Provider)
 
 
 async def test_openai_env_vars_are_honoured(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -38,7 +38,14 @@ from exo.models._openai_common import (
     close_quietly,
 )
 from exo.models._openai_sse import SSEReader
-from exo.models.base import ModelChunk, ModelRequest, ModelResponse, TextDelta, ToolCallDelta
+from exo.models.base import (
+    ModelChunk,
+    ModelRequest,
+    ModelResponse,
+    ReasoningDelta,
+    TextDelta,
+    ToolCallDelta,
+)
 from exo.types import AssistantMessage, ReasoningBlock, ToolCall, Usage
 
 __all__ = [
@@ -222,6 +229,10 @@ def _feed_sdk(chunk: Any, assembler: ChatAssembler, out: list[Delta]) -> None:
         if delta.content:
             assembler.text.append(delta.content)
             out.append(TextDelta(text=delta.content))
+        thought = getattr(delta, "reasoning_content", None) or getattr(delta, "reasoning", None)
+        if isinstance(thought, str) and thought:
+            assembler.reasoning.append(thought)
+            out.append(ReasoningDelta(text=thought))
         if delta.refusal:
             assembler.refusal.append(delta.refusal)
         for call in delta.tool_calls or ():
