@@ -332,6 +332,14 @@ async def test_an_error_event_after_text_is_a_model_error(raw: bool) -> None:
     assert caught.value.retryable
 
 
+async def test_a_web_page_instead_of_a_stream_points_at_the_base_url() -> None:
+    page = httpx2.Response(200, headers={"content-type": "text/html"}, text="<html>hi</html>")
+    with pytest.raises(ModelError, match="web page") as caught:
+        await stream_all(provider(Server(page)), HELLO)
+    assert not caught.value.retryable
+    assert caught.value.hint is not None and "base URL" in caught.value.hint
+
+
 async def test_a_malformed_sse_line_is_a_model_error_that_says_so() -> None:
     server = Server(sse(chunk({"content": "a"}), b"data: {not json\n\n", DONE))
     with pytest.raises(ModelError, match="malformed"):

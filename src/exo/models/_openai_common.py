@@ -227,8 +227,22 @@ class OpenAIBase:
             retryable=kind in _RETRYABLE_TYPES or code in _RETRYABLE_TYPES,
         )
 
-    def _protocol_error(self, message: str, *, retryable: bool = False) -> ModelError:
-        return ModelError(message, backend=self._backend, model=self._model, retryable=retryable)
+    def _protocol_error(
+        self, message: str, *, retryable: bool = False, hint: str | None = None
+    ) -> ModelError:
+        return ModelError(
+            message, backend=self._backend, model=self._model, retryable=retryable, hint=hint
+        )
+
+    def _check_stream_type(self, response: httpx2.Response) -> bool:
+        """Whether a streamed call got JSON instead of events; refuse a web page outright."""
+        kind = response.headers.get("content-type", "")
+        if "html" in kind:
+            raise self._protocol_error(
+                f"expected an event stream, got a web page ({kind})",
+                hint=f"check the base URL ({self.base_url}): it should be the API's, ending in /v1",
+            )
+        return "json" in kind
 
     def _json(self, data: bytes) -> dict[str, Any]:
         """Parse one JSON object from the server; anything else is a ModelError that says so."""

@@ -128,7 +128,7 @@ class OpenAIProvider(OpenAIBase):
         response: httpx2.Response | None = None
         try:
             response = await self._post_raw(_PATH, body, stream=True)
-            if "json" in response.headers.get("content-type", ""):
+            if self._check_stream_type(response):
                 # a server that ignored stream=true and answered in one piece
                 async for item in self._replay(await response.aread()):
                     yield item

@@ -121,7 +121,7 @@ class OpenAIResponsesProvider(OpenAIBase):
         response: httpx2.Response | None = None
         try:
             response = await self._post_raw(_PATH, body, stream=True)
-            if "json" in response.headers.get("content-type", ""):
+            if self._check_stream_type(response):
                 yield self._final(self._json(await response.aread()))
                 return
             state = _StreamState(self)
