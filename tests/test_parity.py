@@ -28,7 +28,8 @@ from exo.types import (
     Usage,
     UserMessage,
 )
-from reliability.fakeserver import FakeServer, answer, make_provider, tools
+from reliability.clients import make_provider
+from reliability.fakeserver import FakeServer, answer, tools
 
 BACKENDS = ("openai", "openai-responses", "anthropic")
 ANSWER = "Paris is 21.5 °C (70.7 °F) and Oslo is 8 °C."

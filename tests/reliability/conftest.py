@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from exo.models.base import Provider
-from reliability.fakeserver import FakeServer, make_provider
+from reliability.clients import make_provider
+from reliability.fakeserver import FakeServer
 
 ProviderFactory = Callable[..., Provider]
 

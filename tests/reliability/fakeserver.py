@@ -10,9 +10,8 @@ malformed SSE line, a slow or endless stream. Every attempt is recorded (:class:
 with its request body checked the way the real API checks it and how it ended, including
 whether the client closed the response before the end.
 
-:class:`TrackingTransport` wraps an ``httpx2`` transport on the client side and counts the
-responses that were opened and closed. :func:`make_provider` builds the real exo providers
-(official SDKs inside) pointed at the server.
+The client side (real providers pointed at the server, a transport that counts closed
+responses) is in :mod:`reliability.clients`.
 """
 
 from __future__ import annotations
@@ -24,14 +23,12 @@ import socket
 import struct
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx2
 from aiohttp import web
 
-from exo.models.base import Provider
 from reliability.wire import (
     Call,
     Seen,
@@ -51,10 +48,8 @@ __all__ = [
     "Attempt",
     "FakeServer",
     "Reply",
-    "TrackingTransport",
     "answer",
     "fail",
-    "make_provider",
     "reset",
     "tools",
 ]
@@ -439,96 +434,3 @@ def _abort(request: web.Request) -> None:
     if sock is not None:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     transport.abort()
-
-
-# --------------------------------------------------------------------------- client side
-
-
-class _TrackedStream(httpx2.AsyncByteStream):
-    def __init__(self, inner: httpx2.AsyncByteStream, owner: TrackingTransport) -> None:
-        self._inner = inner
-        self._owner = owner
-        self._closed = False
-
-    def __aiter__(self) -> AsyncIterator[bytes]:
-        # the inner iterator itself: a generator of ours would outlive a cancelled read
-        return self._inner.__aiter__()
-
-    async def aclose(self) -> None:
-        if not self._closed:
-            self._closed = True
-            self._owner.closed += 1
-        await self._inner.aclose()
-
-
-class TrackingTransport(httpx2.AsyncBaseTransport):
-    """An ``httpx2`` transport wrapper that counts responses opened and closed."""
-
-    def __init__(self, inner: httpx2.AsyncBaseTransport) -> None:
-        self.inner = inner
-        self.opened = 0
-        self.closed = 0
-
-    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
-        """Send the request through the wrapped transport; track its response."""
-        response = await self.inner.handle_async_request(request)
-        self.opened += 1
-        assert isinstance(response.stream, httpx2.AsyncByteStream)
-        return httpx2.Response(
-            status_code=response.status_code,
-            headers=response.headers,
-            stream=_TrackedStream(response.stream, self),
-            extensions=response.extensions,
-            request=request,
-        )
-
-    async def aclose(self) -> None:
-        """Close the wrapped transport."""
-        await self.inner.aclose()
-
-
-def tracking_client(max_connections: int = 100) -> tuple[httpx2.AsyncClient, TrackingTransport]:
-    """An ``httpx2.AsyncClient`` with a connection pool of ``max_connections``, tracked."""
-    limits = httpx2.Limits(
-        max_connections=max_connections, max_keepalive_connections=max_connections
-    )
-    transport = TrackingTransport(httpx2.AsyncHTTPTransport(limits=limits))
-    return httpx2.AsyncClient(transport=transport), transport
-
-
-def make_provider(
-    backend: str,
-    server: FakeServer,
-    *,
-    key: str = "test-key",
-    raw: bool = True,
-    http_client: httpx2.AsyncClient | None = None,
-    timeout: float | None = None,
-) -> Provider:
-    """The real exo provider for ``backend``, pointed at ``server`` (SDK inside)."""
-    model = MODELS[backend]
-    if backend == "anthropic":
-        from exo.models.anthropic import AnthropicProvider
-
-        return AnthropicProvider(
-            model,
-            api_key=key,
-            base_url=server.url,
-            http_client=http_client,
-            timeout=timeout,
-            raw=raw,
-        )
-    options: dict[str, Any] = {
-        "api_key": key,
-        "base_url": f"{server.url}/v1",
-        "http_client": http_client,
-        "timeout": timeout,
-        "raw": raw,
-    }
-    if backend == "openai":
-        from exo.models.openai import OpenAIProvider
-
-        return OpenAIProvider(model, **options)
-    from exo.models.openai_responses import OpenAIResponsesProvider
-
-    return OpenAIResponsesProvider(model, **options)

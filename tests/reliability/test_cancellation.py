@@ -12,9 +12,10 @@ import asyncio
 import gc
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import AsyncGenerator, Callable
 from contextlib import aclosing, suppress
 from pathlib import Path
+from typing import Any
 
 import anthropic
 import httpx2
@@ -26,15 +27,8 @@ from exo import Agent, run
 from exo._retry import RetryPolicy
 from exo.models.base import Provider
 from exo.types import TextEvent
-from reliability.fakeserver import (
-    Attempt,
-    FakeServer,
-    Reply,
-    TrackingTransport,
-    answer,
-    fail,
-    tracking_client,
-)
+from reliability.clients import TrackingTransport, tracking_client
+from reliability.fakeserver import Attempt, FakeServer, Reply, answer, fail
 from reliability.support import BACKENDS, drive
 
 ProviderFactory = Callable[..., Provider]
@@ -187,7 +181,7 @@ async def test_leaving_a_stream_closes_exos_own_generators(
     hooks = sys.get_asyncgen_hooks()
     left_to_gc: list[str] = []
 
-    def finalizer(agen: object) -> None:
+    def finalizer(agen: AsyncGenerator[Any, Any]) -> None:
         code = getattr(agen, "ag_code", None)
         if code is not None and code.co_filename.startswith(EXO_SOURCE):
             left_to_gc.append(code.co_qualname)

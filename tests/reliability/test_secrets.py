@@ -20,7 +20,8 @@ from exo import Agent, ModelError, run
 from exo.models import get_provider
 from exo.models.base import Provider
 from exo.types import RunResult
-from reliability.fakeserver import MODELS, FakeServer, answer, make_provider, tools
+from reliability.clients import make_provider
+from reliability.fakeserver import MODELS, FakeServer, answer, tools
 from reliability.support import BACKENDS, drive
 
 LOGGERS = ("", "exo", "openai", "anthropic", "httpx", "httpx2", "httpcore", "httpcore2", "aiohttp")

@@ -14,15 +14,8 @@ import pytest
 from exo import Agent, ModelError, run
 from exo.models.base import Provider
 from exo.types import TextEvent
-from reliability.fakeserver import (
-    FakeServer,
-    Reply,
-    TrackingTransport,
-    answer,
-    reset,
-    tools,
-    tracking_client,
-)
+from reliability.clients import TrackingTransport, tracking_client
+from reliability.fakeserver import FakeServer, Reply, answer, reset, tools
 from reliability.support import BACKENDS, FakeClock, drive, policy
 from reliability.wire import Turn, render_events
 

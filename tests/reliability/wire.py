@@ -315,8 +315,8 @@ def _anthropic_events(turn: Turn, model: str, ids: list[str]) -> list[bytes]:
             out.append(ev("content_block_delta", index=index, delta=delta))
         out.append(ev("content_block_stop", index=index))
         index += 1
-    delta = {"stop_reason": _stop_reason(turn), "stop_sequence": None}
-    out.append(ev("message_delta", delta=delta, usage={"output_tokens": turn.output_tokens}))
+    stop: dict[str, Any] = {"stop_reason": _stop_reason(turn), "stop_sequence": None}
+    out.append(ev("message_delta", delta=stop, usage={"output_tokens": turn.output_tokens}))
     out.append(ev("message_stop"))
     return out
 
@@ -398,7 +398,8 @@ def preamble(protocol: str, model: str) -> list[bytes]:
                 "response.output_item.added",
             ),
         ]
-    message = {"id": "msg_endless", "type": "message", "role": "assistant", "model": model}
+    message: dict[str, Any] = {"id": "msg_endless", "type": "message", "role": "assistant"}
+    message["model"] = model
     message |= {
         "content": [],
         "stop_reason": None,

@@ -211,7 +211,7 @@ def _anthropic_uses(blocks: list[Mapping[str, Any]], where: str, problems: Probl
             problems.append(f"{where}.content[{k}]: tool_use.input must be an object")
         if not block.get("id") or not isinstance(block.get("name"), str):
             problems.append(f"{where}.content[{k}]: tool_use needs id and name")
-        ids.add(block.get("id"))
+        ids.add(str(block.get("id")))
     return ids
 
 
@@ -228,7 +228,7 @@ def _anthropic_results(
             continue
         if seen_other:
             problems.append(f"{where}.content[{k}]: tool_result blocks must come first")
-        use_id = block.get("tool_use_id")
+        use_id = str(block.get("tool_use_id"))
         if use_id not in pending:
             problems.append(f"{where}.content[{k}]: tool_result for unknown id {use_id!r}")
         answered.add(use_id)
