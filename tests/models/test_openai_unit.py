@@ -8,10 +8,13 @@ limits and server errors, malformed and truncated streams, early close and cance
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
+import traceback
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
+from pathlib import Path
 from typing import Any
 
 import httpx2
@@ -307,6 +310,34 @@ async def test_cancelling_a_stream_closes_the_http_response(raw: bool) -> None:
     assert body.closed
 
 
+@PATHS
+async def test_leaving_a_stream_closes_every_generator_it_opened(raw: bool) -> None:
+    import sys
+
+    import exo
+
+    body = RecordingStream([chunk({"content": "one"}), chunk({"content": "two"})], hang=True)
+    gen = provider(Server(sse(stream=body)), raw=raw).stream(ModelRequest(messages=HELLO))
+    hooks = sys.get_asyncgen_hooks()
+    left_to_gc: list[str] = []
+
+    def finalizer(agen: Any) -> None:  # called only for generators nobody closed
+        if agen.ag_code.co_filename.startswith(str(Path(exo.__file__).parent)):
+            left_to_gc.append(agen.ag_code.co_qualname)
+        assert hooks.finalizer is not None
+        hooks.finalizer(agen)
+
+    sys.set_asyncgen_hooks(firstiter=hooks.firstiter, finalizer=finalizer)
+    try:
+        assert await anext(gen) == TextDelta(text="one")
+        await gen.aclose()  # type: ignore[attr-defined]
+        del gen
+        gc.collect()
+    finally:
+        sys.set_asyncgen_hooks(*hooks)
+    assert body.closed and left_to_gc == []
+
+
 async def test_a_finished_stream_closes_its_response() -> None:
     body = RecordingStream([chunk({"content": "x"}), chunk(finish="stop"), DONE])
     await stream_all(provider(Server(sse(stream=body))), HELLO)
@@ -430,6 +461,36 @@ async def test_a_401_names_the_presets_key_variable_and_never_shows_the_key() ->
     assert caught.value.hint is not None and "GROQ_API_KEY" in caught.value.hint
     assert KEY not in str(caught.value)
     assert caught.value.backend == "groq"
+
+
+@PATHS
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "sse"])
+async def test_a_key_the_server_echoes_is_not_reachable_from_the_error(
+    raw: bool, stream: bool
+) -> None:
+    server = Server(error(401, f"Incorrect API key provided: {KEY}"))
+    p = provider(server, raw=raw)
+    with pytest.raises(ModelError) as caught:
+        if stream:
+            await stream_all(p, HELLO)
+        else:
+            await p.complete(ModelRequest(messages=HELLO))
+    chain: list[BaseException] = []
+    todo: list[BaseException | None] = [caught.value]
+    while todo:
+        current = todo.pop()
+        if current is not None and current not in chain:
+            chain.append(current)
+            todo += [current.__cause__, current.__context__]
+    assert chain == [caught.value]  # the SDK's exception, which quotes the key, is dropped
+    assert KEY not in "".join(traceback.format_exception(caught.value))
+    assert KEY not in repr(vars(caught.value))
+
+
+async def test_a_cause_without_the_key_stays_chained() -> None:
+    with pytest.raises(ModelError) as caught:
+        await provider(Server(error(500, "overloaded"))).complete(ModelRequest(messages=HELLO))
+    assert isinstance(caught.value.__cause__, openai.InternalServerError)
 
 
 def test_retry_after_parses_seconds_milliseconds_and_http_dates() -> None:

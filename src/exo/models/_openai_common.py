@@ -207,13 +207,21 @@ class OpenAIBase:
         )
 
     def _error(self, exc: BaseException) -> ModelError:
-        return to_model_error(
+        """The ModelError for ``exc``, chained to it unless its text holds the API key.
+
+        Raise the result outside the ``except`` block, so a cause that holds the key (a
+        server that echoes it) is not reachable as ``__context__`` either.
+        """
+        error = to_model_error(
             exc,
             backend=self._backend,
             model=self._model,
             key_env=self._key_env,
             secret=self._secret,
         )
+        error.__cause__ = None if _mentions(exc, self._secret) else exc
+        error.__suppress_context__ = True
+        return error
 
     def _event_error(self, body: object) -> ModelError:
         """The error an ``error`` event (or a failed response) inside a stream reports."""
@@ -261,6 +269,24 @@ async def close_quietly(response: Any) -> None:
     """Close a response or SDK stream, even inside a cancelled scope."""
     with anyio.CancelScope(shield=True):
         await response.aclose()
+
+
+def _mentions(exc: BaseException, secret: str) -> bool:
+    """Whether ``secret`` appears anywhere in ``exc`` or the exceptions chained to it."""
+    if not secret or secret == PLACEHOLDER_KEY:
+        return False
+    seen: set[int] = set()
+    todo: list[BaseException] = [exc]
+    while todo:
+        current = todo.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        text = f"{current}{current.args!r}{getattr(current, '__dict__', '')!r}"
+        if secret in text:
+            return True
+        todo += [e for e in (current.__cause__, current.__context__) if e is not None]
+    return False
 
 
 def _check_no_client_conflict(options: ClientOptions) -> None:
@@ -378,6 +404,8 @@ def to_model_error(
     elif isinstance(exc, openai.APIConnectionError | httpx2.TransportError):
         cause = exc.__cause__ or exc
         message, code, retryable = f"connection failed: {cause}", None, True
+    elif isinstance(exc, ValueError):  # the SDK path met an event that is not JSON
+        message, code = f"malformed data from the server (not JSON): {exc}", None
     elif isinstance(exc, openai.APIError):  # an error event inside a stream
         message, code, kind = _body_message(exc.body, exc.message)
         retryable = kind in _RETRYABLE_TYPES or code in _RETRYABLE_TYPES

@@ -12,7 +12,8 @@ are all accepted, even when split across chunks.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import aclosing
 
 import httpx2
 
@@ -104,22 +105,25 @@ class SSEReader:
         self._response = response
         self.done = False
 
-    async def batches(self) -> AsyncIterator[list[Event]]:
-        """Yield the events of each chunk of the body, in order."""
+    async def batches(self) -> AsyncGenerator[list[Event], None]:
+        """Yield the events of each chunk of the body, in order.
+
+        Close it (``contextlib.aclosing``) when leaving early: it closes the body iterator.
+        """
         decoder = SSEDecoder()
-        chunks = self._response.aiter_bytes()
-        async for raw in chunks:
-            events = decoder.feed(raw)
-            if not events:
-                continue
-            for i, (_, data) in enumerate(events):
-                if data.startswith(b"[DONE]"):
-                    self.done = True
-                    if i:
-                        yield events[:i]
-                    await _drain(chunks)
-                    return
-            yield events
+        async with aclosing(self._response.aiter_bytes()) as chunks:
+            async for raw in chunks:
+                events = decoder.feed(raw)
+                if not events:
+                    continue
+                for i, (_, data) in enumerate(events):
+                    if data.startswith(b"[DONE]"):
+                        self.done = True
+                        if i:
+                            yield events[:i]
+                        await _drain(chunks)
+                        return
+                yield events
         tail: list[Event] = []
         for event in decoder.close():
             if event[1].startswith(b"[DONE]"):

@@ -19,10 +19,12 @@ Two request paths, both through the official SDK client (``raw=`` picks one):
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from typing import Any, Literal, Unpack
 
 import httpx2
 
+from exo.errors import ModelError
 from exo.models._openai_chat import (
     ChatAssembler,
     Delta,
@@ -112,10 +114,12 @@ class OpenAIProvider(OpenAIBase):
                 return self._from_sdk(await self._client.chat.completions.create(**body))
             response = await self._post_raw(_PATH, body, stream=False)
         except ERRORS as exc:
-            raise self._error(exc) from exc
-        return parse_completion(
-            self._json(response.content), backend=self._backend, model=self._model
-        )
+            failure = self._error(exc)
+        else:
+            return parse_completion(
+                self._json(response.content), backend=self._backend, model=self._model
+            )
+        raise failure  # outside the except block: see OpenAIBase._error
 
     def stream(self, request: ModelRequest) -> AsyncIterator[ModelChunk]:
         """Make one streamed call: text and tool-call deltas, then the assembled response."""
@@ -126,44 +130,52 @@ class OpenAIProvider(OpenAIBase):
     async def _stream_raw(self, request: ModelRequest) -> AsyncIterator[ModelChunk]:
         body = self._body(request, stream=True)
         response: httpx2.Response | None = None
+        failure: ModelError | None = None
         try:
             response = await self._post_raw(_PATH, body, stream=True)
             if self._check_stream_type(response):
                 # a server that ignored stream=true and answered in one piece
-                async for item in self._replay(await response.aread()):
+                for item in self._replay(await response.aread()):
                     yield item
                 return
             assembler = ChatAssembler(backend=self._backend, model=self._model)
             reader = SSEReader(response)
             out: list[Delta] = []
-            async for events in reader.batches():
-                for _, data in events:
-                    chunk = self._json(data)
-                    if chunk.get("error"):
-                        raise self._event_error(chunk["error"])
-                    assembler.feed(chunk, out)
-                    if out:
-                        for delta in out:
-                            yield delta
-                        out.clear()
+            async with aclosing(reader.batches()) as batches:
+                async for events in batches:
+                    for _, data in events:
+                        chunk = self._json(data)
+                        if chunk.get("error"):
+                            raise self._event_error(chunk["error"])
+                        assembler.feed(chunk, out)
+                        if out:
+                            for delta in out:
+                                yield delta
+                            out.clear()
             if not reader.done and assembler.finish is None:
                 raise self._protocol_error(
                     "the stream ended before the response was complete", retryable=True
                 )
             yield assembler.result()
         except ERRORS as exc:
-            raise self._error(exc) from exc
+            failure = self._error(exc)
         finally:
             if response is not None:
                 await close_quietly(response)
+        if failure is not None:
+            raise failure
 
-    async def _replay(self, content: bytes) -> AsyncIterator[ModelChunk]:
+    def _replay(self, content: bytes) -> list[ModelChunk]:
         final = parse_completion(self._json(content), backend=self._backend, model=self._model)
+        items: list[ModelChunk] = []
         if final.message.content:
-            yield TextDelta(text=final.message.content)
+            items.append(TextDelta(text=final.message.content))
         for i, call in enumerate(final.message.tool_calls):
-            yield ToolCallDelta(index=i, id=call.id, name=call.name, arguments=call.arguments)
-        yield final
+            items.append(
+                ToolCallDelta(index=i, id=call.id, name=call.name, arguments=call.arguments)
+            )
+        items.append(final)
+        return items
 
     # ------------------------------------------------------------------- SDK path
 
@@ -196,6 +208,7 @@ class OpenAIProvider(OpenAIBase):
         assembler = ChatAssembler(backend=self._backend, model=self._model)
         stream: Any = None
         out: list[Delta] = []
+        failure: ModelError | None = None
         try:
             stream = await self._client.chat.completions.create(**body)
             async for chunk in stream:
@@ -209,10 +222,12 @@ class OpenAIProvider(OpenAIBase):
                 )
             yield assembler.result()
         except ERRORS as exc:
-            raise self._error(exc) from exc
+            failure = self._error(exc)
         finally:
             if stream is not None:
                 await close_quietly(stream)
+        if failure is not None:
+            raise failure
 
 
 def _feed_sdk(chunk: Any, assembler: ChatAssembler, out: list[Delta]) -> None:

@@ -14,6 +14,7 @@ JSON with ``AsyncOpenAI.post`` and parses the raw body; ``raw=False`` uses
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
+from contextlib import aclosing
 from typing import Any, Unpack
 
 import httpx2
@@ -104,8 +105,10 @@ class OpenAIResponsesProvider(OpenAIBase):
             else:
                 data = (await self._client.responses.create(**body)).to_dict()
         except ERRORS as exc:
-            raise self._error(exc) from exc
-        return self._final(data)
+            failure = self._error(exc)
+        else:
+            return self._final(data)
+        raise failure  # outside the except block: see OpenAIBase._error
 
     def stream(self, request: ModelRequest) -> AsyncIterator[ModelChunk]:
         """Make one streamed call: text, reasoning and tool-call deltas, then the response."""
@@ -119,6 +122,7 @@ class OpenAIResponsesProvider(OpenAIBase):
     async def _stream_raw(self, request: ModelRequest) -> AsyncIterator[ModelChunk]:
         body = self._body(request, stream=True)
         response: httpx2.Response | None = None
+        failure: ModelError | None = None
         try:
             response = await self._post_raw(_PATH, body, stream=True)
             if self._check_stream_type(response):
@@ -126,23 +130,27 @@ class OpenAIResponsesProvider(OpenAIBase):
                 return
             state = _StreamState(self)
             out = state.out
-            async for events in SSEReader(response).batches():
-                for _, data in events:
-                    state.handle(self._json(data))
-                    if out:
-                        for delta in out:
-                            yield delta
-                        out.clear()
+            async with aclosing(SSEReader(response).batches()) as batches:
+                async for events in batches:
+                    for _, data in events:
+                        state.handle(self._json(data))
+                        if out:
+                            for delta in out:
+                                yield delta
+                            out.clear()
             yield state.result()
         except ERRORS as exc:
-            raise self._error(exc) from exc
+            failure = self._error(exc)
         finally:
             if response is not None:
                 await close_quietly(response)
+        if failure is not None:
+            raise failure
 
     async def _stream_sdk(self, request: ModelRequest) -> AsyncIterator[ModelChunk]:
         body = self._body(request, stream=True)
         stream: Any = None
+        failure: ModelError | None = None
         try:
             stream = await self._client.responses.create(**body)
             state = _StreamState(self)
@@ -153,10 +161,12 @@ class OpenAIResponsesProvider(OpenAIBase):
                 state.out.clear()
             yield state.result()
         except ERRORS as exc:
-            raise self._error(exc) from exc
+            failure = self._error(exc)
         finally:
             if stream is not None:
                 await close_quietly(stream)
+        if failure is not None:
+            raise failure
 
 
 class _StreamState:
