@@ -155,22 +155,10 @@ async def test_cancelling_during_a_retry_backoff_returns_at_once(
 
 
 EXO_SOURCE = str(Path(exo.__file__).parent)
-LEAN_PATH_BUG = (
-    "src bug: on the OpenAI lean (raw) path, _stream_raw does not aclose() the "
-    "SSEReader.batches() generator, nor batches() the response.aiter_bytes() it opens, when "
-    "a stream is left early (the GC closes them later, from a task of its own)"
-)
 
 
-@pytest.mark.parametrize(
-    ("backend", "raw"),
-    [
-        pytest.param(b, True, marks=pytest.mark.xfail(strict=True, reason=LEAN_PATH_BUG))
-        for b in ("openai", "openai-responses")
-    ]
-    + [("anthropic", True)]
-    + [(b, False) for b in BACKENDS],
-)
+@pytest.mark.parametrize("raw", [True, False], ids=["lean", "sdk"])
+@pytest.mark.parametrize("backend", BACKENDS)
 async def test_leaving_a_stream_closes_exos_own_generators(
     server: FakeServer, providers: ProviderFactory, backend: str, raw: bool
 ) -> None:
