@@ -13,6 +13,7 @@ The planner shares the run's context (so it sees the same store) but never gets
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -167,6 +168,7 @@ def page_text(text: str, *, name: str, offset: int, length: int, tool: str, key:
     return f"[{name}: {where}]\n{text[offset:end]}"
 
 
+@functools.lru_cache(maxsize=64)
 def retrieve_tool(max_page: int = DEFAULT_PAGE, default: int = DEFAULT_PAGE) -> Tool:
     """Build the ``retrieve_artifact`` tool.
 
@@ -310,11 +312,9 @@ def enable_artifacts(deps: LoopDeps, *, threshold: int) -> bool:
     if threshold <= 0 and not any(t.large_output for t in deps.tools.values()):
         return False
     page = min(DEFAULT_PAGE, threshold) if threshold > 0 else DEFAULT_PAGE
-    reader = retrieve_tool(max_page=max(DEFAULT_PAGE, threshold), default=page)
-
     def offer_reader(_: Artifact) -> None:
         if RETRIEVE_TOOL not in deps.tools:
-            deps.tools[RETRIEVE_TOOL] = reader
+            deps.tools[RETRIEVE_TOOL] = retrieve_tool(max(DEFAULT_PAGE, threshold), page)
             deps.specs = [t.spec for t in deps.tools.values()]
 
     deps.on_tool_result = ArtifactParker(threshold=threshold, page=page, on_park=offer_reader)

@@ -15,6 +15,7 @@ With ``Agent(context_tools=True)`` a run also offers the model the context tools
 
 from __future__ import annotations
 
+import functools
 import threading
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -205,4 +206,9 @@ CONTEXT_TOOL_NAMES: tuple[str, ...] = (
 
 def context_tools() -> list[Tool]:
     """Return the context tools, in :data:`CONTEXT_TOOL_NAMES` order."""
-    return [Tool(fn) for fn in (add_todo, complete_todo, list_todos, list_notes, read_note)]
+    return list(_context_tools())
+
+
+@functools.cache
+def _context_tools() -> tuple[Tool, ...]:
+    return tuple(Tool(fn) for fn in (add_todo, complete_todo, list_todos, list_notes, read_note))

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
 from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from dataclasses import dataclass
@@ -252,14 +253,12 @@ def _short(text: str, limit: int = 120) -> str:
     return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
-def spawn_tool(runner: Runner, agent: Agent, state: RunState, deps: LoopDeps) -> Tool:
-    """Build this run's ``spawn_self`` tool."""
-    spawner = _Spawner(runner, agent, state, deps)
-    nested = (
-        "Children cannot spawn further."
-        if state.depth + 1 >= agent.max_spawn_depth
-        else "Children may spawn children of their own."
-    )
+_SPAWNER = "exo.spawner"
+
+
+@functools.lru_cache(maxsize=256)
+def _spawn_self_tool(description: str) -> Tool:
+    """The ``spawn_self`` Tool for a description (its schema is built once, not per run)."""
 
     async def spawn_self(tasks: list[str], ctx: ToolContext) -> str:
         """Run copies of yourself on independent sub-tasks, concurrently.
@@ -268,15 +267,24 @@ def spawn_tool(runner: Runner, agent: Agent, state: RunState, deps: LoopDeps) ->
             tasks: One sub-task prompt per child. Each must be complete and self-contained:
                 a child sees only its task, not this conversation.
         """
+        spawner: _Spawner = ctx.extras[_SPAWNER]
         return await spawner(tasks, ctx)
 
-    return Tool(
-        spawn_self,
-        name=SPAWN_TOOL,
-        description=(
-            "Run copies of yourself (same instructions and tools) on independent sub-tasks, "
-            "concurrently, and get their answers back: one labelled block per task. "
-            f"At most {agent.max_spawn_children} tasks per call and "
-            f"{spawner.pool.limit} children in all. {nested}"
-        ),
+    return Tool(spawn_self, name=SPAWN_TOOL, description=description)
+
+
+def spawn_tool(runner: Runner, agent: Agent, state: RunState, deps: LoopDeps) -> Tool:
+    """Return this run's ``spawn_self`` tool (its spawner lives in ``deps.extras``)."""
+    spawner = _Spawner(runner, agent, state, deps)
+    deps.extras[_SPAWNER] = spawner
+    nested = (
+        "Children cannot spawn further."
+        if state.depth + 1 >= agent.max_spawn_depth
+        else "Children may spawn children of their own."
+    )
+    return _spawn_self_tool(
+        "Run copies of yourself (same instructions and tools) on independent sub-tasks, "
+        "concurrently, and get their answers back: one labelled block per task. "
+        f"At most {agent.max_spawn_children} tasks per call and "
+        f"{spawner.pool.limit} children in all. {nested}"
     )
