@@ -103,7 +103,7 @@ def make_provider(
     if backend == "openai":
         from exo.models.openai import OpenAIProvider
 
-        return OpenAIProvider(model, **options)  # type: ignore[return-value]
+        return OpenAIProvider(model, **options)
     from exo.models.openai_responses import OpenAIResponsesProvider
 
-    return OpenAIResponsesProvider(model, **options)  # type: ignore[return-value]
+    return OpenAIResponsesProvider(model, **options)

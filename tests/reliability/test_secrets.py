@@ -133,12 +133,6 @@ async def test_the_api_key_appears_nowhere(
     assert leaks == []
 
 
-ANTHROPIC_CHAIN_BUG = (
-    "src bug: AnthropicProvider raises _fail(exc) inside the except block, so the SDK's "
-    "exception (holding the echoed key) stays reachable as __context__"
-)
-
-
 @pytest.mark.parametrize("stream", [False, True], ids=["json", "sse"])
 @pytest.mark.parametrize("backend", BACKENDS)
 async def test_a_server_that_echoes_the_key_does_not_make_exo_repeat_it(
@@ -155,7 +149,7 @@ async def test_a_server_that_echoes_the_key_does_not_make_exo_repeat_it(
     [
         "openai",
         "openai-responses",
-        pytest.param("anthropic", marks=pytest.mark.xfail(strict=True, reason=ANTHROPIC_CHAIN_BUG)),
+        "anthropic",
     ],
 )
 async def test_a_key_the_server_echoes_is_not_reachable_through_the_exception_chain(

@@ -18,6 +18,7 @@ import httpx2
 
 from exo.errors import ModelError
 from exo.models._anthropic_convert import BACKEND
+from exo.models._common import transport_reason
 
 __all__ = ["from_exception", "from_stream_error", "mentions", "retry_after"]
 
@@ -55,10 +56,11 @@ def from_exception(
             return from_stream_error(exc.body, model, partial_text=partial_text, secrets=secrets)
         return _from_status(exc, model, secrets, partial_text)
     if isinstance(exc, anthropic.APITimeoutError | httpx2.TimeoutException):
-        message = f"the request to {where} timed out"
+        reason = transport_reason(exc)
+        message = f"the request to {where} timed out or lost the connection ({reason})"
         hint = "raise the provider's timeout= if long answers are expected"
     elif isinstance(exc, anthropic.APIConnectionError | httpx2.TransportError):
-        message = f"could not reach {where}: {exc.__cause__ or exc}"
+        message = f"could not reach {where}: {transport_reason(exc)}"
         hint = "check the network, and ANTHROPIC_BASE_URL if you set it"
     else:
         message = f"unexpected failure talking to the Anthropic API: {type(exc).__name__}: {exc}"

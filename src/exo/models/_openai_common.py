@@ -48,6 +48,7 @@ except ImportError:  # pragma: no cover - orjson is an optional speed-up
 
 
 from exo.errors import ConfigError, ModelError
+from exo.models._common import transport_reason
 
 __all__ = [
     "ERRORS",
@@ -400,10 +401,11 @@ def to_model_error(
         retry_after = parse_retry_after(headers)
         hint = _status_hint(status, code, key_env)
     elif isinstance(exc, openai.APITimeoutError | httpx2.TimeoutException):
-        message, code, retryable = "the request timed out", None, True
+        # the SDK's aiohttp transport reports a dropped connection as a timeout too
+        reason = transport_reason(exc)
+        message, code, retryable = f"timed out or lost the connection ({reason})", None, True
     elif isinstance(exc, openai.APIConnectionError | httpx2.TransportError):
-        cause = exc.__cause__ or exc
-        message, code, retryable = f"connection failed: {cause}", None, True
+        message, code, retryable = f"connection failed: {transport_reason(exc)}", None, True
     elif isinstance(exc, ValueError):  # the SDK path met an event that is not JSON
         message, code = f"malformed data from the server (not JSON): {exc}", None
     elif isinstance(exc, openai.APIError):  # an error event inside a stream

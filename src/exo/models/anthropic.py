@@ -223,6 +223,7 @@ class AnthropicProvider:
             ModelError: the call failed (``retryable`` and ``retry_after`` set).
         """
         body = self._body(request)
+        failure: ModelError | None = None
         try:
             if not self._raw:
                 message = await self._sdk_create(body, stream=False)
@@ -232,7 +233,11 @@ class AnthropicProvider:
             )
         # ValueError: the SDK refuses non-streamed calls it expects to outlast its timeout.
         except (anthropic.AnthropicError, httpx2.HTTPError, ValueError) as exc:
-            raise self._fail(exc)  # noqa: B904 - _fail chains it, or hides a leaking cause
+            failure = self._fail(exc)
+        if failure is not None:
+            # raised outside the except block, so a cause that holds the key is not even
+            # reachable as __context__ (_fail chains it only when it is safe)
+            raise failure
         try:
             return response_from_dict(orjson.loads(response.content), self._model)
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
@@ -257,6 +262,7 @@ class AnthropicProvider:
         body = self._body(request)
         body["stream"] = True
         asm = StreamAssembler(self._model, secrets=self._secrets())
+        failure: ModelError | None = None
         response: httpx2.Response | None = None
         try:
             response = await self._client.post(
@@ -277,14 +283,17 @@ class AnthropicProvider:
                     if chunk is not None:
                         yield chunk
         except (anthropic.AnthropicError, httpx2.HTTPError) as exc:
-            raise self._fail(exc, asm.text)  # noqa: B904 - see complete()
+            failure = self._fail(exc, asm.text)
         finally:
             if response is not None:
                 await response.aclose()
+        if failure is not None:
+            raise failure  # outside the except block: see complete()
         yield asm.response()
 
     async def _stream_sdk(self, request: ModelRequest) -> AsyncGenerator[ModelChunk, None]:
         asm = StreamAssembler(self._model, secrets=self._secrets())
+        failure: ModelError | None = None
         events: anthropic.AsyncStream[Any] | None = None
         try:
             events = await self._sdk_create(self._body(request), stream=True)
@@ -294,10 +303,12 @@ class AnthropicProvider:
                     yield chunk
         # ValueError: the SDK's json.loads of a malformed event
         except (anthropic.AnthropicError, httpx2.HTTPError, ValueError) as exc:
-            raise self._fail(exc, asm.text)  # noqa: B904 - see complete()
+            failure = self._fail(exc, asm.text)
         finally:
             if events is not None:
                 await events.close()
+        if failure is not None:
+            raise failure  # outside the except block: see complete()
         yield asm.response()
 
     async def _sdk_create(self, body: dict[str, Any], *, stream: bool) -> Any:

@@ -21,7 +21,7 @@ import importlib.util
 import logging
 import os
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -143,7 +143,7 @@ class LocalProvider:
         assert response is not None
         return response
 
-    async def stream(self, request: ModelRequest) -> AsyncIterator[ModelChunk]:
+    async def stream(self, request: ModelRequest) -> AsyncGenerator[ModelChunk, None]:
         """Generate a response, yielding text as llama.cpp produces it, then the response."""
         work = _Generation(request, max_tokens=self._max_tokens)
         streamed: list[str] = []

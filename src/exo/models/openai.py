@@ -18,7 +18,7 @@ Two request paths, both through the official SDK client (``raw=`` picks one):
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from typing import Any, Literal, Unpack
 
@@ -121,13 +121,13 @@ class OpenAIProvider(OpenAIBase):
             )
         raise failure  # outside the except block: see OpenAIBase._error
 
-    def stream(self, request: ModelRequest) -> AsyncIterator[ModelChunk]:
+    def stream(self, request: ModelRequest) -> AsyncGenerator[ModelChunk, None]:
         """Make one streamed call: text and tool-call deltas, then the assembled response."""
         return self._stream_raw(request) if self.raw else self._stream_sdk(request)
 
     # ------------------------------------------------------------------- raw path
 
-    async def _stream_raw(self, request: ModelRequest) -> AsyncIterator[ModelChunk]:
+    async def _stream_raw(self, request: ModelRequest) -> AsyncGenerator[ModelChunk, None]:
         body = self._body(request, stream=True)
         response: httpx2.Response | None = None
         failure: ModelError | None = None
@@ -203,7 +203,7 @@ class OpenAIProvider(OpenAIBase):
             id=completion.id,
         )
 
-    async def _stream_sdk(self, request: ModelRequest) -> AsyncIterator[ModelChunk]:
+    async def _stream_sdk(self, request: ModelRequest) -> AsyncGenerator[ModelChunk, None]:
         body = self._body(request, stream=True)
         assembler = ChatAssembler(backend=self._backend, model=self._model)
         stream: Any = None

@@ -13,7 +13,7 @@ JSON with ``AsyncOpenAI.post`` and parses the raw body; ``raw=False`` uses
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from contextlib import aclosing
 from typing import Any, Unpack
 
@@ -110,7 +110,7 @@ class OpenAIResponsesProvider(OpenAIBase):
             return self._final(data)
         raise failure  # outside the except block: see OpenAIBase._error
 
-    def stream(self, request: ModelRequest) -> AsyncIterator[ModelChunk]:
+    def stream(self, request: ModelRequest) -> AsyncGenerator[ModelChunk, None]:
         """Make one streamed call: text, reasoning and tool-call deltas, then the response."""
         return self._stream_raw(request) if self.raw else self._stream_sdk(request)
 
@@ -119,7 +119,7 @@ class OpenAIResponsesProvider(OpenAIBase):
             raise self._event_error(data.get("error") or {"message": "the response failed"})
         return parse_response(data, model=self._model)
 
-    async def _stream_raw(self, request: ModelRequest) -> AsyncIterator[ModelChunk]:
+    async def _stream_raw(self, request: ModelRequest) -> AsyncGenerator[ModelChunk, None]:
         body = self._body(request, stream=True)
         response: httpx2.Response | None = None
         failure: ModelError | None = None
@@ -147,7 +147,7 @@ class OpenAIResponsesProvider(OpenAIBase):
         if failure is not None:
             raise failure
 
-    async def _stream_sdk(self, request: ModelRequest) -> AsyncIterator[ModelChunk]:
+    async def _stream_sdk(self, request: ModelRequest) -> AsyncGenerator[ModelChunk, None]:
         body = self._body(request, stream=True)
         stream: Any = None
         failure: ModelError | None = None
