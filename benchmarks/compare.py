@@ -247,6 +247,31 @@ def ratios(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
+PACKAGES = ("openai", "httpx", "httpx2", "aiohttp", "openai-agents", "pydantic-ai-slim",
+            "langgraph", "langchain-openai", "smolagents", "exo-agents")  # fmt: skip
+
+
+def versions(python: Path) -> dict[str, str]:
+    """The measured packages' versions in the drivers' environment, and exo's git commit."""
+    code = (
+        "import json, importlib.metadata as m\n"
+        "def v(n):\n    try: return m.version(n)\n    except m.PackageNotFoundError: return None\n"
+        f"print(json.dumps({{n: v(n) for n in {PACKAGES!r}}}))"
+    )
+    out = subprocess.run([str(python), "-c", code], capture_output=True, text=True, timeout=60)
+    found: dict[str, str] = json.loads(out.stdout) if out.returncode == 0 else {}
+    git = ["git", "-C", str(HERE.parent)]
+    head = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    dirty = subprocess.run(
+        [*git, "status", "--porcelain", "--", "src"], capture_output=True, text=True
+    )
+    if head.returncode == 0:
+        found["exo_commit"] = head.stdout.strip() + (
+            " + uncommitted src changes" if dirty.stdout else ""
+        )
+    return found
+
+
 def machine() -> dict[str, Any]:
     """Describe the machine the numbers come from."""
     model = platform.processor() or "unknown"
@@ -356,6 +381,7 @@ def _report(
         "date": now.isoformat(timespec="seconds"),
         "machine": machine(),
         "load_average_1min": {"start": load[0], "end": load[1]},
+        "versions": versions(args.python),
         "scale": args.scale,
         "rounds": args.rounds,
         "mock_workers": args.mock_workers,
@@ -371,6 +397,7 @@ def _report(
         f"{info['date']}  {m['nproc']} CPUs  {m['cpu']}  scale {args.scale}  "
         f"rounds {args.rounds}  load {load[0]:.1f} -> {load[1]:.1f}"
     )
+    print("  ".join(f"{k} {v}" for k, v in info["versions"].items() if v))
     if load[0] > 1.0:
         print("warning: the machine was busy (1-min load > 1); wall-time numbers are inflated")
     print(render(rows, args.markdown))
