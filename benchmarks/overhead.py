@@ -38,6 +38,8 @@ def add_sync(a: int, b: int) -> int:
 
 
 def reply(messages: list[Message], info: AgentInfo) -> Any:
+    if info is not None and info.agent_name.endswith("_planner"):
+        return "1. Add\n2. Report"
     rounds = 0
     for m in reversed(messages):
         if isinstance(m, ToolResult):
@@ -57,7 +59,9 @@ def rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-async def sequential(agent: Agent, model: FunctionModel, n: int, stream: bool) -> float:
+async def sequential(
+    agent: Agent, model: FunctionModel, n: int, stream: bool, calls: int = 4
+) -> float:
     for _ in range(20):  # warm up
         await run(agent, "Add numbers", provider=model)
     gc.collect()
@@ -68,7 +72,7 @@ async def sequential(agent: Agent, model: FunctionModel, n: int, stream: bool) -
                 pass
         else:
             result = await run(agent, "Add numbers", provider=model)
-            assert result.steps == 4
+            assert result.usage.requests == calls
     return time.process_time() - start
 
 
@@ -138,16 +142,18 @@ def main() -> None:
 
     agent = Agent(name="bench", model="test:m", tools=[add])
     model = FunctionModel(reply)
-    calls = args.runs * 4
     base = model_alone(args.runs)
     print(f"python {sys.version.split()[0]}, {args.runs} runs x 4 model calls")
     sync_agent = Agent(name="bench", model="test:m", tools=[tool(add_sync, name="add")])
-    cases = [("run", agent, False)] + ([("run.stream", agent, True)] if args.stream else [])
-    cases.append(("run, sync tool", sync_agent, False))
-    for label, case_agent, stream in cases:
+    planned = agent.replace(planning_enabled=True)
+    cases = [("run", agent, False, 4)]
+    if args.stream:
+        cases.append(("run.stream", agent, True, 4))
+    cases += [("run, sync tool", sync_agent, False, 4), ("run, planning", planned, False, 5)]
+    for label, case_agent, stream, per_run in cases:
         model.requests.clear()
-        cpu = asyncio.run(sequential(case_agent, model, args.runs, stream))
-        per_call = (cpu - base) / calls * 1e6
+        cpu = asyncio.run(sequential(case_agent, model, args.runs, stream, per_run))
+        per_call = (cpu - base * per_run / 4) / (args.runs * per_run) * 1e6
         print(
             f"{label:>15}: {cpu / args.runs * 1e3:.3f} ms CPU per run, "
             f"{per_call:.1f} µs exo overhead per model call"
