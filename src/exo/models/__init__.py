@@ -11,10 +11,11 @@ model share one provider and one HTTP client. The cache entry dies with its even
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import os
 import weakref
-from collections.abc import Callable
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
 
 from exo.errors import AgentError, ConfigError
@@ -142,6 +143,37 @@ _registered: dict[str, ProviderFactory] = {}
 _cache: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, Provider]] = (
     weakref.WeakKeyDictionary()
 )
+_closers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncGenerator[None, None]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+async def _close_at_loop_end(providers: dict[str, Provider]) -> AsyncGenerator[None, None]:
+    """Close a loop's cached providers when the loop shuts down.
+
+    An async generator parked at its ``yield`` is registered with its event loop, and
+    ``asyncio.run`` (like ``loop.shutdown_asyncgens()``) closes it at the end: its ``finally``
+    then closes the HTTP clients, with no task left running meanwhile.
+    """
+    try:
+        yield
+    finally:
+        for provider in list(providers.values()):
+            with contextlib.suppress(Exception):
+                await provider.aclose()
+        providers.clear()
+
+
+def _loop_cache(loop: asyncio.AbstractEventLoop) -> dict[str, Provider]:
+    providers = _cache.get(loop)
+    if providers is None:
+        providers = _cache[loop] = {}
+        closer = _close_at_loop_end(providers)
+        step = closer.__anext__()  # registers the generator with the running loop
+        with contextlib.suppress(StopIteration):  # it stops at its yield
+            step.send(None)
+        _closers[loop] = closer
+    return providers
 
 
 def parse_model(model: str) -> tuple[str, str]:
@@ -218,7 +250,8 @@ def get_provider(model: str, *, cached: bool = True) -> Provider:
     """Return a provider for ``"backend:model"``.
 
     Inside a running event loop the provider is cached per loop and model string, so its HTTP
-    client is shared; pass ``cached=False`` for a fresh one (yours to ``aclose()``).
+    client is shared, and closed when the loop shuts down (``asyncio.run`` does that); pass
+    ``cached=False`` for a fresh one (yours to ``aclose()``).
 
     Raises:
         ConfigError: the string is malformed.
@@ -230,11 +263,10 @@ def get_provider(model: str, *, cached: bool = True) -> Provider:
     except RuntimeError:
         loop = None
     if cached and loop is not None:
-        providers = _cache.setdefault(loop, {})
-        hit = providers.get(model)
+        hit = _loop_cache(loop).get(model)
         if hit is not None:
             return hit
     provider = _factory(backend)(name)
     if cached and loop is not None:
-        _cache[loop][model] = provider
+        _loop_cache(loop)[model] = provider
     return provider
