@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sqlite3
+import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -235,7 +236,7 @@ class SQLiteMemory:
         self._path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(self._path, timeout=self._timeout, isolation_level=None)
         try:
-            conn.execute("PRAGMA journal_mode = WAL")
+            _enable_wal(conn, self._timeout)
             conn.execute("PRAGMA synchronous = FULL")
             conn.execute("PRAGMA foreign_keys = ON")
             _migrate(conn, self._path)
@@ -248,6 +249,26 @@ class SQLiteMemory:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
+
+
+def _enable_wal(conn: sqlite3.Connection, timeout: float) -> None:
+    """Switch the file to WAL mode, waiting while another connection holds it.
+
+    Changing the journal mode needs the file to itself, and SQLite reports "database is
+    locked" at once, without its busy handler, while another connection is opening or
+    writing a fresh file; so we wait here ourselves (on the backend's worker thread).
+    """
+    deadline = time.monotonic() + timeout
+    delay = 0.002
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() + delay > deadline:
+                raise
+        time.sleep(delay)
+        delay = min(delay * 2, 0.1)
 
 
 @contextmanager
