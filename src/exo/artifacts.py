@@ -312,6 +312,7 @@ def enable_artifacts(deps: LoopDeps, *, threshold: int) -> bool:
     if threshold <= 0 and not any(t.large_output for t in deps.tools.values()):
         return False
     page = min(DEFAULT_PAGE, threshold) if threshold > 0 else DEFAULT_PAGE
+
     def offer_reader(_: Artifact) -> None:
         if RETRIEVE_TOOL not in deps.tools:
             deps.tools[RETRIEVE_TOOL] = retrieve_tool(max(DEFAULT_PAGE, threshold), page)
