@@ -355,3 +355,25 @@ async def test_window_max_tokens_bounds_what_each_request_sends() -> None:
                 and any(c.id == m.tool_call_id for c in p.tool_calls)
                 for p in last[:i]
             )
+
+
+async def test_run_state_is_plain_serializable_data() -> None:
+    from exo._state import RunState
+
+    seen: list[RunState] = []
+
+    from exo import ToolContext
+
+    def snapshot(ctx: ToolContext) -> str:
+        """Snapshot the run."""
+        seen.append(RunState.from_json(ctx.state.to_json()))
+        return "ok"
+
+    agent = Agent(name="s", model="test:m", tools=[snapshot], planning_enabled=True)
+    model = ScriptedModel({"s_planner": ["1. snapshot"], "s": [call("snapshot"), "done"]})
+    result = await run(agent, [TextBlock(text="go")], provider=model)
+    (state,) = seen
+    assert state.agent_name == "s" and state.steps == 1
+    assert state.plan is not None and state.plan.text == "1. snapshot"
+    assert state.messages == result.messages[: len(state.messages)]
+    assert state.original_input == UserMessage(content=[TextBlock(text="go")])

@@ -37,3 +37,33 @@ def test_default_agent_plans_and_answers_offline(cli: CliRunner, llama: None) ->
     assert data["usage_by_phase"]["plan"]["output_tokens"] > 0
     assert data["usage_by_phase"]["execute"]["output_tokens"] > 0
     assert data["usage"]["requests"] == 2
+
+
+@pytest.mark.local_model
+def test_the_readme_first_command_runs_the_researcher_example(llama: None) -> None:
+    """The README's first command (after its install step), as a person runs it."""
+    import re
+    import shlex
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    first = re.search(r"```bash\n(.*?)\n```", readme, re.S)
+    assert first is not None
+    command = first.group(1).split("&&")[-1].strip()  # the `exo run ...` part
+    words = shlex.split(command)
+    assert words[0].endswith("exo") and words[1:3] == ["run", "examples/researcher.py"]
+    done = subprocess.run(
+        [sys.executable, "-c", "from exo.cli import main; main()", *words[1:]],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "COLUMNS": "100"},
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Plan · local:gemma-3-270m" in done.stderr
+    assert "tokens: plan " in done.stderr
+    assert done.stdout.strip()  # the executor's answer
