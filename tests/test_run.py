@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
 from collections.abc import AsyncGenerator
 from dataclasses import replace
 
@@ -377,3 +379,26 @@ async def test_run_state_is_plain_serializable_data() -> None:
     assert state.plan is not None and state.plan.text == "1. snapshot"
     assert state.messages == result.messages[: len(state.messages)]
     assert state.original_input == UserMessage(content=[TextBlock(text="go")])
+
+
+async def test_events_a_sync_tool_emits_reach_the_stream_while_it_runs() -> None:
+    from exo import ToolContext
+    from exo.types import StepEvent
+
+    seen = threading.Event()
+
+    def slow(ctx: ToolContext) -> str:
+        """Report progress, then wait until the caller has seen it."""
+        time.sleep(0.1)  # let the event loop go idle first: then only a wake-up reaches it
+        ctx.emit(StepEvent(agent_name="progress", step=1, status="started"))
+        return "acknowledged" if seen.wait(timeout=5) else "never seen"
+
+    agent = Agent(name="p", model="test:m", tools=[slow])
+    model = ScriptedModel({"p": [call("slow"), "done"]})
+    results = []
+    async for event in run.stream(agent, "go", provider=model, detailed=True):
+        if isinstance(event, StepEvent) and event.agent_name == "progress":
+            seen.set()
+        if isinstance(event, RunCompleteEvent):
+            results = [m for m in event.result.messages if isinstance(m, ToolResult)]
+    assert [r.content for r in results] == ["acknowledged"]

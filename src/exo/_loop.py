@@ -9,6 +9,7 @@ task closes the model stream and cancels running tools: nothing is left behind.
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, field
@@ -248,6 +249,7 @@ async def _run_tools(
     """Run one turn's tools, forwarding events they emit while they run."""
     live = any((t := deps.tools.get(c.name)) is not None and t.takes_context for c in calls)
     queue: asyncio.Queue[Any] | None = asyncio.Queue() if live else None
+    sink = _thread_safe_sink(queue) if queue is not None else None
 
     def make_ctx(call: ToolCall) -> ToolContext:
         return ToolContext(
@@ -255,7 +257,7 @@ async def _run_tools(
             tool_call_id=call.id,
             context=deps.context,
             state=state,
-            sink=queue.put_nowait if queue is not None else None,
+            sink=sink,
             extras=deps.extras,
         )
 
@@ -287,3 +289,21 @@ async def _run_tools(
             duration_ms=duration_ms,
             lineage=state.lineage,
         )
+
+
+def _thread_safe_sink(queue: asyncio.Queue[Any]) -> Callable[[StreamEvent], None]:
+    """Put events on ``queue``, also from the worker threads sync tools run in.
+
+    ``asyncio.Queue`` is not thread-safe: a put from another thread would not wake an idle
+    event loop, so the event would wait until the tool ends.
+    """
+    loop = asyncio.get_running_loop()
+    loop_thread = threading.get_ident()
+
+    def sink(event: StreamEvent) -> None:
+        if threading.get_ident() == loop_thread:
+            queue.put_nowait(event)
+        else:
+            loop.call_soon_threadsafe(queue.put_nowait, event)
+
+    return sink
