@@ -292,6 +292,14 @@ async def test_bad_input_is_a_config_error() -> None:
         await run(AGENT, 42, provider=ScriptedModel(["x"]))  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize("empty", [[], (), b""])
+async def test_empty_block_input_is_a_config_error(empty: object) -> None:
+    model = ScriptedModel(["x"])
+    with pytest.raises(ConfigError, match="input must be a string or a list of content blocks"):
+        await run(AGENT, empty, provider=model)  # type: ignore[arg-type]
+    assert model.requests == []
+
+
 async def test_content_block_input_reaches_the_model() -> None:
     model = ScriptedModel(["a cat"])
     blocks = [TextBlock(text="What is this?"), ImageBlock(url="https://example.com/cat.png")]

@@ -54,14 +54,17 @@ Input = str | Sequence[ContentBlock]
 def _check_input(value: object) -> str | list[ContentBlock]:
     if isinstance(value, str):
         return value
-    if isinstance(value, Sequence) and all(
-        isinstance(b, TextBlock | ImageBlock | DocumentBlock) for b in value
+    if (
+        isinstance(value, Sequence)
+        and value  # no blocks (or b""): nothing to send
+        and all(isinstance(b, TextBlock | ImageBlock | DocumentBlock) for b in value)
     ):
         return list(value)
     raise ConfigError(
         f"input must be a string or a list of content blocks, got {type(value).__name__}",
         parameter="input",
-        hint="pass the task as text, or e.g. [TextBlock(text=...), ImageBlock(url=...)]",
+        hint="pass the task as text, or e.g. [TextBlock(text=...), ImageBlock(url=...)] "
+        "(at least one block)",
     )
 
 
