@@ -90,3 +90,20 @@ def test_unknown_backend_is_not_a_construction_error() -> None:
 def test_repr_is_short() -> None:
     agent = Agent(name="a", model="test:m", tools=[tool(noop)], planning_enabled=True)
     assert repr(agent) == "Agent(name='a', model='test:m', tools=['noop'], planning_enabled=True)"
+
+
+def test_a_tool_may_not_take_a_builtin_name() -> None:
+    @tool(name="spawn_self")
+    def mine(x: int) -> int:
+        return x
+
+    Agent(name="a", model="test:m", tools=[mine])  # fine while self-spawn is off
+    with pytest.raises(ConfigError, match="'spawn_self' is the name of a built-in tool"):
+        Agent(name="a", model="test:m", tools=[mine], allow_self_spawn=True)
+    with pytest.raises(ConfigError, match="'add_todo'"):
+        Agent(name="a", model="test:m", tools=[tool(noop, name="add_todo")], context_tools=True)
+    with pytest.raises(ConfigError, match="'retrieve_artifact'"):
+        Agent(name="a", model="test:m", tools=[tool(noop, name="retrieve_artifact")])
+    Agent(
+        name="a", model="test:m", tools=[tool(noop, name="retrieve_artifact")], artifact_threshold=0
+    )

@@ -247,9 +247,8 @@ async def test_a_user_tool_named_retrieve_artifact_is_refused_when_parking_is_on
         """Mine."""
         return ""
 
-    agent = Agent(name="a", model="test:m", tools=[retrieve_artifact, fetch])
-    with pytest.raises(ConfigError, match="built-in tool"):
-        await run(agent, "go", provider=ScriptedModel(["x"]))
+    with pytest.raises(ConfigError, match="built-in tool"):  # at construction
+        Agent(name="a", model="test:m", tools=[retrieve_artifact, fetch])
     quiet = Agent(name="a", model="test:m", tools=[retrieve_artifact], artifact_threshold=0)
     assert (await run(quiet, "go", provider=ScriptedModel(["x"]))).output == "x"
 

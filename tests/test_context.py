@@ -202,9 +202,8 @@ async def test_a_user_tool_named_like_a_context_tool_is_refused() -> None:
         """Mine."""
         return item
 
-    agent = Agent(name="a", model="test:m", tools=[add_todo], context_tools=True)
-    with pytest.raises(ConfigError, match="'add_todo', which is a built-in tool"):
-        await run(agent, "go", provider=ScriptedModel(["x"]))
+    with pytest.raises(ConfigError, match="'add_todo' is the name of a built-in tool"):
+        Agent(name="a", model="test:m", tools=[add_todo], context_tools=True)  # at construction
     plain = Agent(name="a", model="test:m", tools=[add_todo])
     assert (await run(plain, "go", provider=ScriptedModel(["x"]))).output == "x"
 

@@ -255,3 +255,12 @@ async def test_nested_model_arguments_are_validated_into_models() -> None:
         ("ok", False)
     ]
     assert seen == [Address(city="Oslo"), Point(x=1, y=2)]
+
+
+def test_tool_as_a_call_takes_the_options_too() -> None:
+    def search(q: str) -> str:
+        """Search."""
+        return q
+
+    t = tool(search, name="web_search", description="Search the web.", large_output=True)
+    assert (t.name, t.description, t.large_output) == ("web_search", "Search the web.", True)

@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from exo.context import Context
+from exo.context import CONTEXT_TOOL_NAMES, Context
 from exo.errors import ConfigError
 from exo.memory import Memory, resolve_memory
 from exo.models import parse_model
@@ -120,6 +120,7 @@ class Agent:
         object.__setattr__(self, "tool_map", self._build_tools())
         object.__setattr__(self, "tools", tuple(self.tool_map.values()))
         self._check_planning_tools()
+        self._check_builtin_names()
         # Resolved once (no I/O happens here), so every run of this agent shares the backend.
         object.__setattr__(self, "memory_backend", resolve_memory(self.memory))
         if self.context is not None and not isinstance(self.context, Context):
@@ -187,6 +188,23 @@ class Agent:
                 f"planning_on_error must be 'raise' or 'skip', got {self.planning_on_error!r}",
                 parameter="planning_on_error",
             )
+
+    def _check_builtin_names(self) -> None:
+        """A tool may not take the name of a built-in tool that runs of this agent add."""
+        builtin: list[str] = []
+        if self.allow_self_spawn:
+            builtin.append("spawn_self")
+        if self.context_tools:
+            builtin.extend(CONTEXT_TOOL_NAMES)
+        if self.artifact_threshold or any(t.large_output for t in self.tool_map.values()):
+            builtin.append("retrieve_artifact")
+        for name in builtin:
+            if name in self.tool_map:
+                raise ConfigError(
+                    f"tools: {name!r} is the name of a built-in tool this agent's runs add",
+                    parameter="tools",
+                    hint="rename your tool with @tool(name=...)",
+                )
 
     def _check_planning_tools(self) -> None:
         if self.planning_tools is None:

@@ -302,8 +302,6 @@ def _memory_for(agent: Agent, conversation_id: str | None) -> Memory | None:
 def _add_builtins(runner: Runner, agent: Agent, state: RunState, deps: LoopDeps) -> None:
     """Add this run's built-in tools (never present on the Agent, so never on its planner)."""
     builtins: dict[str, Tool] = {}
-    deps.extras["runner"] = runner
-    deps.extras["agent"] = agent
     if agent.allow_self_spawn and state.depth < agent.max_spawn_depth:
         builtins[SPAWN_TOOL] = spawn_tool(runner, agent, state, deps)
     if agent.context_tools:

@@ -158,7 +158,14 @@ class Tool:
 
 
 @overload
-def tool(fn: Callable[..., Any], /) -> Tool: ...
+def tool(
+    fn: Callable[..., Any],
+    /,
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    large_output: bool = False,
+) -> Tool: ...
 
 
 @overload
@@ -177,10 +184,11 @@ def tool(
 ) -> Tool | Callable[[Callable[..., Any]], Tool]:
     """Make a function a :class:`Tool`, optionally renaming or re-describing it.
 
-    Usable bare (``@tool``) or with options (``@tool(name="web_search")``).
+    Usable bare (``@tool``), with options (``@tool(name="web_search")``), or as a call
+    (``tool(search, name="web_search")``).
     """
     if fn is not None:
-        return Tool(fn)
+        return Tool(fn, name=name, description=description, large_output=large_output)
 
     def wrap(f: Callable[..., Any]) -> Tool:
         return Tool(f, name=name, description=description, large_output=large_output)
