@@ -11,12 +11,23 @@ from __future__ import annotations
 import gzip
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx2
 import yaml
+
+from exo.models.base import (
+    ModelChunk,
+    ModelRequest,
+    ModelResponse,
+    ModelSettings,
+    Provider,
+    ToolSpec,
+)
+from exo.types import Message
 
 TRAFFIC = Path(
     os.environ.get(
@@ -141,3 +152,22 @@ class Replayer:
     def client(self) -> httpx2.AsyncClient:
         """An ``httpx2.AsyncClient`` replaying this cassette."""
         return httpx2.AsyncClient(transport=self.transport)
+
+
+async def call(
+    provider: Provider,
+    messages: Sequence[Message],
+    tools: Sequence[ToolSpec],
+    stream: bool,
+    settings: ModelSettings | None = None,
+) -> tuple[ModelResponse, list[ModelChunk]]:
+    """One call, whole or streamed; for a stream, check the response comes last, once."""
+    request = ModelRequest(
+        messages=list(messages), tools=list(tools), settings=settings or ModelSettings()
+    )
+    if not stream:
+        return await provider.complete(request), []
+    chunks = [c async for c in provider.stream(request)]
+    assert isinstance(chunks[-1], ModelResponse)
+    assert not any(isinstance(c, ModelResponse) for c in chunks[:-1])
+    return chunks[-1], chunks[:-1]

@@ -10,18 +10,16 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from cassettes import TRAFFIC, Replayer
+from cassettes import TRAFFIC, Replayer, call
 from exo.errors import ModelError
 from exo.models.anthropic import AnthropicProvider
 from exo.models.base import (
     ModelChunk,
-    ModelRequest,
     ModelResponse,
     ReasoningDelta,
     TextDelta,
@@ -48,18 +46,6 @@ def tools_of(recorded: dict[str, Any]) -> list[ToolSpec]:
         ToolSpec(name=t["name"], description=t["description"], parameters=t["input_schema"])
         for t in recorded.get("tools", [])
     ]
-
-
-async def call(
-    p: AnthropicProvider, messages: Sequence[Message], tools: Sequence[ToolSpec], stream: bool
-) -> tuple[ModelResponse, list[ModelChunk]]:
-    request = ModelRequest(messages=list(messages), tools=list(tools))
-    if not stream:
-        return await p.complete(request), []
-    chunks = [c async for c in p.stream(request)]
-    assert isinstance(chunks[-1], ModelResponse)
-    assert not any(isinstance(c, ModelResponse) for c in chunks[:-1])
-    return chunks[-1], chunks[:-1]
 
 
 def _strip_cache_control(value: Any) -> Any:
@@ -163,10 +149,10 @@ def assert_deltas_add_up(chunks: list[ModelChunk], response: ModelResponse) -> N
     assert text == response.message.content
     reasoning = "".join(c.text for c in chunks if isinstance(c, ReasoningDelta))
     assert reasoning == "".join(r.text for r in response.message.reasoning)
-    for index, call in enumerate(response.message.tool_calls):
+    for index, tool_call in enumerate(response.message.tool_calls):
         pieces = [c for c in chunks if isinstance(c, ToolCallDelta) and c.index == index]
-        assert (pieces[0].id, pieces[0].name) == (call.id, call.name)
-        assert "".join(p.arguments for p in pieces) == call.arguments
+        assert (pieces[0].id, pieces[0].name) == (tool_call.id, tool_call.name)
+        assert "".join(p.arguments for p in pieces) == tool_call.arguments
 
 
 def test_every_anthropic_cassette_is_replayed_here() -> None:

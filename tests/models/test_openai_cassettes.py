@@ -10,17 +10,15 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from cassettes import TRAFFIC, Replayer
+from cassettes import TRAFFIC, Replayer, call
 from exo.errors import ModelError
 from exo.models.base import (
     ModelChunk,
-    ModelRequest,
     ModelResponse,
     TextDelta,
     ToolCallDelta,
@@ -50,18 +48,6 @@ def tools_of(recorded: dict[str, Any]) -> list[ToolSpec]:
         )
         for t in recorded.get("tools", [])
     ]
-
-
-async def call(
-    p: OpenAIProvider, messages: Sequence[Message], tools: Sequence[ToolSpec], stream: bool
-) -> tuple[ModelResponse, list[ModelChunk]]:
-    request = ModelRequest(messages=list(messages), tools=list(tools))
-    if not stream:
-        return await p.complete(request), []
-    chunks = [c async for c in p.stream(request)]
-    assert isinstance(chunks[-1], ModelResponse)
-    assert not any(isinstance(c, ModelResponse) for c in chunks[:-1])
-    return chunks[-1], chunks[:-1]
 
 
 def _message(m: dict[str, Any]) -> dict[str, Any]:

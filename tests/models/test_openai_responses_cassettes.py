@@ -9,17 +9,15 @@ clients sent), and check the response or error against a naive reading of the re
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from typing import Any
 
 import pytest
 
-from cassettes import Replayer
+from cassettes import Replayer, call
 from exo.errors import ModelError
 from exo.models._openai_responses_convert import input_items
 from exo.models.base import (
     ModelChunk,
-    ModelRequest,
     ModelResponse,
     ModelSettings,
     TextDelta,
@@ -49,24 +47,6 @@ def tools_of(recorded: dict[str, Any]) -> list[ToolSpec]:
         ToolSpec(name=t["name"], description=t["description"] or "", parameters=t["parameters"])
         for t in recorded.get("tools", [])
     ]
-
-
-async def call(
-    p: OpenAIResponsesProvider,
-    messages: Sequence[Message],
-    tools: Sequence[ToolSpec],
-    stream: bool,
-    settings: ModelSettings | None = None,
-) -> tuple[ModelResponse, list[ModelChunk]]:
-    request = ModelRequest(
-        messages=list(messages), tools=list(tools), settings=settings or ModelSettings()
-    )
-    if not stream:
-        return await p.complete(request), []
-    chunks = [c async for c in p.stream(request)]
-    assert isinstance(chunks[-1], ModelResponse)
-    assert not any(isinstance(c, ModelResponse) for c in chunks[:-1])
-    return chunks[-1], chunks[:-1]
 
 
 def _content(content: Any) -> list[tuple[str, ...]]:
