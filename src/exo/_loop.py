@@ -132,8 +132,8 @@ class LoopDeps:
         self.specs = [t.spec for t in self.tools.values()]
 
 
-def build_result(state: RunState, output: str) -> RunResult:
-    """Build the honest RunResult of a run from its state."""
+def build_result(state: RunState, output: str, last: ModelResponse | None = None) -> RunResult:
+    """Build the honest RunResult of a run from its state (and its last model response)."""
     new = state.messages[state.turn_start :]
     if state.original_input is not None and new:
         new = [state.original_input, *new[1:]]
@@ -149,6 +149,8 @@ def build_result(state: RunState, output: str) -> RunResult:
         children=list(state.children),
         execute_usage=state.usage,
         conversation_id=state.conversation_id,
+        finish_reason=last.finish_reason if last is not None else "stop",
+        refusal=last.refusal if last is not None else None,
     )
 
 
@@ -222,7 +224,9 @@ async def run_loop(state: RunState, deps: LoopDeps) -> AsyncGenerator[StreamEven
                     hint="raise max_tokens on the Agent (or ask for a shorter answer)",
                 )
             yield RunCompleteEvent(
-                agent_name=name, result=build_result(state, message.content), lineage=lineage
+                agent_name=name,
+                result=build_result(state, message.content, response),
+                lineage=lineage,
             )
             return
         for call in message.tool_calls:

@@ -185,7 +185,8 @@ MESSAGES_ADAPTER: TypeAdapter[list[Message]] = TypeAdapter(list[Message])
 
 # --------------------------------------------------------------------------- usage and results
 
-FinishReason = Literal["stop", "tool_calls", "length", "content_filter", "other"]
+FinishReason = Literal["stop", "tool_calls", "length", "content_filter", "refusal", "other"]
+"""Why a model turn ended: ``refusal`` means the model declined (see ``RunResult.refusal``)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -199,6 +200,8 @@ class Usage:
         cache_read_tokens: Prompt tokens served from the provider's cache.
         cache_write_tokens: Prompt tokens written to the provider's cache.
         reasoning_tokens: Output tokens spent on reasoning.
+        unreported: How many of the ``requests`` the server reported no usage for: their
+            tokens are unknown, not zero (the counts above leave them out).
     """
 
     requests: int = 0
@@ -207,6 +210,12 @@ class Usage:
     cache_read_tokens: int = 0
     cache_write_tokens: int = 0
     reasoning_tokens: int = 0
+    unreported: int = 0
+
+    @property
+    def known(self) -> bool:
+        """Whether every request's usage was reported (the counts are the whole cost)."""
+        return self.unreported == 0
 
     @property
     def total_tokens(self) -> int:
@@ -221,6 +230,7 @@ class Usage:
             cache_read_tokens=self.cache_read_tokens + other.cache_read_tokens,
             cache_write_tokens=self.cache_write_tokens + other.cache_write_tokens,
             reasoning_tokens=self.reasoning_tokens + other.reasoning_tokens,
+            unreported=self.unreported + other.unreported,
         )
 
 
@@ -282,6 +292,12 @@ class RunResult:
         children: Child runs started with ``spawn_self``.
         execute_usage: The executor's own usage (without planner and children).
         conversation_id: The memory conversation this turn belongs to, if any.
+        finish_reason: How the executor's last model response ended: ``"stop"`` for an
+            ordinary answer, ``"refusal"`` when the model declined (see :attr:`refusal`),
+            ``"content_filter"`` when the provider's filter cut it, ``"other"`` when the
+            server gave a reason exo does not know (or none).
+        refusal: When ``finish_reason == "refusal"``: the model's refusal text, or an
+            explanation when the provider sent none; else ``None``.
     """
 
     output: str
@@ -295,6 +311,8 @@ class RunResult:
     children: list[ChildResult] = field(default_factory=list)
     execute_usage: Usage = field(default_factory=Usage)
     conversation_id: str | None = None
+    finish_reason: FinishReason = "stop"
+    refusal: str | None = None
 
     @property
     def text(self) -> str:

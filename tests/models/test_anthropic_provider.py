@@ -328,7 +328,7 @@ async def test_unreadable_success_body() -> None:
     with pytest.raises(ModelError) as info:
         await provider.complete(REQUEST)
     assert info.value.retryable is False
-    assert "could not read" in str(info.value)
+    assert "malformed response" in str(info.value)
 
 
 # --------------------------------------------------------------------------- responses
@@ -342,7 +342,7 @@ async def test_unreadable_success_body() -> None:
         ("stop_sequence", "stop"),
         ("tool_use", "tool_calls"),
         ("max_tokens", "length"),
-        ("refusal", "content_filter"),
+        ("refusal", "refusal"),
         ("pause_turn", "other"),
     ],
 )

@@ -1,20 +1,23 @@
 """Translate exo requests to Anthropic Messages API bodies, and whole responses back.
 
 The request side builds plain JSON-ready dicts (the wire format), shared by both call paths
-of :class:`~exo.models.anthropic.AnthropicProvider`. The response side has two readers of
-the same shape: :func:`response_from_dict` for the raw JSON the lean path parses with
-orjson, and :func:`response_from_message` for the SDK's typed ``Message``.
+of :class:`~exo.models.anthropic.AnthropicProvider`. The response side has one reader,
+:func:`response_from_dict`, of the JSON object both paths hand it (the lean path parses it
+with orjson, the SDK path takes it from the SDK's unvalidated model): every field is checked,
+as a server may send anything.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Sequence
+import json
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import orjson
 
+from exo.models._wire import REFUSED, WireError, count, items, obj, opt_str, text
 from exo.models.base import ModelRequest, ModelResponse, ToolSpec
 from exo.types import (
     AssistantMessage,
@@ -38,9 +41,11 @@ __all__ = [
     "finish_reason",
     "make_usage",
     "redacted_block",
+    "refusal_of",
     "response_from_dict",
-    "response_from_message",
     "thinking_block",
+    "tool_call",
+    "usage_counts",
 ]
 
 BACKEND = "anthropic"
@@ -53,7 +58,7 @@ _STOP_REASONS: dict[str, FinishReason] = {
     "stop_sequence": "stop",
     "tool_use": "tool_calls",
     "max_tokens": "length",
-    "refusal": "content_filter",
+    "refusal": "refusal",
 }
 
 
@@ -236,9 +241,9 @@ def _tool(spec: ToolSpec) -> Block:
 # --------------------------------------------------------------------------- response
 
 
-def finish_reason(stop_reason: str | None) -> FinishReason:
+def finish_reason(stop_reason: object) -> FinishReason:
     """Map an Anthropic ``stop_reason`` to exo's finish reason."""
-    return _STOP_REASONS.get(stop_reason or "", "other")
+    return _STOP_REASONS.get(stop_reason, "other") if isinstance(stop_reason, str) else "other"
 
 
 def make_usage(
@@ -247,7 +252,12 @@ def make_usage(
     cache_read: int | None,
     cache_write: int | None,
 ) -> Usage:
-    """Build exo usage; ``input_tokens`` counts every prompt token, cached ones included."""
+    """Build exo usage; ``input_tokens`` counts every prompt token, cached ones included.
+
+    No token count at all is usage the server did not report (``unreported=1``).
+    """
+    if input_tokens is None and output_tokens is None:
+        return _UNREPORTED
     read, write = cache_read or 0, cache_write or 0
     return Usage(
         requests=1,
@@ -258,70 +268,78 @@ def make_usage(
     )
 
 
-def arguments_text(value: Any) -> str:
-    """Serialize a tool ``input`` object as the raw JSON text exo keeps."""
-    return orjson.dumps(value if value is not None else {}).decode()
+_UNREPORTED = Usage(requests=1, unreported=1)
 
 
-def response_from_dict(data: dict[str, Any], model: str) -> ModelResponse:
-    """Convert a Messages API JSON response (parsed) to a :class:`ModelResponse`."""
-    text: list[str] = []
-    calls: list[ToolCall] = []
-    reasoning: list[ReasoningBlock] = []
-    for block in data.get("content") or ():
-        kind = block.get("type")
-        if kind == "text":
-            text.append(block["text"])
-        elif kind == "tool_use":
-            args = arguments_text(block.get("input"))
-            calls.append(ToolCall(id=block["id"], name=block["name"], arguments=args))
-        elif kind == "thinking":
-            reasoning.append(thinking_block(block.get("thinking"), block.get("signature")))
-        elif kind == "redacted_thinking":
-            reasoning.append(redacted_block(block.get("data")))
-    usage = data.get("usage") or {}
-    return ModelResponse(
-        message=AssistantMessage(content="".join(text), tool_calls=calls, reasoning=reasoning),
-        usage=make_usage(
-            usage.get("input_tokens"),
-            usage.get("output_tokens"),
-            usage.get("cache_read_input_tokens"),
-            usage.get("cache_creation_input_tokens"),
-        ),
-        finish_reason=finish_reason(data.get("stop_reason")),
-        model=data.get("model") or model,
-        id=data.get("id"),
+def usage_counts(raw: object) -> tuple[int | None, int | None, int | None, int | None]:
+    """The four token counts of a ``usage`` object (``None`` where not reported)."""
+    if not isinstance(raw, Mapping):
+        return None, None, None, None
+    return (
+        count(raw.get("input_tokens")),
+        count(raw.get("output_tokens")),
+        count(raw.get("cache_read_input_tokens")),
+        count(raw.get("cache_creation_input_tokens")),
     )
 
 
-def response_from_message(message: Any, model: str) -> ModelResponse:
-    """Convert the SDK's typed ``anthropic.types.Message`` to a :class:`ModelResponse`."""
-    text: list[str] = []
+def refusal_of(finish: FinishReason, text: str) -> str | None:
+    """What ``RunResult.refusal`` says: the model's words, or why there are none."""
+    return (text or REFUSED) if finish == "refusal" else None
+
+
+def arguments_text(value: Any) -> str:
+    """Serialize a tool ``input`` object as the raw JSON text exo keeps."""
+    try:
+        return orjson.dumps(value if value is not None else {}).decode()
+    except orjson.JSONEncodeError:  # an integer past 64 bits, from the SDK's json parser
+        return json.dumps(value, ensure_ascii=False)
+
+
+def tool_call(block: Mapping[str, Any]) -> ToolCall:
+    """The tool call of a ``tool_use`` block (WireError without a string id and name)."""
+    call_id, name = block.get("id"), block.get("name")
+    if not isinstance(call_id, str) or not isinstance(name, str):
+        raise WireError("a tool_use block has no string id and name")
+    return ToolCall(id=call_id, name=name, arguments=arguments_text(block.get("input")))
+
+
+def response_from_dict(data: object, model: str) -> ModelResponse:
+    """Convert a Messages API JSON response (parsed) to a :class:`ModelResponse`.
+
+    Blocks of the server's own tools (``server_tool_use``, ``web_search_tool_result`` and
+    the other ``*_tool_result`` blocks) ran on Anthropic's side: their outcome is in the
+    answer text, and exo's transcript has no place for them, so they are skipped.
+
+    Raises:
+        WireError: the response, or a part of it, has the wrong type.
+    """
+    message = obj(data, "the response")
+    said: list[str] = []
     calls: list[ToolCall] = []
     reasoning: list[ReasoningBlock] = []
-    for block in message.content:
-        kind = block.type
+    for raw in items(message.get("content"), "the response's content"):
+        block = obj(raw, "a content block")
+        kind = block.get("type")
         if kind == "text":
-            text.append(block.text)
+            said.append(text(block.get("text"), "a text block's text"))
         elif kind == "tool_use":
-            args = arguments_text(block.input)
-            calls.append(ToolCall(id=block.id, name=block.name, arguments=args))
+            calls.append(tool_call(block))
         elif kind == "thinking":
-            reasoning.append(thinking_block(block.thinking, block.signature))
+            reasoning.append(
+                thinking_block(opt_str(block.get("thinking")), opt_str(block.get("signature")))
+            )
         elif kind == "redacted_thinking":
-            reasoning.append(redacted_block(block.data))
-    usage = message.usage
+            reasoning.append(redacted_block(opt_str(block.get("data"))))
+    finish = finish_reason(message.get("stop_reason"))
+    content = "".join(said)
     return ModelResponse(
-        message=AssistantMessage(content="".join(text), tool_calls=calls, reasoning=reasoning),
-        usage=make_usage(
-            usage.input_tokens,
-            usage.output_tokens,
-            getattr(usage, "cache_read_input_tokens", None),
-            getattr(usage, "cache_creation_input_tokens", None),
-        ),
-        finish_reason=finish_reason(message.stop_reason),
-        model=message.model or model,
-        id=message.id,
+        message=AssistantMessage(content=content, tool_calls=calls, reasoning=reasoning),
+        usage=make_usage(*usage_counts(message.get("usage"))),
+        finish_reason=finish,
+        model=opt_str(message.get("model")) or model,
+        id=opt_str(message.get("id")),
+        refusal=refusal_of(finish, content),
     )
 
 

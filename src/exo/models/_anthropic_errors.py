@@ -19,6 +19,7 @@ import httpx2
 from exo.errors import ModelError
 from exo.models._anthropic_convert import BACKEND
 from exo.models._common import transport_reason
+from exo.models._wire import WireError
 
 __all__ = ["from_exception", "from_stream_error", "mentions", "retry_after"]
 
@@ -55,6 +56,9 @@ def from_exception(
         if exc.status_code < 400:  # an ``event: error`` inside a successful stream
             return from_stream_error(exc.body, model, partial_text=partial_text, secrets=secrets)
         return _from_status(exc, model, secrets, partial_text)
+    if isinstance(exc, WireError):  # a 200 in the wrong shape: the same bytes would fail again
+        message = f"malformed response from {where}: {exc}"
+        return _error(message, model, secrets, partial_text=partial_text)
     if isinstance(exc, anthropic.APITimeoutError | httpx2.TimeoutException):
         reason = transport_reason(exc)
         message = f"the request to {where} timed out or lost the connection ({reason})"

@@ -1,18 +1,21 @@
 """Fold an Anthropic Messages stream into exo chunks and the final :class:`ModelResponse`.
 
-One state machine, :class:`StreamAssembler`, takes plain values; two thin readers feed it:
-:func:`feed_dict` for events parsed straight from the SSE bytes (the lean path, see
-:func:`iter_sse_data`) and :func:`feed_event` for the SDK's typed stream events.
+One state machine, :class:`StreamAssembler`, takes plain values; :func:`feed_dict` feeds it
+one event as a JSON object, checked field by field: parsed straight from the SSE bytes on the
+lean path (see :func:`iter_sse_data`), or taken from the SDK's unvalidated event models.
 
 The stream is ``message_start`` (id, model, prompt usage), then per content block
 ``content_block_start`` / ``content_block_delta``… / ``content_block_stop``, then
 ``message_delta`` (stop reason, cumulative usage) and ``message_stop``. ``ping`` events may
-come anywhere; an ``error`` event ends the stream with a :class:`ModelError`.
+come anywhere; an ``error`` event ends the stream with a :class:`ModelError`. Blocks of the
+server's own tools (``server_tool_use`` with its ``input_json_delta`` pieces, the
+``*_tool_result`` blocks) are not registered, and deltas for a block never registered are
+skipped: the tools ran on Anthropic's side and their outcome is in the answer text.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Mapping
 from typing import Any
 
 from exo.errors import ModelError
@@ -22,13 +25,17 @@ from exo.models._anthropic_convert import (
     finish_reason,
     make_usage,
     redacted_block,
+    refusal_of,
     thinking_block,
+    tool_call,
+    usage_counts,
 )
 from exo.models._anthropic_errors import from_stream_error
+from exo.models._wire import index, obj, opt_obj, opt_str, text
 from exo.models.base import ModelResponse, ReasoningDelta, TextDelta, ToolCallDelta
 from exo.types import AssistantMessage, ReasoningBlock, ToolCall
 
-__all__ = ["StreamAssembler", "feed_dict", "feed_event", "iter_sse_data"]
+__all__ = ["StreamAssembler", "feed_dict", "iter_sse_data"]
 
 Chunk = TextDelta | ReasoningDelta | ToolCallDelta
 
@@ -70,7 +77,7 @@ class StreamAssembler:
         self.stop_reason: str | None = None
         self.done = False
         self._text: list[str] = []
-        self._blocks: dict[int, _Block] = {}
+        self._blocks: dict[int | None, _Block] = {}
         self._calls: list[ToolCall] = []
         self._reasoning: list[ReasoningBlock] = []
         self._usage: list[int | None] = [None, None, None, None]  # in, out, read, write
@@ -109,28 +116,31 @@ class StreamAssembler:
         self._text.append(text)
         return TextDelta(text=text)
 
-    def start_thinking(self, index: int, text: str, signature: str) -> ReasoningDelta | None:
+    def start_thinking(self, index: int | None, text: str, signature: str) -> ReasoningDelta | None:
         """Handle the start of a thinking block."""
         block = self._blocks[index] = _Block("thinking")
         block.signature = signature
         return self.add_thinking(index, text)
 
-    def add_thinking(self, index: int, text: str) -> ReasoningDelta | None:
-        """Handle a ``thinking_delta``."""
-        if not text:
+    def add_thinking(self, index: int | None, text: str) -> ReasoningDelta | None:
+        """Handle a ``thinking_delta`` (of a block never started: skipped)."""
+        block = self._blocks.get(index)
+        if not text or block is None or block.kind != "thinking":
             return None
-        self._blocks[index].parts.append(text)
+        block.parts.append(text)
         return ReasoningDelta(text=text)
 
-    def add_signature(self, index: int, signature: str) -> None:
+    def add_signature(self, index: int | None, signature: str) -> None:
         """Handle a ``signature_delta`` (kept verbatim)."""
-        self._blocks[index].signature += signature
+        block = self._blocks.get(index)
+        if block is not None and block.kind == "thinking":
+            block.signature += signature
 
     def redacted(self, data: str | None) -> None:
         """Handle a ``redacted_thinking`` block (it arrives whole at its start)."""
         self._reasoning.append(redacted_block(data))
 
-    def start_tool(self, index: int, call_id: str, name: str, initial: Any) -> ToolCallDelta:
+    def start_tool(self, index: int | None, call_id: str, name: str, initial: Any) -> ToolCallDelta:
         """Handle the start of a ``tool_use`` block: its id and name arrive once."""
         block = _Block("tool", call_id=call_id, name=name, index=len(self._calls))
         self._blocks[index] = block
@@ -140,15 +150,18 @@ class StreamAssembler:
             index=block.index, id=call_id, name=name, arguments="".join(block.parts)
         )
 
-    def add_json(self, index: int, piece: str) -> ToolCallDelta | None:
-        """Handle an ``input_json_delta``: a piece of the arguments' JSON text."""
-        if not piece:
+    def add_json(self, index: int | None, piece: str) -> ToolCallDelta | None:
+        """Handle an ``input_json_delta``: a piece of the arguments' JSON text.
+
+        Pieces for a block exo did not register (a ``server_tool_use`` block) are skipped.
+        """
+        block = self._blocks.get(index)
+        if not piece or block is None or block.kind != "tool":
             return None
-        block = self._blocks[index]
         block.parts.append(piece)
         return ToolCallDelta(index=block.index, arguments=piece)
 
-    def stop_block(self, index: int) -> ToolCallDelta | None:
+    def stop_block(self, index: int | None) -> ToolCallDelta | None:
         """Handle ``content_block_stop``: finish a thinking or tool block."""
         block = self._blocks.pop(index, None)
         if block is None:
@@ -175,44 +188,57 @@ class StreamAssembler:
                 retryable=True,
                 partial_text=self.text,
             )
+        for at in list(self._blocks):  # a block the server never closed still counts
+            self.stop_block(at)
+        content = "".join(self._text)
         message = AssistantMessage(
-            content="".join(self._text), tool_calls=self._calls, reasoning=self._reasoning
+            content=content, tool_calls=self._calls, reasoning=self._reasoning
         )
+        finish = finish_reason(self.stop_reason)
         return ModelResponse(
             message=message,
             usage=make_usage(*self._usage),
-            finish_reason=finish_reason(self.stop_reason),
+            finish_reason=finish,
             model=self.model,
             id=self.id,
+            refusal=refusal_of(finish, content),
         )
 
 
-def feed_dict(asm: StreamAssembler, event: dict[str, Any]) -> Chunk | None:
-    """Apply one parsed stream event (a JSON object) to ``asm``; return its chunk, if any."""
+def feed_dict(asm: StreamAssembler, event: Mapping[str, Any]) -> Chunk | None:
+    """Apply one parsed stream event (a JSON object) to ``asm``; return its chunk, if any.
+
+    Raises:
+        WireError: a part of the event has the wrong type.
+        ModelError: the event is an ``error`` event.
+    """
     kind = event.get("type")
     if kind == "content_block_delta":  # by far the most frequent: checked first
-        delta = event["delta"]
+        delta = obj(event.get("delta"), "a content_block_delta's delta")
         dkind = delta.get("type")
         if dkind == "text_delta":
-            return asm.add_text(delta["text"])
+            return asm.add_text(text(delta.get("text"), "a text_delta's text"))
+        at = index(event.get("index"))
         if dkind == "input_json_delta":
-            return asm.add_json(event["index"], delta["partial_json"])
+            return asm.add_json(at, text(delta.get("partial_json"), "an input_json_delta"))
         if dkind == "thinking_delta":
-            return asm.add_thinking(event["index"], delta["thinking"])
+            return asm.add_thinking(at, text(delta.get("thinking"), "a thinking_delta"))
         if dkind == "signature_delta":
-            asm.add_signature(event["index"], delta["signature"])
-        return None
+            asm.add_signature(at, text(delta.get("signature"), "a signature_delta"))
+        return None  # citations_delta and delta types added after this code was written
     if kind == "content_block_start":
-        return _start_dict(asm, event["index"], event["content_block"])
+        block = obj(event.get("content_block"), "a content_block_start's block")
+        return _start_dict(asm, index(event.get("index")), block)
     if kind == "content_block_stop":
-        return asm.stop_block(event["index"])
+        return asm.stop_block(index(event.get("index")))
     if kind == "message_start":
-        message = event.get("message") or {}
-        asm.begin(message.get("id"), message.get("model"))
-        _usage_dict(asm, message.get("usage"))
+        message = opt_obj(event.get("message"), "a message_start's message")
+        asm.begin(opt_str(message.get("id")), opt_str(message.get("model")))
+        asm.usage(*usage_counts(message.get("usage")))
     elif kind == "message_delta":
-        asm.stop_reason = (event.get("delta") or {}).get("stop_reason") or asm.stop_reason
-        _usage_dict(asm, event.get("usage"))
+        reason = opt_obj(event.get("delta"), "a message_delta's delta").get("stop_reason")
+        asm.stop_reason = opt_str(reason) or asm.stop_reason
+        asm.usage(*usage_counts(event.get("usage")))
     elif kind == "message_stop":
         asm.done = True
     elif kind == "error":
@@ -220,80 +246,20 @@ def feed_dict(asm: StreamAssembler, event: dict[str, Any]) -> Chunk | None:
     return None  # ping, and event types added after this code was written
 
 
-def _start_dict(asm: StreamAssembler, index: int, block: dict[str, Any]) -> Chunk | None:
+def _start_dict(asm: StreamAssembler, at: int | None, block: Mapping[str, Any]) -> Chunk | None:
     kind = block.get("type")
     if kind == "text":
-        return asm.start_text(block.get("text") or "")
+        return asm.start_text(text(block.get("text"), "a text block's text"))
     if kind == "tool_use":
-        return asm.start_tool(index, block["id"], block["name"], block.get("input"))
+        call = tool_call(block)
+        initial = block.get("input")
+        return asm.start_tool(at, call.id, call.name, initial)
     if kind == "thinking":
-        return asm.start_thinking(index, block.get("thinking") or "", block.get("signature") or "")
+        thought, signature = opt_str(block.get("thinking")), opt_str(block.get("signature"))
+        return asm.start_thinking(at, thought or "", signature or "")
     if kind == "redacted_thinking":
-        asm.redacted(block.get("data"))
-    return None
-
-
-def _usage_dict(asm: StreamAssembler, usage: dict[str, Any] | None) -> None:
-    if usage:
-        asm.usage(
-            usage.get("input_tokens"),
-            usage.get("output_tokens"),
-            usage.get("cache_read_input_tokens"),
-            usage.get("cache_creation_input_tokens"),
-        )
-
-
-def feed_event(asm: StreamAssembler, event: Any) -> Chunk | None:
-    """Apply one of the SDK's typed stream events to ``asm``; return its chunk, if any."""
-    kind = event.type
-    if kind == "content_block_delta":
-        delta = event.delta
-        dkind = delta.type
-        if dkind == "text_delta":
-            return asm.add_text(delta.text)
-        if dkind == "input_json_delta":
-            return asm.add_json(event.index, delta.partial_json)
-        if dkind == "thinking_delta":
-            return asm.add_thinking(event.index, delta.thinking)
-        if dkind == "signature_delta":
-            asm.add_signature(event.index, delta.signature)
-        return None
-    if kind == "content_block_start":
-        return _start_event(asm, event.index, event.content_block)
-    if kind == "content_block_stop":
-        return asm.stop_block(event.index)
-    if kind == "message_start":
-        asm.begin(event.message.id, event.message.model)
-        _usage_event(asm, event.message.usage)
-    elif kind == "message_delta":
-        asm.stop_reason = event.delta.stop_reason or asm.stop_reason
-        _usage_event(asm, event.usage)
-    elif kind == "message_stop":
-        asm.done = True
-    return None
-
-
-def _start_event(asm: StreamAssembler, index: int, block: Any) -> Chunk | None:
-    kind = block.type
-    if kind == "text":
-        return asm.start_text(block.text or "")
-    if kind == "tool_use":
-        return asm.start_tool(index, block.id, block.name, block.input)
-    if kind == "thinking":
-        return asm.start_thinking(index, block.thinking or "", block.signature or "")
-    if kind == "redacted_thinking":
-        asm.redacted(block.data)
-    return None
-
-
-def _usage_event(asm: StreamAssembler, usage: Any) -> None:
-    if usage is not None:
-        asm.usage(
-            getattr(usage, "input_tokens", None),
-            getattr(usage, "output_tokens", None),
-            getattr(usage, "cache_read_input_tokens", None),
-            getattr(usage, "cache_creation_input_tokens", None),
-        )
+        asm.redacted(opt_str(block.get("data")))
+    return None  # server_tool_use, *_tool_result: the server's own tools (see the module doc)
 
 
 async def iter_sse_data(chunks: AsyncGenerator[bytes, None]) -> AsyncGenerator[bytes, None]:

@@ -13,6 +13,17 @@ from collections.abc import Mapping
 from typing import Any
 
 from exo.errors import ModelError
+from exo.models._wire import (
+    WireError,
+    arguments,
+    count,
+    index,
+    items,
+    obj,
+    opt_obj,
+    opt_str,
+    text,
+)
 from exo.models.base import (
     ModelRequest,
     ModelResponse,
@@ -203,27 +214,44 @@ def _part(block: ContentBlock, backend: str, model: str) -> dict[str, Any]:
 # --------------------------------------------------------------------------- responses
 
 
-def finish_reason(raw: str | None, has_tool_calls: bool) -> FinishReason:
-    """Map a wire ``finish_reason`` to exo's; tool calls win over a compat server's "stop"."""
-    reason = _FINISH.get(raw or "", "other")
+def finish_reason(raw: object, has_tool_calls: bool, refusal: str | None = None) -> FinishReason:
+    """Map a wire ``finish_reason`` to exo's.
+
+    Tool calls win over a compat server's "stop"; a refusal (``message.refusal``) with no
+    tool call is ``"refusal"``, whatever reason the server gave alongside it.
+    """
+    reason = _FINISH.get(raw, "other") if isinstance(raw, str) else "other"
     if has_tool_calls and reason in ("stop", "other"):
         return "tool_calls"
+    if refusal is not None and not has_tool_calls:
+        return "refusal"
     return reason
 
 
-def usage_from(raw: Mapping[str, Any] | None) -> Usage:
-    """Map a Chat Completions ``usage`` object to :class:`Usage` (``requests=1``)."""
-    if not raw:
-        return Usage(requests=1)
-    prompt = raw.get("prompt_tokens_details") or {}
-    completion = raw.get("completion_tokens_details") or {}
+def usage_from(raw: object) -> Usage:
+    """Map a Chat Completions ``usage`` object to :class:`Usage` (``requests=1``).
+
+    No usage object, or one without token counts, is usage the server did not report.
+    """
+    if not isinstance(raw, Mapping):
+        return _UNREPORTED
+    prompt, completion = count(raw.get("prompt_tokens")), count(raw.get("completion_tokens"))
+    if prompt is None and completion is None:
+        return _UNREPORTED
+    details = raw.get("prompt_tokens_details")
+    cached = count(details.get("cached_tokens")) if isinstance(details, Mapping) else None
+    details = raw.get("completion_tokens_details")
+    thought = count(details.get("reasoning_tokens")) if isinstance(details, Mapping) else None
     return Usage(
         requests=1,
-        input_tokens=raw.get("prompt_tokens") or 0,
-        output_tokens=raw.get("completion_tokens") or 0,
-        cache_read_tokens=prompt.get("cached_tokens") or 0,
-        reasoning_tokens=completion.get("reasoning_tokens") or 0,
+        input_tokens=prompt or 0,
+        output_tokens=completion or 0,
+        cache_read_tokens=cached or 0,
+        reasoning_tokens=thought or 0,
     )
+
+
+_UNREPORTED = Usage(requests=1, unreported=1)
 
 
 def _reasoning_text(raw: Mapping[str, Any]) -> str | None:
@@ -232,33 +260,55 @@ def _reasoning_text(raw: Mapping[str, Any]) -> str | None:
     return text if isinstance(text, str) else None
 
 
+def _refusal(raw: Mapping[str, Any], what: str) -> str | None:
+    value = raw.get("refusal")
+    return text(value, what) or None if value is not None else None
+
+
 def parse_completion(data: Mapping[str, Any], *, backend: str, model: str) -> ModelResponse:
-    """Turn a ``chat.completion`` JSON object into a :class:`ModelResponse`."""
-    choices = data.get("choices") or []
+    """Turn a ``chat.completion`` JSON object into a :class:`ModelResponse`.
+
+    Raises:
+        WireError: the object is not a completion (no choices, or parts of the wrong type).
+    """
+    choices = items(data.get("choices"), "the response's choices")
     if not choices:
-        raise ModelError("the response has no choices", backend=backend, model=model)
-    choice = choices[0]
-    message = choice.get("message") or {}
-    calls = [
-        ToolCall(
-            id=c.get("id") or _new_call_id(),
-            name=(c.get("function") or {}).get("name") or "",
-            arguments=(c.get("function") or {}).get("arguments") or "{}",
-        )
-        for c in message.get("tool_calls") or ()
-    ]
+        raise WireError("the response has no choices")
+    choice = obj(choices[0], "the response's first choice")
+    message = opt_obj(choice.get("message"), "the first choice's message")
+    calls = [_call(c) for c in items(message.get("tool_calls"), "the message's tool_calls")]
     thought = _reasoning_text(message)
+    content = text(message.get("content"), "the message's content")
+    refusal = _refusal(message, "the message's refusal")
     return ModelResponse(
         message=AssistantMessage(
-            content=message.get("content") or message.get("refusal") or "",
+            content=content or refusal or "",
             tool_calls=calls,
             reasoning=[ReasoningBlock(text=thought, provider=backend)] if thought else [],
         ),
         usage=usage_from(data.get("usage")),
-        finish_reason=finish_reason(choice.get("finish_reason"), bool(calls)),
-        model=data.get("model") or model,
-        id=data.get("id"),
+        finish_reason=finish_reason(choice.get("finish_reason"), bool(calls), refusal),
+        model=opt_str(data.get("model")) or model,
+        id=opt_str(data.get("id")),
+        refusal=refusal if refusal is not None and not calls else None,
     )
+
+
+def _call(raw: object) -> ToolCall:
+    call = obj(raw, "a tool call of the message")
+    fn = opt_obj(call.get("function"), "a tool call's function")
+    return ToolCall(
+        id=opt_str(call.get("id")) or _new_call_id(),
+        name=opt_str(fn.get("name")) or "",
+        arguments=arguments(fn.get("arguments"), "a tool call's arguments"),
+    )
+
+
+def _piece(value: object) -> str | None:
+    """One streamed piece of a tool call's arguments (an object, sent whole, is serialized)."""
+    if value is None or isinstance(value, str):
+        return value
+    return arguments(value, "a streamed tool call's arguments")
 
 
 def _new_call_id() -> str:
@@ -273,8 +323,8 @@ class ChatAssembler:
     """
 
     __slots__ = (
-        "_last_index", "backend", "calls", "finish", "id", "model", "reasoning", "refusal",
-        "text", "usage",
+        "_last_index", "backend", "calls", "choices", "finish", "id", "model", "reasoning",
+        "refusal", "text", "usage",
     )  # fmt: skip
 
     def __init__(self, *, backend: str, model: str) -> None:
@@ -287,38 +337,53 @@ class ChatAssembler:
         self.calls: dict[int, list[str]] = {}  # index -> [id, name, arguments...]
         self.finish: str | None = None
         self.usage: Usage | None = None
+        self.choices = 0  # chunks that carried the first choice: none means no answer
         self._last_index = -1
 
     def feed(self, chunk: Mapping[str, Any], out: list[Delta]) -> None:
-        """Consume one ``chat.completion.chunk`` dict, appending its deltas to ``out``."""
+        """Consume one ``chat.completion.chunk`` dict, appending its deltas to ``out``.
+
+        Raises:
+            WireError: a part of the chunk has the wrong type.
+        """
         if self.id is None:
-            self.id = chunk.get("id")
-            self.model = chunk.get("model") or self.model
+            self.id = opt_str(chunk.get("id"))
+            self.model = opt_str(chunk.get("model")) or self.model
         usage = chunk.get("usage")
         if usage:
             self.usage = usage_from(usage)
-        for choice in chunk.get("choices") or ():
-            if choice.get("index", 0) != 0:
+        for raw in items(chunk.get("choices"), "a chunk's choices"):
+            choice = obj(raw, "a streamed choice")
+            if (index(choice.get("index")) or 0) != 0:
                 continue
-            delta = choice.get("delta") or {}
-            text = delta.get("content")
-            if text:
-                self.text.append(text)
-                out.append(TextDelta(text=text))
-            thought = _reasoning_text(delta)
-            if thought:
-                self.reasoning.append(thought)
-                out.append(ReasoningDelta(text=thought))
-            refusal = delta.get("refusal")
-            if refusal:
-                self.refusal.append(refusal)
-            for call in delta.get("tool_calls") or ():
-                fn = call.get("function") or {}
-                self.tool_piece(
-                    call.get("index"), call.get("id"), fn.get("name"), fn.get("arguments"), out
-                )
-            if choice.get("finish_reason"):
-                self.finish = choice["finish_reason"]
+            self.choices += 1
+            self._delta(opt_obj(choice.get("delta"), "a streamed choice's delta"), out)
+            reason = choice.get("finish_reason")
+            if reason and isinstance(reason, str):
+                self.finish = reason
+
+    def _delta(self, delta: Mapping[str, Any], out: list[Delta]) -> None:
+        piece = text(delta.get("content"), "a delta's content")
+        if piece:
+            self.text.append(piece)
+            out.append(TextDelta(text=piece))
+        thought = _reasoning_text(delta)
+        if thought:
+            self.reasoning.append(thought)
+            out.append(ReasoningDelta(text=thought))
+        refusal = _refusal(delta, "a delta's refusal")
+        if refusal:
+            self.refusal.append(refusal)
+        for raw in items(delta.get("tool_calls"), "a delta's tool_calls"):
+            call = obj(raw, "a streamed tool call")
+            fn = opt_obj(call.get("function"), "a streamed tool call's function")
+            self.tool_piece(
+                index(call.get("index")),
+                opt_str(call.get("id")),
+                opt_str(fn.get("name")),
+                _piece(fn.get("arguments")),
+                out,
+            )
 
     def tool_piece(
         self,
@@ -355,7 +420,13 @@ class ChatAssembler:
             )
 
     def result(self) -> ModelResponse:
-        """The assembled response (call once the stream has ended)."""
+        """The assembled response (call once the stream has ended).
+
+        Raises:
+            WireError: no chunk carried a choice (the stream held no answer at all).
+        """
+        if not self.choices:
+            raise WireError("the stream carried no choices (no answer)")
         calls = [
             ToolCall(
                 id=slot[0] or _new_call_id(),
@@ -365,14 +436,16 @@ class ChatAssembler:
             for _, slot in sorted(self.calls.items())
         ]
         thought = "".join(self.reasoning)
+        refusal = "".join(self.refusal) if self.refusal else None
         return ModelResponse(
             message=AssistantMessage(
-                content="".join(self.text) or "".join(self.refusal),
+                content="".join(self.text) or refusal or "",
                 tool_calls=calls,
                 reasoning=[ReasoningBlock(text=thought, provider=self.backend)] if thought else [],
             ),
-            usage=self.usage or Usage(requests=1),
-            finish_reason=finish_reason(self.finish, bool(calls)),
+            usage=self.usage or _UNREPORTED,
+            finish_reason=finish_reason(self.finish, bool(calls), refusal),
             model=self.model,
             id=self.id,
+            refusal=refusal if not calls else None,
         )

@@ -49,6 +49,7 @@ except ImportError:  # pragma: no cover - orjson is an optional speed-up
 
 from exo.errors import ConfigError, ModelError
 from exo.models._common import transport_reason
+from exo.models._wire import WireError
 
 __all__ = [
     "ERRORS",
@@ -66,7 +67,13 @@ __all__ = [
 PLACEHOLDER_KEY = "exo-no-key"
 """The key sent to servers that need none (the SDK refuses to run without one)."""
 
-ERRORS = (openai.OpenAIError, httpx2.HTTPError, httpx2.StreamError, json.JSONDecodeError)
+ERRORS = (
+    openai.OpenAIError,
+    httpx2.HTTPError,
+    httpx2.StreamError,
+    json.JSONDecodeError,
+    WireError,
+)
 """What the SDK and its transport raise; every one becomes a ModelError."""
 
 _RETRYABLE_STATUS = frozenset({408, 409, 429})
@@ -406,6 +413,8 @@ def to_model_error(
         message, code, retryable = f"timed out or lost the connection ({reason})", None, True
     elif isinstance(exc, openai.APIConnectionError | httpx2.TransportError):
         message, code, retryable = f"connection failed: {transport_reason(exc)}", None, True
+    elif isinstance(exc, WireError):  # a 200 in the wrong shape: the same bytes would fail again
+        message, code = f"malformed response from the server: {exc}", None
     elif isinstance(exc, ValueError):  # the SDK path met an event that is not JSON
         message, code = f"malformed data from the server (not JSON): {exc}", None
     elif isinstance(exc, openai.APIError):  # an error event inside a stream

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from exo.models._wire import REFUSED, arguments, count, items, obj, opt_str, text
 from exo.models.base import ModelRequest, ModelResponse, ToolSpec
 from exo.types import (
     AssistantMessage,
@@ -173,72 +174,110 @@ def _part(block: ContentBlock) -> dict[str, Any]:
 # --------------------------------------------------------------------------- responses
 
 
-def usage_from(raw: Mapping[str, Any] | None) -> Usage:
-    """Map a Responses ``usage`` object to :class:`Usage` (``requests=1``)."""
-    if not raw:
-        return Usage(requests=1)
-    cached = (raw.get("input_tokens_details") or {}).get("cached_tokens") or 0
-    reasoning = (raw.get("output_tokens_details") or {}).get("reasoning_tokens") or 0
+def usage_from(raw: object) -> Usage:
+    """Map a Responses ``usage`` object to :class:`Usage` (``requests=1``).
+
+    No usage object, or one without token counts, is usage the server did not report.
+    """
+    if not isinstance(raw, Mapping):
+        return _UNREPORTED
+    given, produced = count(raw.get("input_tokens")), count(raw.get("output_tokens"))
+    if given is None and produced is None:
+        return _UNREPORTED
+    details = raw.get("input_tokens_details")
+    cached = count(details.get("cached_tokens")) if isinstance(details, Mapping) else None
+    details = raw.get("output_tokens_details")
+    thought = count(details.get("reasoning_tokens")) if isinstance(details, Mapping) else None
     return Usage(
         requests=1,
-        input_tokens=raw.get("input_tokens") or 0,
-        output_tokens=raw.get("output_tokens") or 0,
-        cache_read_tokens=cached,
-        reasoning_tokens=reasoning,
+        input_tokens=given or 0,
+        output_tokens=produced or 0,
+        cache_read_tokens=cached or 0,
+        reasoning_tokens=thought or 0,
     )
+
+
+_UNREPORTED = Usage(requests=1, unreported=1)
 
 
 def reasoning_block(item: Mapping[str, Any]) -> ReasoningBlock:
     """Turn a ``reasoning`` output item into a :class:`ReasoningBlock`."""
-    parts = item.get("summary") or item.get("content") or ()
-    text = "\n\n".join(p.get("text") or "" for p in parts)
+    parts = items(item.get("summary") or item.get("content"), "a reasoning item's summary")
+    texts = [
+        text(obj(p, "a reasoning summary part").get("text"), "a summary's text") for p in parts
+    ]
     return ReasoningBlock(
-        text=text, encrypted=item.get("encrypted_content"), id=item.get("id"), provider=BACKEND
+        text="\n\n".join(texts),
+        encrypted=opt_str(item.get("encrypted_content")),
+        id=opt_str(item.get("id")),
+        provider=BACKEND,
     )
 
 
-def _finish(data: Mapping[str, Any], has_calls: bool) -> FinishReason:
+def _finish(data: Mapping[str, Any], has_calls: bool, refusal: str | None) -> FinishReason:
     if data.get("status") == "incomplete":
-        reason = (data.get("incomplete_details") or {}).get("reason")
+        details = data.get("incomplete_details")
+        reason = details.get("reason") if isinstance(details, Mapping) else None
         if reason == "max_output_tokens":
             return "length"
         return "content_filter" if reason == "content_filter" else "other"
-    return "tool_calls" if has_calls else "stop"
+    if has_calls:
+        return "tool_calls"
+    return "refusal" if refusal is not None else "stop"
 
 
 def parse_response(data: Mapping[str, Any], *, model: str) -> ModelResponse:
     """Turn a ``response`` JSON object (completed or incomplete) into a :class:`ModelResponse`.
 
-    A failed response is the caller's to check (``status == "failed"``) before this.
+    A failed response is the caller's to check (``status == "failed"``) before this. Items
+    of the server's built-in tools (``web_search_call``, ``file_search_call``,
+    ``code_interpreter_call``…) ran on the server: their outcome is in the answer text, and
+    exo's transcript has no place for them, so they are skipped.
+
+    Raises:
+        WireError: a part of the response has the wrong type.
     """
-    text: list[str] = []
+    text_parts: list[str] = []
     refusal: list[str] = []
     calls: list[ToolCall] = []
     reasoning: list[ReasoningBlock] = []
-    for item in data.get("output") or ():
+    for raw in items(data.get("output"), "the response's output"):
+        item = obj(raw, "an output item")
         kind = item.get("type")
         if kind == "message":
-            for part in item.get("content") or ():
-                if part.get("type") == "output_text":
-                    text.append(part.get("text") or "")
-                elif part.get("type") == "refusal":
-                    refusal.append(part.get("refusal") or "")
+            _message_parts(item, text_parts, refusal)
         elif kind == "function_call":
             calls.append(
                 ToolCall(
-                    id=item.get("call_id") or item.get("id") or "",
-                    name=item.get("name") or "",
-                    arguments=item.get("arguments") or "{}",
+                    id=opt_str(item.get("call_id")) or opt_str(item.get("id")) or "",
+                    name=opt_str(item.get("name")) or "",
+                    arguments=arguments(item.get("arguments"), "a function call's arguments"),
                 )
             )
         elif kind == "reasoning":
             reasoning.append(reasoning_block(item))
+    said = ("".join(refusal) or REFUSED) if refusal else None
     return ModelResponse(
         message=AssistantMessage(
-            content="".join(text) or "".join(refusal), tool_calls=calls, reasoning=reasoning
+            content="".join(text_parts) or "".join(refusal), tool_calls=calls, reasoning=reasoning
         ),
         usage=usage_from(data.get("usage")),
-        finish_reason=_finish(data, bool(calls)),
-        model=data.get("model") or model,
-        id=data.get("id"),
+        finish_reason=_finish(data, bool(calls), said),
+        model=opt_str(data.get("model")) or model,
+        id=opt_str(data.get("id")),
+        refusal=said if not calls else None,
     )
+
+
+def _message_parts(item: Mapping[str, Any], out: list[str], refusal: list[str]) -> None:
+    content = item.get("content")
+    if isinstance(content, str):  # a compat server's shortcut for one output_text part
+        out.append(content)
+        return
+    for raw in items(content, "a message item's content"):
+        part = obj(raw, "a part of a message item")
+        kind = part.get("type")
+        if kind == "output_text":
+            out.append(text(part.get("text"), "an output_text part's text"))
+        elif kind == "refusal":
+            refusal.append(text(part.get("refusal"), "a refusal part's text"))

@@ -42,10 +42,10 @@ from exo.models._anthropic_convert import (
     BACKEND,
     build_body,
     response_from_dict,
-    response_from_message,
 )
-from exo.models._anthropic_errors import from_exception, mentions
-from exo.models._anthropic_stream import StreamAssembler, feed_dict, feed_event, iter_sse_data
+from exo.models._anthropic_errors import from_exception, from_stream_error, mentions
+from exo.models._anthropic_stream import StreamAssembler, feed_dict, iter_sse_data
+from exo.models._wire import WireError, describe, replay, sdk_dict
 from exo.models.base import ModelChunk, ModelRequest, ModelResponse, Provider
 
 __all__ = ["DEFAULT_MAX_TOKENS", "DEFAULT_TIMEOUT", "AnthropicProvider", "anthropic_provider"]
@@ -223,29 +223,27 @@ class AnthropicProvider:
             ModelError: the call failed (``retryable`` and ``retry_after`` set).
         """
         body = self._body(request)
-        failure: ModelError | None = None
         try:
-            if not self._raw:
-                message = await self._sdk_create(body, stream=False)
-                return response_from_message(message, self._model)
-            response = await self._client.post(
-                _PATH, cast_to=httpx2.Response, content=orjson.dumps(body)
-            )
-        # ValueError: the SDK refuses non-streamed calls it expects to outlast its timeout.
+            if self._raw:
+                response = await self._client.post(
+                    _PATH, cast_to=httpx2.Response, content=orjson.dumps(body)
+                )
+                return self._whole(response.content)
+            return self._whole(sdk_dict(await self._sdk_create(body, stream=False)))
+        # ValueError: the SDK refuses non-streamed calls it expects to outlast its timeout,
+        # and WireError (a ValueError) is a response in the wrong shape.
         except (anthropic.AnthropicError, httpx2.HTTPError, ValueError) as exc:
             failure = self._fail(exc)
-        if failure is not None:
-            # raised outside the except block, so a cause that holds the key is not even
-            # reachable as __context__ (_fail chains it only when it is safe)
-            raise failure
-        try:
-            return response_from_dict(orjson.loads(response.content), self._model)
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise ModelError(
-                f"could not read the Messages API response: {exc}",
-                backend=BACKEND,
-                model=self._model,
-            ) from exc
+        # raised outside the except block, so a cause that holds the key is not even
+        # reachable as __context__ (_fail chains it only when it is safe)
+        raise failure
+
+    def _whole(self, body: bytes | dict[str, Any]) -> ModelResponse:
+        """The response a whole JSON body holds (also a streaming request's, answered so)."""
+        data = _object(body) if isinstance(body, bytes) else body
+        if data.get("type") == "error":
+            raise from_stream_error(data, self._model, secrets=self._secrets())
+        return response_from_dict(data, self._model)
 
     def stream(self, request: ModelRequest) -> AsyncGenerator[ModelChunk, None]:
         """Make one streamed call: text, reasoning and tool-call deltas, then the response.
@@ -268,21 +266,17 @@ class AnthropicProvider:
             response = await self._client.post(
                 _PATH, cast_to=httpx2.Response, content=orjson.dumps(body), stream=True
             )
+            if "json" in response.headers.get("content-type", ""):
+                # a server that ignored stream=true and answered in one piece
+                for item in replay(self._whole(await response.aread())):
+                    yield item
+                return
             async with aclosing(iter_sse_data(response.aiter_bytes())) as payloads:
                 async for data in payloads:
-                    try:
-                        event = orjson.loads(data)
-                    except orjson.JSONDecodeError as exc:
-                        raise ModelError(
-                            f"unreadable stream event {data[:200]!r}",
-                            backend=BACKEND,
-                            model=self._model,
-                            partial_text=asm.text,
-                        ) from exc
-                    chunk = feed_dict(asm, event)
+                    chunk = feed_dict(asm, _object(data))
                     if chunk is not None:
                         yield chunk
-        except (anthropic.AnthropicError, httpx2.HTTPError) as exc:
+        except (anthropic.AnthropicError, httpx2.HTTPError, WireError) as exc:
             failure = self._fail(exc, asm.text)
         finally:
             if response is not None:
@@ -297,8 +291,13 @@ class AnthropicProvider:
         events: anthropic.AsyncStream[Any] | None = None
         try:
             events = await self._sdk_create(self._body(request), stream=True)
+            if "json" in events.response.headers.get("content-type", ""):
+                for item in replay(self._whole(await events.response.aread())):
+                    yield item
+                return
             async for event in events:
-                chunk = feed_event(asm, event)
+                # one parser for both paths: the SDK's event models do not validate
+                chunk = feed_dict(asm, sdk_dict(event))
                 if chunk is not None:
                     yield chunk
         # ValueError: the SDK's json.loads of a malformed event
@@ -323,6 +322,17 @@ class AnthropicProvider:
             extra_body=rest or None,
             **typed,
         )
+
+
+def _object(data: bytes) -> dict[str, Any]:
+    """Parse one JSON object the server sent (WireError for anything else)."""
+    try:
+        value = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        raise WireError(f"the server sent data that is not JSON: {data[:200]!r}") from None
+    if not isinstance(value, dict):
+        raise WireError(f"the server sent {describe(value)}, not a JSON object")
+    return value
 
 
 def _build_client(

@@ -75,6 +75,8 @@ class ModelResponse:
         finish_reason: Why the model stopped; ``length`` means it hit ``max_tokens``.
         model: The model name the provider reported (or was asked for).
         id: The provider's response id, if any.
+        refusal: With ``finish_reason="refusal"``: why the model declined (its refusal
+            text, or an explanation when the provider gave none).
     """
 
     message: AssistantMessage
@@ -82,6 +84,7 @@ class ModelResponse:
     finish_reason: FinishReason = "stop"
     model: str = ""
     id: str | None = None
+    refusal: str | None = None
     type: Literal["response"] = "response"
 
 

@@ -29,7 +29,6 @@ from exo.models._openai_chat import (
     ChatAssembler,
     Delta,
     chat_body,
-    finish_reason,
     parse_completion,
 )
 from exo.models._openai_common import (
@@ -40,15 +39,12 @@ from exo.models._openai_common import (
     close_quietly,
 )
 from exo.models._openai_sse import SSEReader
+from exo.models._wire import replay, sdk_dict
 from exo.models.base import (
     ModelChunk,
     ModelRequest,
     ModelResponse,
-    ReasoningDelta,
-    TextDelta,
-    ToolCallDelta,
 )
-from exo.types import AssistantMessage, ReasoningBlock, ToolCall, Usage
 
 __all__ = [
     "PRESETS",
@@ -110,22 +106,23 @@ class OpenAIProvider(OpenAIBase):
         """Make one Chat Completions call and return the whole response."""
         body = self._body(request, stream=False)
         try:
-            if not self.raw:
-                return self._from_sdk(await self._client.chat.completions.create(**body))
-            response = await self._post_raw(_PATH, body, stream=False)
+            if self.raw:
+                data = self._json((await self._post_raw(_PATH, body, stream=False)).content)
+            else:
+                data = sdk_dict(await self._client.chat.completions.create(**body))
+            return parse_completion(data, backend=self._backend, model=self._model)
         except ERRORS as exc:
             failure = self._error(exc)
-        else:
-            return parse_completion(
-                self._json(response.content), backend=self._backend, model=self._model
-            )
         raise failure  # outside the except block: see OpenAIBase._error
+
+    def _parse(self, content: bytes) -> ModelResponse:
+        return parse_completion(self._json(content), backend=self._backend, model=self._model)
 
     def stream(self, request: ModelRequest) -> AsyncGenerator[ModelChunk, None]:
         """Make one streamed call: text and tool-call deltas, then the assembled response."""
         return self._stream_raw(request) if self.raw else self._stream_sdk(request)
 
-    # ------------------------------------------------------------------- raw path
+    # ------------------------------------------------------------------- streaming
 
     async def _stream_raw(self, request: ModelRequest) -> AsyncGenerator[ModelChunk, None]:
         body = self._body(request, stream=True)
@@ -133,30 +130,9 @@ class OpenAIProvider(OpenAIBase):
         failure: ModelError | None = None
         try:
             response = await self._post_raw(_PATH, body, stream=True)
-            if self._check_stream_type(response):
-                # a server that ignored stream=true and answered in one piece
-                for item in self._replay(await response.aread()):
+            async with aclosing(self._read(response)) as items:
+                async for item in items:
                     yield item
-                return
-            assembler = ChatAssembler(backend=self._backend, model=self._model)
-            reader = SSEReader(response)
-            out: list[Delta] = []
-            async with aclosing(reader.batches()) as batches:
-                async for events in batches:
-                    for _, data in events:
-                        chunk = self._json(data)
-                        if chunk.get("error"):
-                            raise self._event_error(chunk["error"])
-                        assembler.feed(chunk, out)
-                        if out:
-                            for delta in out:
-                                yield delta
-                            out.clear()
-            if not reader.done and assembler.finish is None:
-                raise self._protocol_error(
-                    "the stream ended before the response was complete", retryable=True
-                )
-            yield assembler.result()
         except ERRORS as exc:
             failure = self._error(exc)
         finally:
@@ -165,111 +141,54 @@ class OpenAIProvider(OpenAIBase):
         if failure is not None:
             raise failure
 
-    def _replay(self, content: bytes) -> list[ModelChunk]:
-        final = parse_completion(self._json(content), backend=self._backend, model=self._model)
-        items: list[ModelChunk] = []
-        if final.message.content:
-            items.append(TextDelta(text=final.message.content))
-        for i, call in enumerate(final.message.tool_calls):
-            items.append(
-                ToolCallDelta(index=i, id=call.id, name=call.name, arguments=call.arguments)
-            )
-        items.append(final)
-        return items
-
-    # ------------------------------------------------------------------- SDK path
-
-    def _from_sdk(self, completion: Any) -> ModelResponse:
-        if not completion.choices:
-            raise self._protocol_error("the response has no choices")
-        choice = completion.choices[0]
-        msg = choice.message
-        calls = [
-            ToolCall(id=c.id, name=fn.name, arguments=fn.arguments or "{}")
-            for c in msg.tool_calls or ()
-            if (fn := getattr(c, "function", None)) is not None
-        ]
-        thought = getattr(msg, "reasoning_content", None) or getattr(msg, "reasoning", None)
-        reasoning: list[ReasoningBlock] = []
-        if isinstance(thought, str) and thought:
-            reasoning.append(ReasoningBlock(text=thought, provider=self._backend))
-        return ModelResponse(
-            message=AssistantMessage(
-                content=msg.content or msg.refusal or "", tool_calls=calls, reasoning=reasoning
-            ),
-            usage=_sdk_usage(completion.usage),
-            finish_reason=finish_reason(choice.finish_reason, bool(calls)),
-            model=completion.model or self._model,
-            id=completion.id,
-        )
-
     async def _stream_sdk(self, request: ModelRequest) -> AsyncGenerator[ModelChunk, None]:
+        # The SDK builds and sends the request; its event models are skipped, as they cannot
+        # tell a stream that ended with [DONE] from one cut short (the raw body can).
         body = self._body(request, stream=True)
-        assembler = ChatAssembler(backend=self._backend, model=self._model)
-        stream: Any = None
-        out: list[Delta] = []
         failure: ModelError | None = None
         try:
-            stream = await self._client.chat.completions.create(**body)
-            async for chunk in stream:
-                _feed_sdk(chunk, assembler, out)
-                for delta in out:
-                    yield delta
-                out.clear()
-            if assembler.finish is None:
-                raise self._protocol_error(
-                    "the stream ended before the response was complete", retryable=True
-                )
-            yield assembler.result()
+            create = self._client.chat.completions.with_streaming_response.create
+            async with (
+                create(**body) as api_response,
+                aclosing(self._read(api_response.http_response)) as items,
+            ):
+                async for item in items:
+                    yield item
         except ERRORS as exc:
             failure = self._error(exc)
-        finally:
-            if stream is not None:
-                await close_quietly(stream)
         if failure is not None:
             raise failure
 
-
-def _feed_sdk(chunk: Any, assembler: ChatAssembler, out: list[Delta]) -> None:
-    """Feed one SDK ``ChatCompletionChunk`` (typed attributes) to the assembler."""
-    if assembler.id is None:
-        assembler.id = chunk.id
-        assembler.model = chunk.model or assembler.model
-    if chunk.usage is not None:
-        assembler.usage = _sdk_usage(chunk.usage)
-    for choice in chunk.choices:
-        if choice.index != 0:
-            continue
-        delta = choice.delta
-        if delta.content:
-            assembler.text.append(delta.content)
-            out.append(TextDelta(text=delta.content))
-        thought = getattr(delta, "reasoning_content", None) or getattr(delta, "reasoning", None)
-        if isinstance(thought, str) and thought:
-            assembler.reasoning.append(thought)
-            out.append(ReasoningDelta(text=thought))
-        if delta.refusal:
-            assembler.refusal.append(delta.refusal)
-        for call in delta.tool_calls or ():
-            fn = call.function
-            assembler.tool_piece(
-                call.index, call.id, fn.name if fn else None, fn.arguments if fn else None, out
-            )
-        if choice.finish_reason:
-            assembler.finish = choice.finish_reason
-
-
-def _sdk_usage(usage: Any) -> Usage:
-    if usage is None:
-        return Usage(requests=1)
-    prompt, completion = usage.prompt_tokens_details, usage.completion_tokens_details
-    return Usage(
-        requests=1,
-        input_tokens=usage.prompt_tokens or 0,
-        output_tokens=usage.completion_tokens or 0,
-        cache_read_tokens=(prompt.cached_tokens or 0) if prompt else 0,
-        reasoning_tokens=(completion.reasoning_tokens or 0) if completion else 0,
-    )
+    async def _read(self, response: httpx2.Response) -> AsyncGenerator[ModelChunk, None]:
+        """Read a streamed response: deltas as they come, then the assembled response."""
+        if self._check_stream_type(response):
+            # a server that ignored stream=true and answered in one piece
+            for item in replay(self._parse(await response.aread())):
+                yield item
+            return
+        assembler = ChatAssembler(backend=self._backend, model=self._model)
+        reader = SSEReader(response)
+        out: list[Delta] = []
+        async with aclosing(reader.batches()) as batches:
+            async for events in batches:
+                for _, data in events:
+                    chunk = self._json(data)
+                    if chunk.get("error"):
+                        raise self._event_error(chunk["error"])
+                    assembler.feed(chunk, out)
+                    if out:
+                        for delta in out:
+                            yield delta
+                        out.clear()
+        if assembler.finish is None:
+            if not reader.done:
+                raise self._protocol_error(
+                    "the stream ended before the response was complete", retryable=True
+                )
+            # [DONE] without a finish_reason (OpenRouter sends this): the server says the
+            # answer is whole, so it ended normally
+            assembler.finish = "stop"
+        yield assembler.result()
 
 
 # --------------------------------------------------------------------------- factories

@@ -35,6 +35,7 @@ from exo.models._openai_responses_convert import (
     responses_body,
 )
 from exo.models._openai_sse import SSEReader
+from exo.models._wire import arguments, opt_obj, opt_str, replay, sdk_dict, text
 from exo.models.base import (
     ModelChunk,
     ModelRequest,
@@ -103,11 +104,10 @@ class OpenAIResponsesProvider(OpenAIBase):
                     (await self._post_raw(_PATH, body, stream=False)).content
                 )
             else:
-                data = (await self._client.responses.create(**body)).to_dict()
+                data = sdk_dict(await self._client.responses.create(**body))
+            return self._final(data)
         except ERRORS as exc:
             failure = self._error(exc)
-        else:
-            return self._final(data)
         raise failure  # outside the except block: see OpenAIBase._error
 
     def stream(self, request: ModelRequest) -> AsyncGenerator[ModelChunk, None]:
@@ -115,6 +115,7 @@ class OpenAIResponsesProvider(OpenAIBase):
         return self._stream_raw(request) if self.raw else self._stream_sdk(request)
 
     def _final(self, data: Mapping[str, Any]) -> ModelResponse:
+        """The response ``data`` holds; a failed one is its error (WireError if malformed)."""
         if data.get("status") == "failed":
             raise self._event_error(data.get("error") or {"message": "the response failed"})
         return parse_response(data, model=self._model)
@@ -126,7 +127,9 @@ class OpenAIResponsesProvider(OpenAIBase):
         try:
             response = await self._post_raw(_PATH, body, stream=True)
             if self._check_stream_type(response):
-                yield self._final(self._json(await response.aread()))
+                # a server that ignored stream=true and answered in one piece
+                for item in replay(self._final(self._json(await response.aread()))):
+                    yield item
                 return
             state = _StreamState(self)
             out = state.out
@@ -153,9 +156,13 @@ class OpenAIResponsesProvider(OpenAIBase):
         failure: ModelError | None = None
         try:
             stream = await self._client.responses.create(**body)
+            if self._check_stream_type(stream.response):
+                for item in replay(self._final(self._json(await stream.response.aread()))):
+                    yield item
+                return
             state = _StreamState(self)
             async for event in stream:
-                state.handle(event.to_dict())
+                state.handle(sdk_dict(event))
                 for delta in state.out:
                     yield delta
                 state.out.clear()
@@ -184,43 +191,50 @@ class _StreamState:
         self.final: ModelResponse | None = None
 
     def handle(self, event: Mapping[str, Any]) -> None:
-        """Consume one event (as a dict)."""
+        """Consume one event (as a dict).
+
+        Raises:
+            WireError: a part of the event has the wrong type.
+            ModelError: the event reports a failure.
+        """
         kind = event.get("type")
         if kind == "response.output_text.delta":
-            text = event.get("delta") or ""
-            self.text.append(text)
-            self.out.append(TextDelta(text=text))
+            piece = text(event.get("delta"), "an output_text delta")
+            self.text.append(piece)
+            self.out.append(TextDelta(text=piece))
         elif kind == "response.function_call_arguments.delta":
-            index = self.by_item.get(event.get("item_id") or "")
-            if index is not None:
-                piece = event.get("delta") or ""
-                self.calls[index].append(piece)
-                self.out.append(ToolCallDelta(index=index, arguments=piece))
+            slot = self.by_item.get(opt_str(event.get("item_id")) or "")
+            if slot is not None:
+                piece = text(event.get("delta"), "a function call arguments delta")
+                self.calls[slot].append(piece)
+                self.out.append(ToolCallDelta(index=slot, arguments=piece))
         elif kind in _REASONING_DELTAS:
-            self.out.append(ReasoningDelta(text=event.get("delta") or ""))
+            self.out.append(ReasoningDelta(text=text(event.get("delta"), "a reasoning delta")))
         elif kind == "response.output_item.added":
-            self._item_added(event.get("item") or {})
+            self._item_added(opt_obj(event.get("item"), "an added output item"))
         elif kind == "response.output_item.done":
-            item = event.get("item") or {}
+            item = opt_obj(event.get("item"), "a finished output item")
             if item.get("type") == "reasoning":
                 self.reasoning.append(reasoning_block(item))
         elif kind in _FINAL:
-            self.final = self.provider._final(event.get("response") or {})
+            self.final = self.provider._final(opt_obj(event.get("response"), "the response"))
         elif kind == "response.failed":
-            response = event.get("response") or {}
-            raise self.provider._event_error(response.get("error") or {"message": "failed"})
+            response = event.get("response")
+            error = response.get("error") if isinstance(response, Mapping) else None
+            raise self.provider._event_error(error or {"message": "failed"})
         elif kind == "error":
             raise self.provider._event_error(event.get("error") or event)
 
     def _item_added(self, item: Mapping[str, Any]) -> None:
         if item.get("type") != "function_call":
-            return
-        index = len(self.calls)
-        self.by_item[item.get("id") or f"#{index}"] = index
-        call_id, name = item.get("call_id") or "", item.get("name") or ""
-        arguments = item.get("arguments") or ""
-        self.calls.append([call_id, name, arguments])
-        self.out.append(ToolCallDelta(index=index, id=call_id, name=name, arguments=arguments))
+            return  # messages stream as text deltas; built-in tools ran on the server
+        slot = len(self.calls)
+        self.by_item[opt_str(item.get("id")) or f"#{slot}"] = slot
+        call_id, name = opt_str(item.get("call_id")) or "", opt_str(item.get("name")) or ""
+        given = item.get("arguments")
+        pieces = arguments(given, "a function call's arguments") if given else ""
+        self.calls.append([call_id, name, pieces])
+        self.out.append(ToolCallDelta(index=slot, id=call_id, name=name, arguments=pieces))
 
     def result(self) -> ModelResponse:
         """The final response, from ``response.completed`` (or what streamed, if it is bare)."""
