@@ -144,7 +144,8 @@ def sdk_dict(model: Any) -> dict[str, Any]:
     The SDKs build their models without validation, so a typed attribute may hold anything
     the server sent: both request paths parse the same checked dict instead.
     """
-    data = model.to_dict() if hasattr(model, "to_dict") else model
+    # warnings=False: pydantic would warn about every field that holds an unexpected type
+    data = model.to_dict(warnings=False) if hasattr(model, "to_dict") else model
     if not isinstance(data, dict):
         raise WireError(f"the server sent {describe(data)}, not a JSON object")
     return data

@@ -197,7 +197,7 @@ class _StreamState:
             WireError: a part of the event has the wrong type.
             ModelError: the event reports a failure.
         """
-        kind = event.get("type")
+        kind = opt_str(event.get("type"))
         if kind == "response.output_text.delta":
             piece = text(event.get("delta"), "an output_text delta")
             self.text.append(piece)
