@@ -26,6 +26,7 @@ from exo.types import (
     TextEvent,
     ToolCallEvent,
     ToolResultEvent,
+    Usage,
     text_of,
 )
 
@@ -211,27 +212,44 @@ class RunView:
             )
 
     def finish(self, result: RunResult) -> None:
-        """Close the live output and print the usage line."""
+        """Close the live output and print the usage line (after a refusal's reason)."""
         self.close()
         elapsed = time.perf_counter() - self.started
+        if result.refusal is not None:
+            say(self.err, f"[yellow]refused:[/] {escape(result.refusal)}")
         say(self.err, f"[dim]{escape(usage_line(result, elapsed))}[/]")
 
 
 def usage_line(result: RunResult, elapsed: float | None = None) -> str:
-    """One line of token usage per phase, e.g. ``plan 160 · execute 412 · total 572 tokens``."""
+    """One line of token usage per phase, e.g. ``plan 160 · execute 412 · total 572 tokens``.
+
+    Usage a server did not report is unknown, not zero: a phase with no reported usage
+    reads ``unknown``, and a count missing some requests ends in ``+`` (at least that much).
+    """
     phases = result.usage_by_phase
     parts = []
     if result.plan is not None:
-        parts.append(f"plan {phases['plan'].total_tokens}")
-    parts.append(f"execute {phases['execute'].total_tokens}")
+        parts.append(f"plan {_tokens(phases['plan'])}")
+    parts.append(f"execute {_tokens(phases['execute'])}")
     if phases["children"].requests:
-        parts.append(f"children {phases['children'].total_tokens}")
+        parts.append(f"children {_tokens(phases['children'])}")
     total = result.usage
-    line = f"tokens: {' · '.join(parts)} · total {total.total_tokens}"
+    line = f"tokens: {' · '.join(parts)} · total {_tokens(total)}"
     requests = f"{total.requests} request{'' if total.requests == 1 else 's'}"
-    line += f" ({total.input_tokens} in, {total.output_tokens} out; {requests}"
+    if total.unreported:
+        requests += f", {total.unreported} without reported usage"
+    if total.unreported < total.requests:
+        line += f" ({total.input_tokens} in, {total.output_tokens} out; {requests}"
+    else:
+        line += f" ({requests}"
     line += f", {elapsed:.1f}s)" if elapsed is not None else ")"
     return line
+
+
+def _tokens(usage: Usage) -> str:
+    if usage.requests and usage.unreported >= usage.requests:
+        return "unknown"
+    return f"{usage.total_tokens}+" if usage.unreported else str(usage.total_tokens)
 
 
 class ConsoleLogHandler(logging.Handler):
