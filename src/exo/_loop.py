@@ -220,7 +220,7 @@ async def run_loop(state: RunState, deps: LoopDeps) -> AsyncGenerator[StreamEven
             if response.finish_reason == "length":
                 raise OutputTruncated(
                     f"agent {name!r}: the model stopped at max_tokens, so its answer is cut off",
-                    result=build_result(state, message.content),
+                    result=build_result(state, message.content, response),
                     hint="raise max_tokens on the Agent (or ask for a shorter answer)",
                 )
             yield RunCompleteEvent(

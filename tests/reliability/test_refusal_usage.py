@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from exo import Agent, RunResult, run
+from exo import Agent, OutputTruncated, RunResult, run
 from exo._cli_render import usage_line
 from exo.models._wire import REFUSED
 from exo.types import RunCompleteEvent, Usage
@@ -139,3 +139,13 @@ def test_unreported_usage_survives_addition_and_the_line_marks_a_lower_bound() -
     assert usage_line(result) == (
         "tokens: execute 15+ · total 15+ (10 in, 5 out; 3 requests, 1 without reported usage)"
     )
+
+
+async def test_a_truncated_answer_says_length_on_the_partial_result() -> None:
+    doc = json_seeds("openai")[0]
+    doc["choices"][0]["finish_reason"] = "length"
+    agent = Agent(name="a", model="openai:fuzz-model")
+    boundary = Boundary(json.dumps(doc).encode())
+    with pytest.raises(OutputTruncated) as caught:
+        await run(agent, "hi", provider=build("openai", True, boundary))
+    assert (caught.value.result.finish_reason, caught.value.result.refusal) == ("length", None)
