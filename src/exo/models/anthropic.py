@@ -13,7 +13,9 @@ Every call goes through the SDK client (auth, headers, base URL, error types), b
   ``client.post(..., cast_to=httpx2.Response)``; the JSON or SSE bytes are parsed with
   orjson straight into exo types. This skips the SDK's request walk and its pydantic
   response models, whose cost grows with the conversation.
-* ``raw=False``: ``client.messages.create(...)`` and the SDK's typed models and streams.
+* ``raw=False``: ``client.messages.create(...)`` and the SDK's streams; each response and
+  event is read as the JSON object the SDK's (unvalidated) model holds, by the same checked
+  parser as the lean path.
 
 Both pass every recorded cassette; ``benchmarks/anthropic_overhead.py`` measures them.
 """

@@ -12,8 +12,11 @@ Two request paths, both through the official SDK client (``raw=`` picks one):
   ``AsyncOpenAI.post(..., cast_to=httpx2.Response)``; the JSON or SSE body is parsed straight
   into exo types. The SDK still owns auth, headers, timeouts and error statuses.
 * SDK (``raw=False``): ``client.chat.completions.create(...)`` with the SDK's parameter
-  transformation and pydantic response models. Kept as the reference and for comparison
-  (see ``benchmarks/provider_overhead.py``).
+  transformation. Kept as the reference and for comparison (see
+  ``benchmarks/provider_overhead.py``). Its answers go through the same checked parser as
+  the raw path (the SDK's models are built without validation, so their typed attributes
+  may hold anything a server sent); a stream is read from the SDK's own HTTP response
+  (``with_streaming_response``), as only the raw body tells ``[DONE]`` from a cut stream.
 """
 
 from __future__ import annotations
