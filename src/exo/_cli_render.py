@@ -20,6 +20,7 @@ from rich.status import Status
 from exo.types import (
     PlanCompleteEvent,
     PlanSkippedEvent,
+    WarningEvent,
     PlanStartEvent,
     RunResult,
     RunStartEvent,
@@ -157,6 +158,9 @@ class RunView:
             self._quiet()
             say(self.err, f"[yellow]⚠ planning skipped:[/] {escape(event.reason)}")
             self.wait(f"Working with {self.model}…")
+        elif isinstance(event, WarningEvent):
+            self._quiet()
+            say(self.err, f"[yellow]⚠[/] {escape(event.message)}")
         elif isinstance(event, RunStartEvent):
             self.wait(f"Working with {event.model}…")
         elif isinstance(event, TextEvent):

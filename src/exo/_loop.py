@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 from exo._retry import RetryPolicy, call_model
 from exo._state import RunState
+from exo._threads import ToolLane
 from exo._window import window_messages
 from exo.context import Context
 from exo.errors import MaxStepsExceeded, ModelError, OutputTruncated
@@ -112,6 +113,8 @@ class LoopDeps:
         window_max_tokens: Keep what each request sends within this many (estimated)
             tokens, dropping old turns (the transcript itself stays whole).
         extras: Per-run services for built-in tools (spawn limits, artifacts).
+        lane: The run's share of exo's worker threads for sync tools (``None``: a thread
+            per call).
     """
 
     provider: Provider
@@ -126,6 +129,7 @@ class LoopDeps:
     on_tool_result: ResultHook | None = None
     window_max_tokens: int | None = None
     extras: dict[str, Any] = field(default_factory=dict)
+    lane: ToolLane | None = None
     specs: list[ToolSpec] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -259,6 +263,7 @@ async def _run_tools(
             state=state,
             sink=sink,
             extras=deps.extras,
+            lane=deps.lane,
         )
 
     if queue is None:

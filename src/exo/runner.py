@@ -10,18 +10,21 @@ loop → save the turn to memory. ``run`` consumes the same event stream ``run.s
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import logging
 from collections.abc import AsyncGenerator, Sequence
 from contextlib import aclosing
-from typing import Any
 
 from exo import planning
 from exo._loop import Effects, InProcessEffects, LoopDeps, run_loop
 from exo._retry import RetryPolicy
 from exo._state import RunState
+from exo._text import encodable, encodable_content, encodable_message
+from exo._threads import ToolThreads
 from exo.agent import Agent
 from exo.artifacts import RETRIEVE_TOOL, enable_artifacts
 from exo.context import Context, context_tools
-from exo.errors import AgentError, ConfigError
+from exo.errors import AgentError, ConfigError, MemorySaveError
 from exo.memory import Memory, resolve_memory
 from exo.models import get_provider
 from exo.models.base import ModelSettings, Provider
@@ -29,6 +32,7 @@ from exo.spawn import SPAWN_TOOL, spawn_tool
 from exo.tools import Tool
 from exo.types import (
     DETAILED_ONLY,
+    AssistantMessage,
     ContentBlock,
     DocumentBlock,
     ErrorEvent,
@@ -43,23 +47,30 @@ from exo.types import (
     StreamEvent,
     SystemMessage,
     TextBlock,
+    ToolResult,
     UserMessage,
+    WarningEvent,
 )
 
 __all__ = ["Runner", "run"]
+
+log = logging.getLogger("exo.run")
 
 Input = str | Sequence[ContentBlock]
 
 
 def _check_input(value: object) -> str | list[ContentBlock]:
+    """Validate the task and make its text encodable (lone surrogates escaped)."""
     if isinstance(value, str):
-        return value
+        return encodable(value)
     if (
         isinstance(value, Sequence)
         and value  # no blocks (or b""): nothing to send
         and all(isinstance(b, TextBlock | ImageBlock | DocumentBlock) for b in value)
     ):
-        return list(value)
+        content = encodable_content(list(value))
+        assert not isinstance(content, str)
+        return content
     raise ConfigError(
         f"input must be a string or a list of content blocks, got {type(value).__name__}",
         parameter="input",
@@ -68,8 +79,93 @@ def _check_input(value: object) -> str | list[ContentBlock]:
     )
 
 
+_MESSAGE_TYPES = (SystemMessage, UserMessage, AssistantMessage, ToolResult)
+
+
+def _bad(parameter: str, expected: str, value: object, hint: str | None = None) -> ConfigError:
+    return ConfigError(
+        f"run(): {parameter} must be {expected}, got {type(value).__name__} ({value!r:.80})",
+        parameter=parameter,
+        hint=hint,
+    )
+
+
+def _check_history(messages: object) -> list[Message]:
+    """Validate ``messages=`` and make its text encodable."""
+    if messages is None:
+        return []
+    if isinstance(messages, str | bytes) or not isinstance(messages, Sequence):
+        raise _bad("messages", "a list of exo messages", messages)
+    for i, m in enumerate(messages):
+        if not isinstance(m, _MESSAGE_TYPES):
+            raise _bad(
+                f"messages[{i}]",
+                "an exo message (UserMessage, AssistantMessage, SystemMessage, ToolResult)",
+                m,
+                hint="pass e.g. [UserMessage(content='hi'), AssistantMessage(content='hello')], "
+                "or result.messages of an earlier run",
+            )
+    return [encodable_message(m) for m in messages]
+
+
+def _check_options(
+    *,
+    conversation_id: object,
+    provider: object,
+    context: object,
+    max_retries: object,
+    retry: object,
+    effects: object,
+    detailed: object,
+) -> None:
+    """Validate the per-call arguments of run / run.stream / run.sync like Agent arguments."""
+    if conversation_id is not None and (
+        not isinstance(conversation_id, str) or not conversation_id.strip()
+    ):
+        raise _bad("conversation_id", "a non-empty string or None", conversation_id)
+    if provider is not None and not all(
+        callable(getattr(provider, a, None)) for a in ("complete", "stream")
+    ):
+        raise _bad("provider", "an exo Provider (with complete() and stream())", provider)
+    if context is not None and not isinstance(context, Context):
+        raise _bad("context", "an exo.Context or None", context)
+    if max_retries is not None and (
+        isinstance(max_retries, bool)
+        or not isinstance(max_retries, int)
+        or not 0 <= max_retries <= 20
+    ):
+        raise _bad("max_retries", "an integer from 0 to 20 or None", max_retries)
+    if retry is not None and not isinstance(retry, RetryPolicy):
+        raise _bad("retry", "an exo.RetryPolicy or None", retry)
+    if effects is not None and not all(
+        callable(getattr(effects, a, None)) for a in ("model_call", "tool_calls")
+    ):
+        raise _bad("effects", "an exo.Effects (with model_call() and tool_calls())", effects)
+    if not isinstance(detailed, bool):
+        raise _bad("detailed", "True or False", detailed)
+
+
 class Runner:
-    """Runs agents. Use the module-level instance, :data:`run`."""
+    """Runs agents. Use the module-level instance, :data:`run`, or one of your own.
+
+    A runner owns what its runs share: exo's worker threads for sync tools and the default
+    memory of agents without ``memory=``.
+
+    Args:
+        tool_threads: Most worker threads for the sync tools of all of this runner's runs
+            (each run takes at most its agent's ``max_tool_threads`` of them at once).
+    """
+
+    def __init__(self, *, tool_threads: int = 64) -> None:
+        if isinstance(tool_threads, bool) or not isinstance(tool_threads, int):
+            raise _bad("tool_threads", "an integer from 1 to 1024", tool_threads)
+        if not 1 <= tool_threads <= 1024:
+            raise _bad("tool_threads", "an integer from 1 to 1024", tool_threads)
+        self.threads = ToolThreads(tool_threads)
+        self._default_memory: Memory | None = None
+
+    def __repr__(self) -> str:
+        return f"Runner(tool_threads={self.threads.size})"
 
     async def __call__(
         self,
@@ -124,7 +220,19 @@ class Runner:
         assert result is not None  # the engine always ends with RunCompleteEvent or raises
         return result
 
-    def sync(self, agent: Agent, input: Input, **kwargs: Any) -> RunResult:
+    def sync(
+        self,
+        agent: Agent,
+        input: Input,
+        *,
+        messages: Sequence[Message] | None = None,
+        conversation_id: str | None = None,
+        provider: Provider | None = None,
+        context: Context | None = None,
+        max_retries: int | None = None,
+        retry: RetryPolicy | None = None,
+        effects: Effects | None = None,
+    ) -> RunResult:
         """Run to completion from synchronous code (scripts); same arguments as ``run``.
 
         Raises:
@@ -133,7 +241,19 @@ class Runner:
         try:
             asyncio.get_running_loop()
         except RuntimeError:
-            return asyncio.run(self(agent, input, **kwargs))
+            return asyncio.run(
+                self(
+                    agent,
+                    input,
+                    messages=messages,
+                    conversation_id=conversation_id,
+                    provider=provider,
+                    context=context,
+                    max_retries=max_retries,
+                    retry=retry,
+                    effects=effects,
+                )
+            )
         raise AgentError(
             "run.sync() cannot be called from inside a running event loop",
             hint="use `await run(agent, input)` in async code (e.g. Jupyter, FastAPI)",
@@ -197,6 +317,16 @@ class Runner:
                 f"run() takes an exo.Agent first, got {type(agent).__name__}", parameter="agent"
             )
         task = _check_input(input)
+        history = _check_history(messages)
+        _check_options(
+            conversation_id=conversation_id,
+            provider=provider,
+            context=context,
+            max_retries=max_retries,
+            retry=retry,
+            effects=effects,
+            detailed=detailed,
+        )
         try:
             provider = provider or get_provider(agent.model)
             ctx = context or agent.context or Context()
@@ -204,8 +334,8 @@ class Runner:
                 max_retries=agent.max_retries if max_retries is None else max_retries
             )
             run_effects = effects or InProcessEffects()
-            memory = _memory_for(agent, conversation_id)
-            history = list(messages or [])
+            lane = self.threads.lane(agent.max_tool_threads)
+            memory = self.memory_for(agent) if conversation_id is not None else None
             if memory is not None and conversation_id is not None:
                 loaded = await memory.load(conversation_id, max_tokens=agent.history_max_tokens)
                 history = [*loaded, *history]
@@ -233,7 +363,19 @@ class Runner:
                     effects=run_effects,
                     depth=depth,
                     lineage=lineage,
+                    lane=lane,
                 )
+                text, cut_from = planning.cap_plan(state.plan.text, agent.planning_max_chars)
+                if cut_from is not None:
+                    state.plan = dataclasses.replace(state.plan, text=text)
+                    yield WarningEvent(
+                        agent_name=agent.name,
+                        code="plan_cut",
+                        message=f"the plan of agent {agent.name!r} has {cut_from:,} characters; "
+                        f"only the first {agent.planning_max_chars:,} were injected "
+                        "(planning_max_chars)",
+                        lineage=lineage,
+                    )
                 if state.plan.skipped is not None:
                     yield PlanSkippedEvent(
                         agent_name=agent.name, reason=state.plan.skipped, lineage=lineage
@@ -241,7 +383,7 @@ class Runner:
                 elif detailed:
                     yield PlanCompleteEvent(agent_name=agent.name, plan=state.plan, lineage=lineage)
                 run_task, run_history = planning.inject_plan(task, history, state.plan.text)
-            instructions = await agent.resolve_instructions()
+            instructions = encodable(await agent.resolve_instructions())
             system: list[Message] = [SystemMessage(content=instructions)] if instructions else []
             state.messages = [*system, *run_history, UserMessage(content=run_task)]
             state.turn_start = len(state.messages) - 1
@@ -257,6 +399,7 @@ class Runner:
                 detailed=detailed,
                 effects=run_effects,
                 window_max_tokens=agent.window_max_tokens,
+                lane=lane,
             )
             _add_builtins(self, agent, state, deps)
             if detailed:
@@ -264,10 +407,14 @@ class Runner:
             async with aclosing(run_loop(state, deps)) as loop:
                 async for event in loop:
                     if type(event) is RunCompleteEvent and memory is not None:
-                        assert conversation_id is not None
-                        await memory.append(
-                            conversation_id, event.result.new_messages, usage=event.result.usage
-                        )
+                        failed = await _save(memory, event.result)
+                        if failed is not None:
+                            try:
+                                yield event  # the paid-for answer reaches the caller first
+                            except GeneratorExit:  # the caller stopped reading: still say so
+                                log.warning("%s", failed)
+                                raise
+                            raise failed
                     if detailed or event.type not in DETAILED_ONLY:
                         yield event
         except Exception as exc:
@@ -280,23 +427,53 @@ class Runner:
             raise
 
 
-_default_memory: Memory | None = None
+    def memory_for(self, agent: Agent) -> Memory:
+        """The memory backend a run of ``agent`` uses when it passes ``conversation_id``.
+
+        An agent without ``memory=`` keeps conversations in the runner's default: one
+        embedded SQLite file ($EXO_HOME/memory.db or ~/.exo/memory.db), opened on first use.
+        """
+        if agent.memory_backend is not None:
+            return agent.memory_backend
+        if self._default_memory is None:
+            self._default_memory = resolve_memory("sqlite")
+        return self._default_memory
+
+    async def save(self, agent: Agent, result: RunResult) -> None:
+        """Append a finished run's turn to its conversation (e.g. after a MemorySaveError).
+
+        Raises:
+            ConfigError: the result belongs to no conversation (the run had no
+                ``conversation_id``).
+            Exception: whatever the memory backend raises when the save fails again.
+        """
+        if result.conversation_id is None:
+            raise ConfigError(
+                "this result belongs to no conversation, so there is nothing to save it to",
+                parameter="result",
+                hint="pass conversation_id= to the run whose turn you want to keep",
+            )
+        await self.memory_for(agent).append(
+            result.conversation_id, result.new_messages, usage=result.usage
+        )
 
 
-def _memory_for(agent: Agent, conversation_id: str | None) -> Memory | None:
-    """The memory backend of a run that continues a conversation (else None).
-
-    An agent without ``memory=`` keeps conversations in the embedded default, one SQLite file
-    ($EXO_HOME/memory.db or ~/.exo/memory.db) shared by the whole process.
-    """
-    global _default_memory
-    if conversation_id is None:
-        return None
-    if agent.memory_backend is not None:
-        return agent.memory_backend
-    if _default_memory is None:
-        _default_memory = resolve_memory("sqlite")
-    return _default_memory
+async def _save(memory: Memory, result: RunResult) -> MemorySaveError | None:
+    """Save a finished turn; return the error to raise if saving failed."""
+    assert result.conversation_id is not None
+    try:
+        await memory.append(result.conversation_id, result.new_messages, usage=result.usage)
+    except Exception as exc:
+        error = MemorySaveError(
+            f"the run of agent {result.agent_name!r} finished, but saving its turn to "
+            f"conversation {result.conversation_id!r} failed ({type(exc).__name__}: {exc}); "
+            "the answer is in this error's .result",
+            result=result,
+            hint="fix the memory backend, then `await run.save(agent, err.result)`",
+        )
+        error.__cause__ = exc
+        return error
+    return None
 
 
 def _add_builtins(runner: Runner, agent: Agent, state: RunState, deps: LoopDeps) -> None:
