@@ -20,13 +20,13 @@ from rich.status import Status
 from exo.types import (
     PlanCompleteEvent,
     PlanSkippedEvent,
-    WarningEvent,
     PlanStartEvent,
     RunResult,
     RunStartEvent,
     TextEvent,
     ToolCallEvent,
     ToolResultEvent,
+    WarningEvent,
     text_of,
 )
 

@@ -10,7 +10,9 @@ transcript is discarded); that text, stripped, is the plan, injected into the ex
 
 An empty plan injects nothing. A plan longer than the agent's ``planning_max_chars`` is cut
 to that length plus :data:`CUT_MARKER` (:func:`cap_plan`), and the run emits a WarningEvent;
-shorter plans go into the templates exactly as written. The planner gets the agent's own tools only: the built-in
+shorter plans go into the templates exactly as written.
+
+The planner gets the agent's own tools only: the built-in
 tools (``spawn_self``, ``retrieve_artifact``, context tools) are added by the runner to the
 executor at run time, so the planner lacks them by construction. It has no memory, shares the
 run's context, and inherits ``max_steps``, ``temperature``, ``max_tokens`` and the self-spawn

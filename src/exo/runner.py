@@ -426,7 +426,6 @@ class Runner:
             )
             raise
 
-
     def memory_for(self, agent: Agent) -> Memory:
         """The memory backend a run of ``agent`` uses when it passes ``conversation_id``.
 
@@ -437,6 +436,7 @@ class Runner:
             return agent.memory_backend
         if self._default_memory is None:
             self._default_memory = resolve_memory("sqlite")
+            assert self._default_memory is not None  # "sqlite" always resolves
         return self._default_memory
 
     async def save(self, agent: Agent, result: RunResult) -> None:

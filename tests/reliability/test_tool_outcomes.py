@@ -225,9 +225,7 @@ async def test_a_sync_tool_returning_an_awaitable_is_awaited() -> None:
 async def test_lone_surrogates_in_the_input_are_escaped_once(task: Any) -> None:
     agent = Agent(name="a", model="test:m")
     model = FunctionModel(lambda messages, info: "ok")
-    result = await run(
-        agent, task, provider=model, messages=[UserMessage(content="before \udc80")]
-    )
+    result = await run(agent, task, provider=model, messages=[UserMessage(content="before \udc80")])
     sent = model.requests[0].messages
     texts = [m.content if isinstance(m.content, str) else m.content[0].text for m in sent]  # type: ignore[union-attr]
     for text in texts:

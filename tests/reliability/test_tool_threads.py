@@ -55,7 +55,8 @@ def _fan_out(tool: str, calls: int) -> FunctionModel:
 
 
 async def _until(predicate: Any) -> None:
-    while not predicate():
+    # The condition changes in worker threads, which cannot set an asyncio.Event: poll it.
+    while not predicate():  # noqa: ASYNC110
         await asyncio.sleep(0.005)
 
 
