@@ -159,6 +159,9 @@ def build_result(state: RunState, output: str) -> RunResult:
 async def run_loop(state: RunState, deps: LoopDeps) -> AsyncGenerator[StreamEvent, None]:
     """Drive the agent to a final answer; the last event is a RunCompleteEvent.
 
+    Each step: check the budget → call the model (streaming its deltas) → record the
+    response → finish, or run the tools the model asked for → next step.
+
     Raises:
         MaxStepsExceeded: ``max_steps`` model calls gave no final answer.
         OutputTruncated: the final answer was cut at ``max_tokens``.
@@ -166,75 +169,36 @@ async def run_loop(state: RunState, deps: LoopDeps) -> AsyncGenerator[StreamEven
     """
     name, lineage, detailed = state.agent_name, state.lineage, deps.detailed
     while True:
-        if state.steps >= deps.max_steps:
-            raise MaxStepsExceeded(
-                f"agent {name!r} used all {deps.max_steps} steps (model calls) without a "
-                "final answer",
-                result=build_result(state, ""),
-                hint="raise max_steps, or tell the model in its instructions when to stop",
-            )
+        _check_budget(state, deps)
         state.steps += 1
         step = state.steps
         if detailed:
             yield StepEvent(agent_name=name, step=step, status="started", lineage=lineage)
-        sent = state.messages
-        if deps.window_max_tokens is not None:
-            sent = window_messages(sent, deps.window_max_tokens).messages
-        request = ModelRequest(
-            messages=list(sent),
-            tools=deps.specs,
-            settings=deps.settings,
-            agent_name=name,
-        )
         response: ModelResponse | None = None
-        calls = deps.effects.model_call(
-            deps.provider, request, stream=deps.stream, policy=deps.policy
-        )
-        async with aclosing(calls) as chunks:
+        async with aclosing(_call_model(state, deps)) as chunks:
             async for chunk in chunks:
-                if isinstance(chunk, TextDelta):
-                    if chunk.text:
-                        yield TextEvent(agent_name=name, text=chunk.text, lineage=lineage)
-                elif isinstance(chunk, ModelResponse):
+                if isinstance(chunk, ModelResponse):
                     response = chunk
-                elif detailed and isinstance(chunk, ReasoningDelta):
-                    yield ReasoningEvent(agent_name=name, text=chunk.text, lineage=lineage)
+                elif (delta := _delta_event(state, deps, chunk)) is not None:
+                    yield delta
         if response is None:
             raise ModelError(
                 "no response", backend=deps.provider.backend, model=deps.provider.model
             )
+        for event in _record(state, deps, response, step):
+            yield event
         message = response.message
-        state.usage = state.usage + response.usage
-        state.messages.append(message)
-        if not deps.stream and message.content:
-            yield TextEvent(agent_name=name, text=message.content, lineage=lineage)
-        if detailed:
-            yield UsageEvent(
-                agent_name=name,
-                usage=response.usage,
-                step=step,
-                model=response.model or deps.provider.model,
-                lineage=lineage,
-            )
         if not message.tool_calls:
             if detailed:
                 yield StepEvent(agent_name=name, step=step, status="completed", lineage=lineage)
-            if response.finish_reason == "length":
-                raise OutputTruncated(
-                    f"agent {name!r}: the model stopped at max_tokens, so its answer is cut off",
-                    result=build_result(state, message.content),
-                    hint="raise max_tokens on the Agent (or ask for a shorter answer)",
-                )
-            yield RunCompleteEvent(
-                agent_name=name, result=build_result(state, message.content), lineage=lineage
-            )
+            yield _finish(state, response)
             return
-        for call in message.tool_calls:
+        for tool_call in message.tool_calls:
             yield ToolCallEvent(
                 agent_name=name,
-                tool_call_id=call.id,
-                tool_name=call.name,
-                arguments=call.arguments,
+                tool_call_id=tool_call.id,
+                tool_name=tool_call.name,
+                arguments=tool_call.arguments,
                 lineage=lineage,
             )
         async with aclosing(_run_tools(state, deps, message.tool_calls)) as tool_events:
@@ -242,6 +206,78 @@ async def run_loop(state: RunState, deps: LoopDeps) -> AsyncGenerator[StreamEven
                 yield event
         if detailed:
             yield StepEvent(agent_name=name, step=step, status="completed", lineage=lineage)
+
+
+def _check_budget(state: RunState, deps: LoopDeps) -> None:
+    """Refuse another model call once ``max_steps`` are spent."""
+    if state.steps >= deps.max_steps:
+        raise MaxStepsExceeded(
+            f"agent {state.agent_name!r} used all {deps.max_steps} steps (model calls) without "
+            "a final answer",
+            result=build_result(state, ""),
+            hint="raise max_steps, or tell the model in its instructions when to stop",
+        )
+
+
+def _call_model(state: RunState, deps: LoopDeps) -> AsyncGenerator[ModelChunk, None]:
+    """Build this step's request and make the model call through the run's effects."""
+    sent = state.messages
+    if deps.window_max_tokens is not None:
+        sent = window_messages(sent, deps.window_max_tokens).messages
+    request = ModelRequest(
+        messages=list(sent), tools=deps.specs, settings=deps.settings, agent_name=state.agent_name
+    )
+    return deps.effects.model_call(deps.provider, request, stream=deps.stream, policy=deps.policy)
+
+
+def _delta_event(state: RunState, deps: LoopDeps, chunk: ModelChunk) -> StreamEvent | None:
+    """The event a streamed delta becomes (none for empty text, or reasoning unless detailed)."""
+    if isinstance(chunk, TextDelta):
+        if chunk.text:
+            return TextEvent(agent_name=state.agent_name, text=chunk.text, lineage=state.lineage)
+    elif deps.detailed and isinstance(chunk, ReasoningDelta):
+        return ReasoningEvent(agent_name=state.agent_name, text=chunk.text, lineage=state.lineage)
+    return None
+
+
+def _record(
+    state: RunState, deps: LoopDeps, response: ModelResponse, step: int
+) -> list[StreamEvent]:
+    """Add the response to the transcript and usage; return the events that report it."""
+    message = response.message
+    state.usage = state.usage + response.usage
+    state.messages.append(message)
+    events: list[StreamEvent] = []
+    if not deps.stream and message.content:
+        events.append(
+            TextEvent(agent_name=state.agent_name, text=message.content, lineage=state.lineage)
+        )
+    if deps.detailed:
+        events.append(
+            UsageEvent(
+                agent_name=state.agent_name,
+                usage=response.usage,
+                step=step,
+                model=response.model or deps.provider.model,
+                lineage=state.lineage,
+            )
+        )
+    return events
+
+
+def _finish(state: RunState, response: ModelResponse) -> RunCompleteEvent:
+    """End the run on a final answer (or raise if it was cut at ``max_tokens``)."""
+    text = response.message.content
+    if response.finish_reason == "length":
+        raise OutputTruncated(
+            f"agent {state.agent_name!r}: the model stopped at max_tokens, so its answer is cut "
+            "off",
+            result=build_result(state, text),
+            hint="raise max_tokens on the Agent (or ask for a shorter answer)",
+        )
+    return RunCompleteEvent(
+        agent_name=state.agent_name, result=build_result(state, text), lineage=state.lineage
+    )
 
 
 _DONE: Any = object()

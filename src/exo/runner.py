@@ -14,13 +14,14 @@ import dataclasses
 import logging
 from collections.abc import AsyncGenerator, Sequence
 from contextlib import aclosing
+from dataclasses import dataclass
 
 from exo import planning
 from exo._loop import Effects, InProcessEffects, LoopDeps, run_loop
 from exo._retry import RetryPolicy
 from exo._state import RunState
 from exo._text import encodable, encodable_content, encodable_message
-from exo._threads import ToolThreads
+from exo._threads import ToolLane, ToolThreads
 from exo.agent import Agent
 from exo.artifacts import RETRIEVE_TOOL, enable_artifacts
 from exo.context import Context, context_tools
@@ -52,7 +53,7 @@ from exo.types import (
     WarningEvent,
 )
 
-__all__ = ["Runner", "run"]
+__all__ = ["RunOptions", "Runner", "run"]
 
 log = logging.getLogger("exo.run")
 
@@ -108,17 +109,11 @@ def _check_history(messages: object) -> list[Message]:
     return [encodable_message(m) for m in messages]
 
 
-def _check_options(
-    *,
-    conversation_id: object,
-    provider: object,
-    context: object,
-    max_retries: object,
-    retry: object,
-    effects: object,
-    detailed: object,
-) -> None:
+def _check_options(options: RunOptions) -> None:
     """Validate the per-call arguments of run / run.stream / run.sync like Agent arguments."""
+    conversation_id, provider, context = options.conversation_id, options.provider, options.context
+    max_retries, retry, effects = options.max_retries, options.retry, options.effects
+    detailed = options.detailed
     if conversation_id is not None and (
         not isinstance(conversation_id, str) or not conversation_id.strip()
     ):
@@ -143,6 +138,35 @@ def _check_options(
         raise _bad("effects", "an exo.Effects (with model_call() and tool_calls())", effects)
     if not isinstance(detailed, bool):
         raise _bad("detailed", "True or False", detailed)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunOptions:
+    """One run's per-call settings: everything but the agent and the input.
+
+    ``run``, ``run.stream`` and ``run.sync`` build one from their keyword arguments (see
+    :meth:`Runner.__call__` for what each means); spawned children get theirs from the parent.
+
+    Attributes:
+        stream: Ask the provider for deltas (``run.stream``) or whole responses (``run``).
+        detailed: Also yield the lifecycle, step, usage and reasoning events.
+        depth: 0 for a top-level run, 1 for its children, and so on.
+        lineage: Names of the parent agents, outermost first.
+        max_steps: Model calls allowed (default: the agent's ``max_steps``).
+    """
+
+    messages: Sequence[Message] | None = None
+    conversation_id: str | None = None
+    provider: Provider | None = None
+    context: Context | None = None
+    max_retries: int | None = None
+    retry: RetryPolicy | None = None
+    effects: Effects | None = None
+    stream: bool = False
+    detailed: bool = False
+    depth: int = 0
+    lineage: tuple[str, ...] = ()
+    max_steps: int | None = None
 
 
 class Runner:
@@ -200,9 +224,7 @@ class Runner:
             AgentError: anything else that stops the run (e.g. an unresolvable model).
         """
         result: RunResult | None = None
-        events = self.events(
-            agent,
-            input,
+        options = RunOptions(
             messages=messages,
             conversation_id=conversation_id,
             provider=provider,
@@ -210,10 +232,8 @@ class Runner:
             max_retries=max_retries,
             retry=retry,
             effects=effects,
-            stream=False,
-            detailed=False,
         )
-        async with aclosing(events) as stream:
+        async with aclosing(self.events(agent, input, options)) as stream:
             async for event in stream:
                 if type(event) is RunCompleteEvent:
                     result = event.result
@@ -279,9 +299,7 @@ class Runner:
         RunCompleteEvent carrying the RunResult. ``detailed=True`` adds plan lifecycle,
         step, usage and reasoning events. Leaving the loop early cancels the run.
         """
-        return self.events(
-            agent,
-            input,
+        options = RunOptions(
             messages=messages,
             conversation_id=conversation_id,
             provider=provider,
@@ -292,24 +310,10 @@ class Runner:
             stream=True,
             detailed=detailed,
         )
+        return self.events(agent, input, options)
 
     async def events(
-        self,
-        agent: Agent,
-        input: Input,
-        *,
-        messages: Sequence[Message] | None,
-        conversation_id: str | None,
-        provider: Provider | None,
-        context: Context | None,
-        max_retries: int | None,
-        retry: RetryPolicy | None,
-        effects: Effects | None,
-        stream: bool,
-        detailed: bool,
-        depth: int = 0,
-        lineage: tuple[str, ...] = (),
-        max_steps: int | None = None,
+        self, agent: Agent, input: Input, options: RunOptions
     ) -> AsyncGenerator[StreamEvent, None]:
         """The engine behind every entry point (see the module docstring)."""
         if not isinstance(agent, Agent):
@@ -317,97 +321,23 @@ class Runner:
                 f"run() takes an exo.Agent first, got {type(agent).__name__}", parameter="agent"
             )
         task = _check_input(input)
-        history = _check_history(messages)
-        _check_options(
-            conversation_id=conversation_id,
-            provider=provider,
-            context=context,
-            max_retries=max_retries,
-            retry=retry,
-            effects=effects,
-            detailed=detailed,
-        )
+        history = _check_history(options.messages)
+        _check_options(options)
+        detailed, lineage = options.detailed, options.lineage
         try:
-            provider = provider or get_provider(agent.model)
-            ctx = context or agent.context or Context()
-            policy = retry or RetryPolicy(
-                max_retries=agent.max_retries if max_retries is None else max_retries
-            )
-            run_effects = effects or InProcessEffects()
-            lane = self.threads.lane(agent.max_tool_threads)
-            memory = self.memory_for(agent) if conversation_id is not None else None
-            if memory is not None and conversation_id is not None:
-                loaded = await memory.load(conversation_id, max_tokens=agent.history_max_tokens)
-                history = [*loaded, *history]
-            state = RunState(
-                agent_name=agent.name,
-                model=agent.model,
-                depth=depth,
-                lineage=lineage,
-                conversation_id=conversation_id,
-            )
-            run_task, run_history = task, history
+            run = await self._prepare(agent, task, history, options)
             if agent.planning_enabled:
-                if detailed:
-                    yield PlanStartEvent(
-                        agent_name=agent.name,
-                        model=agent.planning_model or agent.model,
-                        lineage=lineage,
-                    )
-                state.plan = await planning.run_planner(
-                    agent,
-                    task,
-                    history,
-                    provider=provider,
-                    context=ctx,
-                    effects=run_effects,
-                    depth=depth,
-                    lineage=lineage,
-                    lane=lane,
-                )
-                text, cut_from = planning.cap_plan(state.plan.text, agent.planning_max_chars)
-                if cut_from is not None:
-                    state.plan = dataclasses.replace(state.plan, text=text)
-                    yield WarningEvent(
-                        agent_name=agent.name,
-                        code="plan_cut",
-                        message=f"the plan of agent {agent.name!r} has {cut_from:,} characters; "
-                        f"only the first {agent.planning_max_chars:,} were injected "
-                        "(planning_max_chars)",
-                        lineage=lineage,
-                    )
-                if state.plan.skipped is not None:
-                    yield PlanSkippedEvent(
-                        agent_name=agent.name, reason=state.plan.skipped, lineage=lineage
-                    )
-                elif detailed:
-                    yield PlanCompleteEvent(agent_name=agent.name, plan=state.plan, lineage=lineage)
-                run_task, run_history = planning.inject_plan(task, history, state.plan.text)
-            instructions = encodable(await agent.resolve_instructions())
-            system: list[Message] = [SystemMessage(content=instructions)] if instructions else []
-            state.messages = [*system, *run_history, UserMessage(content=run_task)]
-            state.turn_start = len(state.messages) - 1
-            state.original_input = UserMessage(content=task)
-            deps = LoopDeps(
-                provider=provider,
-                tools=dict(agent.tool_map),
-                context=ctx,
-                settings=ModelSettings(temperature=agent.temperature, max_tokens=agent.max_tokens),
-                max_steps=max_steps or agent.max_steps,
-                policy=policy,
-                stream=stream,
-                detailed=detailed,
-                effects=run_effects,
-                window_max_tokens=agent.window_max_tokens,
-                lane=lane,
-            )
-            _add_builtins(self, agent, state, deps)
+                async with aclosing(_plan(agent, run, options)) as planned:
+                    async for event in planned:
+                        yield event
+            deps = await _start(agent, run, options)
+            _add_builtins(self, agent, run.state, deps)
             if detailed:
                 yield RunStartEvent(agent_name=agent.name, model=agent.model, lineage=lineage)
-            async with aclosing(run_loop(state, deps)) as loop:
+            async with aclosing(run_loop(run.state, deps)) as loop:
                 async for event in loop:
-                    if type(event) is RunCompleteEvent and memory is not None:
-                        failed = await _save(memory, event.result)
+                    if type(event) is RunCompleteEvent and run.memory is not None:
+                        failed = await _save(run.memory, event.result)
                         if failed is not None:
                             try:
                                 yield event  # the paid-for answer reaches the caller first
@@ -425,6 +355,43 @@ class Runner:
                 lineage=lineage,
             )
             raise
+
+    async def _prepare(
+        self,
+        agent: Agent,
+        task: str | list[ContentBlock],
+        history: list[Message],
+        options: RunOptions,
+    ) -> _Run:
+        """Resolve what the run uses (provider, context, retries, effects, threads, memory)
+        and load the conversation's history."""
+        conversation_id = options.conversation_id
+        run = _Run(
+            task=task,
+            history=history,
+            provider=options.provider or get_provider(agent.model),
+            context=options.context or agent.context or Context(),
+            policy=options.retry
+            or RetryPolicy(
+                max_retries=agent.max_retries
+                if options.max_retries is None
+                else options.max_retries
+            ),
+            effects=options.effects or InProcessEffects(),
+            lane=self.threads.lane(agent.max_tool_threads),
+            memory=self.memory_for(agent) if conversation_id is not None else None,
+            state=RunState(
+                agent_name=agent.name,
+                model=agent.model,
+                depth=options.depth,
+                lineage=options.lineage,
+                conversation_id=options.conversation_id,
+            ),
+        )
+        if run.memory is not None and conversation_id is not None:
+            loaded = await run.memory.load(conversation_id, max_tokens=agent.history_max_tokens)
+            run.history = [*loaded, *history]
+        return run
 
     def memory_for(self, agent: Agent) -> Memory:
         """The memory backend a run of ``agent`` uses when it passes ``conversation_id``.
@@ -456,6 +423,82 @@ class Runner:
         await self.memory_for(agent).append(
             result.conversation_id, result.new_messages, usage=result.usage
         )
+
+
+@dataclass(slots=True, kw_only=True)
+class _Run:
+    """What one run resolved before its loop starts (the engine's working set)."""
+
+    task: str | list[ContentBlock]
+    history: list[Message]
+    provider: Provider
+    context: Context
+    policy: RetryPolicy
+    effects: Effects
+    lane: ToolLane
+    memory: Memory | None
+    state: RunState
+
+
+async def _plan(agent: Agent, run: _Run, options: RunOptions) -> AsyncGenerator[StreamEvent, None]:
+    """Run the planner pre-pass and record its plan on the run's state (capped)."""
+    lineage = options.lineage
+    if options.detailed:
+        yield PlanStartEvent(
+            agent_name=agent.name, model=agent.planning_model or agent.model, lineage=lineage
+        )
+    state = run.state
+    state.plan = await planning.run_planner(
+        agent,
+        run.task,
+        run.history,
+        provider=run.provider,
+        context=run.context,
+        effects=run.effects,
+        depth=options.depth,
+        lineage=lineage,
+        lane=run.lane,
+    )
+    text, cut_from = planning.cap_plan(state.plan.text, agent.planning_max_chars)
+    if cut_from is not None:
+        state.plan = dataclasses.replace(state.plan, text=text)
+        yield WarningEvent(
+            agent_name=agent.name,
+            code="plan_cut",
+            message=f"the plan of agent {agent.name!r} has {cut_from:,} characters; "
+            f"only the first {agent.planning_max_chars:,} were injected (planning_max_chars)",
+            lineage=lineage,
+        )
+    if state.plan.skipped is not None:
+        yield PlanSkippedEvent(agent_name=agent.name, reason=state.plan.skipped, lineage=lineage)
+    elif options.detailed:
+        yield PlanCompleteEvent(agent_name=agent.name, plan=state.plan, lineage=lineage)
+
+
+async def _start(agent: Agent, run: _Run, options: RunOptions) -> LoopDeps:
+    """Write the executor's opening transcript and build what its loop needs."""
+    state = run.state
+    task, history = run.task, run.history
+    if state.plan is not None:
+        task, history = planning.inject_plan(run.task, run.history, state.plan.text)
+    instructions = encodable(await agent.resolve_instructions())
+    system: list[Message] = [SystemMessage(content=instructions)] if instructions else []
+    state.messages = [*system, *history, UserMessage(content=task)]
+    state.turn_start = len(state.messages) - 1
+    state.original_input = UserMessage(content=run.task)
+    return LoopDeps(
+        provider=run.provider,
+        tools=dict(agent.tool_map),
+        context=run.context,
+        settings=ModelSettings(temperature=agent.temperature, max_tokens=agent.max_tokens),
+        max_steps=options.max_steps or agent.max_steps,
+        policy=run.policy,
+        stream=options.stream,
+        detailed=options.detailed,
+        effects=run.effects,
+        window_max_tokens=agent.window_max_tokens,
+        lane=run.lane,
+    )
 
 
 async def _save(memory: Memory, result: RunResult) -> MemorySaveError | None:

@@ -150,16 +150,13 @@ class _Spawner:
 
     def _start(self, name: str, task: str, max_steps: int) -> AsyncGenerator[StreamEvent, None]:
         """Start one child's run through the runner's engine (always detailed: usage counts)."""
+        from exo.runner import RunOptions  # the runner imports this module
+
         deps, state = self.deps, self.state
         child = self.agent.replace(name=name, planning_enabled=False, memory=None)
-        return self.runner.events(
-            child,
-            task,
-            messages=None,
-            conversation_id=None,
+        options = RunOptions(
             provider=deps.provider,
             context=deps.context.fork(),
-            max_retries=None,
             retry=deps.policy,
             effects=deps.effects,
             stream=deps.stream,
@@ -168,6 +165,7 @@ class _Spawner:
             lineage=(*state.lineage, state.agent_name),
             max_steps=max_steps,
         )
+        return self.runner.events(child, task, options)
 
     async def _child(self, number: int, task: str, max_steps: int, ctx: ToolContext) -> _Outcome:
         """Run one child to its end; its failure is returned, cancellation propagates."""
