@@ -18,9 +18,16 @@ from dataclasses import dataclass
 
 from exo import planning
 from exo._loop import Effects, InProcessEffects, LoopDeps, run_loop
+from exo._options import (
+    Input,
+    RunOptions,
+    check_history,
+    check_input,
+    check_options,
+)
 from exo._retry import RetryPolicy
 from exo._state import RunState
-from exo._text import encodable, encodable_content, encodable_message
+from exo._text import encodable
 from exo._threads import ToolLane, ToolThreads
 from exo.agent import Agent
 from exo.artifacts import RETRIEVE_TOOL, enable_artifacts
@@ -33,11 +40,8 @@ from exo.spawn import SPAWN_TOOL, spawn_tool
 from exo.tools import Tool
 from exo.types import (
     DETAILED_ONLY,
-    AssistantMessage,
     ContentBlock,
-    DocumentBlock,
     ErrorEvent,
-    ImageBlock,
     Message,
     PlanCompleteEvent,
     PlanSkippedEvent,
@@ -47,8 +51,6 @@ from exo.types import (
     RunStartEvent,
     StreamEvent,
     SystemMessage,
-    TextBlock,
-    ToolResult,
     UserMessage,
     WarningEvent,
 )
@@ -56,117 +58,6 @@ from exo.types import (
 __all__ = ["RunOptions", "Runner", "run"]
 
 log = logging.getLogger("exo.run")
-
-Input = str | Sequence[ContentBlock]
-
-
-def _check_input(value: object) -> str | list[ContentBlock]:
-    """Validate the task and make its text encodable (lone surrogates escaped)."""
-    if isinstance(value, str):
-        return encodable(value)
-    if (
-        isinstance(value, Sequence)
-        and value  # no blocks (or b""): nothing to send
-        and all(isinstance(b, TextBlock | ImageBlock | DocumentBlock) for b in value)
-    ):
-        content = encodable_content(list(value))
-        assert not isinstance(content, str)
-        return content
-    raise ConfigError(
-        f"input must be a string or a list of content blocks, got {type(value).__name__}",
-        parameter="input",
-        hint="pass the task as text, or e.g. [TextBlock(text=...), ImageBlock(url=...)] "
-        "(at least one block)",
-    )
-
-
-_MESSAGE_TYPES = (SystemMessage, UserMessage, AssistantMessage, ToolResult)
-
-
-def _bad(parameter: str, expected: str, value: object, hint: str | None = None) -> ConfigError:
-    return ConfigError(
-        f"run(): {parameter} must be {expected}, got {type(value).__name__} ({value!r:.80})",
-        parameter=parameter,
-        hint=hint,
-    )
-
-
-def _check_history(messages: object) -> list[Message]:
-    """Validate ``messages=`` and make its text encodable."""
-    if messages is None:
-        return []
-    if isinstance(messages, str | bytes) or not isinstance(messages, Sequence):
-        raise _bad("messages", "a list of exo messages", messages)
-    for i, m in enumerate(messages):
-        if not isinstance(m, _MESSAGE_TYPES):
-            raise _bad(
-                f"messages[{i}]",
-                "an exo message (UserMessage, AssistantMessage, SystemMessage, ToolResult)",
-                m,
-                hint="pass e.g. [UserMessage(content='hi'), AssistantMessage(content='hello')], "
-                "or result.messages of an earlier run",
-            )
-    return [encodable_message(m) for m in messages]
-
-
-def _check_options(options: RunOptions) -> None:
-    """Validate the per-call arguments of run / run.stream / run.sync like Agent arguments."""
-    conversation_id, provider, context = options.conversation_id, options.provider, options.context
-    max_retries, retry, effects = options.max_retries, options.retry, options.effects
-    detailed = options.detailed
-    if conversation_id is not None and (
-        not isinstance(conversation_id, str) or not conversation_id.strip()
-    ):
-        raise _bad("conversation_id", "a non-empty string or None", conversation_id)
-    if provider is not None and not all(
-        callable(getattr(provider, a, None)) for a in ("complete", "stream")
-    ):
-        raise _bad("provider", "an exo Provider (with complete() and stream())", provider)
-    if context is not None and not isinstance(context, Context):
-        raise _bad("context", "an exo.Context or None", context)
-    if max_retries is not None and (
-        isinstance(max_retries, bool)
-        or not isinstance(max_retries, int)
-        or not 0 <= max_retries <= 20
-    ):
-        raise _bad("max_retries", "an integer from 0 to 20 or None", max_retries)
-    if retry is not None and not isinstance(retry, RetryPolicy):
-        raise _bad("retry", "an exo.RetryPolicy or None", retry)
-    if effects is not None and not all(
-        callable(getattr(effects, a, None)) for a in ("model_call", "tool_calls")
-    ):
-        raise _bad("effects", "an exo.Effects (with model_call() and tool_calls())", effects)
-    if not isinstance(detailed, bool):
-        raise _bad("detailed", "True or False", detailed)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RunOptions:
-    """One run's per-call settings: everything but the agent and the input.
-
-    ``run``, ``run.stream`` and ``run.sync`` build one from their keyword arguments (see
-    :meth:`Runner.__call__` for what each means); spawned children get theirs from the parent.
-
-    Attributes:
-        stream: Ask the provider for deltas (``run.stream``) or whole responses (``run``).
-        detailed: Also yield the lifecycle, step, usage and reasoning events.
-        depth: 0 for a top-level run, 1 for its children, and so on.
-        lineage: Names of the parent agents, outermost first.
-        max_steps: Model calls allowed (default: the agent's ``max_steps``).
-    """
-
-    messages: Sequence[Message] | None = None
-    conversation_id: str | None = None
-    provider: Provider | None = None
-    context: Context | None = None
-    max_retries: int | None = None
-    retry: RetryPolicy | None = None
-    effects: Effects | None = None
-    stream: bool = False
-    detailed: bool = False
-    depth: int = 0
-    lineage: tuple[str, ...] = ()
-    max_steps: int | None = None
 
 
 class Runner:
@@ -181,10 +72,15 @@ class Runner:
     """
 
     def __init__(self, *, tool_threads: int = 64) -> None:
-        if isinstance(tool_threads, bool) or not isinstance(tool_threads, int):
-            raise _bad("tool_threads", "an integer from 1 to 1024", tool_threads)
-        if not 1 <= tool_threads <= 1024:
-            raise _bad("tool_threads", "an integer from 1 to 1024", tool_threads)
+        if (
+            isinstance(tool_threads, bool)
+            or not isinstance(tool_threads, int)
+            or not 1 <= tool_threads <= 1024
+        ):
+            raise ConfigError(
+                f"Runner(): tool_threads must be an integer from 1 to 1024, got {tool_threads!r}",
+                parameter="tool_threads",
+            )
         self.threads = ToolThreads(tool_threads)
         self._default_memory: Memory | None = None
 
@@ -320,9 +216,9 @@ class Runner:
             raise ConfigError(
                 f"run() takes an exo.Agent first, got {type(agent).__name__}", parameter="agent"
             )
-        task = _check_input(input)
-        history = _check_history(options.messages)
-        _check_options(options)
+        task = check_input(input)
+        history = check_history(options.messages)
+        check_options(options)
         detailed, lineage = options.detailed, options.lineage
         try:
             run = await self._prepare(agent, task, history, options)

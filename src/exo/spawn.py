@@ -32,6 +32,7 @@ from contextlib import aclosing
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from exo._options import RunOptions
 from exo.errors import MaxStepsExceeded, ToolError
 from exo.tools import Tool, ToolContext
 from exo.types import (
@@ -150,8 +151,6 @@ class _Spawner:
 
     def _start(self, name: str, task: str, max_steps: int) -> AsyncGenerator[StreamEvent, None]:
         """Start one child's run through the runner's engine (always detailed: usage counts)."""
-        from exo.runner import RunOptions  # the runner imports this module
-
         deps, state = self.deps, self.state
         child = self.agent.replace(name=name, planning_enabled=False, memory=None)
         options = RunOptions(
