@@ -108,3 +108,16 @@ async def test_save_needs_a_conversation() -> None:
     result = await run(agent, "q", provider=ScriptedModel(["a"]))
     with pytest.raises(ConfigError):
         await run.save(agent, result)
+
+
+async def test_a_reader_that_stops_at_the_result_still_hears_of_the_failed_save(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    agent = Agent(name="a", model="test:m", memory=FlakyMemory(OSError("disk full")))
+    events = run.stream(agent, "q", provider=ScriptedModel(["answer"]), conversation_id="c")
+    async for event in events:
+        if isinstance(event, RunCompleteEvent):
+            assert event.result.output == "answer"
+            break
+    await events.aclose()
+    assert any("saving its turn" in r.getMessage() for r in caplog.records)
