@@ -177,10 +177,13 @@ async def run_loop(state: RunState, deps: LoopDeps) -> AsyncGenerator[StreamEven
         response: ModelResponse | None = None
         async with aclosing(_call_model(state, deps)) as chunks:
             async for chunk in chunks:
-                if isinstance(chunk, ModelResponse):
+                if isinstance(chunk, TextDelta):
+                    if chunk.text:
+                        yield TextEvent(agent_name=name, text=chunk.text, lineage=lineage)
+                elif isinstance(chunk, ModelResponse):
                     response = chunk
-                elif (delta := _delta_event(state, deps, chunk)) is not None:
-                    yield delta
+                elif detailed and isinstance(chunk, ReasoningDelta):
+                    yield ReasoningEvent(agent_name=name, text=chunk.text, lineage=lineage)
         if response is None:
             raise ModelError(
                 "no response", backend=deps.provider.backend, model=deps.provider.model
@@ -228,16 +231,6 @@ def _call_model(state: RunState, deps: LoopDeps) -> AsyncGenerator[ModelChunk, N
         messages=list(sent), tools=deps.specs, settings=deps.settings, agent_name=state.agent_name
     )
     return deps.effects.model_call(deps.provider, request, stream=deps.stream, policy=deps.policy)
-
-
-def _delta_event(state: RunState, deps: LoopDeps, chunk: ModelChunk) -> StreamEvent | None:
-    """The event a streamed delta becomes (none for empty text, or reasoning unless detailed)."""
-    if isinstance(chunk, TextDelta):
-        if chunk.text:
-            return TextEvent(agent_name=state.agent_name, text=chunk.text, lineage=state.lineage)
-    elif deps.detailed and isinstance(chunk, ReasoningDelta):
-        return ReasoningEvent(agent_name=state.agent_name, text=chunk.text, lineage=state.lineage)
-    return None
 
 
 def _record(

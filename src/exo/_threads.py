@@ -20,15 +20,16 @@ import contextvars
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 __all__ = ["Outcome", "ToolLane", "ToolThreads", "capture", "run_in_own_thread"]
 
 
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """What a function did: returned ``value``, or raised ``error``."""
+class Outcome(NamedTuple):
+    """What a function did: returned ``value``, or raised ``error``.
+
+    A named tuple, not a dataclass: one is made per tool call, and a tuple is the cheapest.
+    """
 
     value: Any = None
     error: BaseException | None = None
