@@ -104,13 +104,14 @@ async def test_string_memory_settings_are_resolved_once_per_agent(tmp_path: Path
 async def test_default_memory_is_embedded_sqlite(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import exo.runner
+    from exo import Runner
 
     monkeypatch.setenv("EXO_HOME", str(tmp_path))
-    monkeypatch.setattr(exo.runner, "_default_memory", None)  # a fresh process default
+    runner = Runner()  # its default memory opens on first use, under EXO_HOME
     bot = agent(None)
     model = ScriptedModel(["a", "b"])
-    await run(bot, "1", provider=model, conversation_id="k")
-    await run(bot, "2", provider=model, conversation_id="k")
+    await runner(bot, "1", provider=model, conversation_id="k")
+    await runner(bot, "2", provider=model, conversation_id="k")
     assert len(model.requests[1].messages) == 3
     assert (tmp_path / "memory.db").exists()
+    assert runner.memory_for(bot) is runner.memory_for(agent(None))  # one per runner

@@ -6,6 +6,8 @@ agent = Agent(name="researcher", model="openai:gpt-4o", tools=[search], planning
 result = await run(agent, "Compare React vs Svelte for a new project")
 """
 
+from exo._loop import Effects, InProcessEffects
+from exo._retry import RetryPolicy
 from exo.agent import Agent
 from exo.context import Context
 from exo.errors import (
@@ -13,12 +15,13 @@ from exo.errors import (
     ConfigError,
     ExoError,
     MaxStepsExceeded,
+    MemorySaveError,
     ModelError,
     OutputTruncated,
     PlanningError,
     ToolError,
 )
-from exo.runner import run
+from exo.runner import Runner, run
 from exo.tools import Tool, ToolContext, tool
 from exo.types import (
     AssistantMessage,
@@ -41,14 +44,19 @@ __all__ = [
     "ConfigError",
     "Context",
     "DocumentBlock",
+    "Effects",
     "ExoError",
     "ImageBlock",
+    "InProcessEffects",
     "MaxStepsExceeded",
+    "MemorySaveError",
     "Message",
     "ModelError",
     "OutputTruncated",
     "PlanningError",
+    "RetryPolicy",
     "RunResult",
+    "Runner",
     "SystemMessage",
     "TextBlock",
     "Tool",

@@ -27,6 +27,7 @@ from exo.types import (
     ToolCallEvent,
     ToolResultEvent,
     Usage,
+    WarningEvent,
     text_of,
 )
 
@@ -158,6 +159,9 @@ class RunView:
             self._quiet()
             say(self.err, f"[yellow]⚠ planning skipped:[/] {escape(event.reason)}")
             self.wait(f"Working with {self.model}…")
+        elif isinstance(event, WarningEvent):
+            self._quiet()
+            say(self.err, f"[yellow]⚠[/] {escape(event.message)}")
         elif isinstance(event, RunStartEvent):
             self.wait(f"Working with {event.model}…")
         elif isinstance(event, TextEvent):

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 from exo._retry import RetryPolicy, call_model
 from exo._state import RunState
+from exo._threads import ToolLane
 from exo._window import window_messages
 from exo.context import Context
 from exo.errors import MaxStepsExceeded, ModelError, OutputTruncated
@@ -112,6 +113,8 @@ class LoopDeps:
         window_max_tokens: Keep what each request sends within this many (estimated)
             tokens, dropping old turns (the transcript itself stays whole).
         extras: Per-run services for built-in tools (spawn limits, artifacts).
+        lane: The run's share of exo's worker threads for sync tools (``None``: a thread
+            per call).
     """
 
     provider: Provider
@@ -126,6 +129,7 @@ class LoopDeps:
     on_tool_result: ResultHook | None = None
     window_max_tokens: int | None = None
     extras: dict[str, Any] = field(default_factory=dict)
+    lane: ToolLane | None = None
     specs: list[ToolSpec] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -157,6 +161,9 @@ def build_result(state: RunState, output: str, last: ModelResponse | None = None
 async def run_loop(state: RunState, deps: LoopDeps) -> AsyncGenerator[StreamEvent, None]:
     """Drive the agent to a final answer; the last event is a RunCompleteEvent.
 
+    Each step: check the budget → call the model (streaming its deltas) → record the
+    response → finish, or run the tools the model asked for → next step.
+
     Raises:
         MaxStepsExceeded: ``max_steps`` model calls gave no final answer.
         OutputTruncated: the final answer was cut at ``max_tokens``.
@@ -164,31 +171,13 @@ async def run_loop(state: RunState, deps: LoopDeps) -> AsyncGenerator[StreamEven
     """
     name, lineage, detailed = state.agent_name, state.lineage, deps.detailed
     while True:
-        if state.steps >= deps.max_steps:
-            raise MaxStepsExceeded(
-                f"agent {name!r} used all {deps.max_steps} steps (model calls) without a "
-                "final answer",
-                result=build_result(state, ""),
-                hint="raise max_steps, or tell the model in its instructions when to stop",
-            )
+        _check_budget(state, deps)
         state.steps += 1
         step = state.steps
         if detailed:
             yield StepEvent(agent_name=name, step=step, status="started", lineage=lineage)
-        sent = state.messages
-        if deps.window_max_tokens is not None:
-            sent = window_messages(sent, deps.window_max_tokens).messages
-        request = ModelRequest(
-            messages=list(sent),
-            tools=deps.specs,
-            settings=deps.settings,
-            agent_name=name,
-        )
         response: ModelResponse | None = None
-        calls = deps.effects.model_call(
-            deps.provider, request, stream=deps.stream, policy=deps.policy
-        )
-        async with aclosing(calls) as chunks:
+        async with aclosing(_call_model(state, deps)) as chunks:
             async for chunk in chunks:
                 if isinstance(chunk, TextDelta):
                     if chunk.text:
@@ -201,40 +190,20 @@ async def run_loop(state: RunState, deps: LoopDeps) -> AsyncGenerator[StreamEven
             raise ModelError(
                 "no response", backend=deps.provider.backend, model=deps.provider.model
             )
+        for event in _record(state, deps, response, step):
+            yield event
         message = response.message
-        state.usage = state.usage + response.usage
-        state.messages.append(message)
-        if not deps.stream and message.content:
-            yield TextEvent(agent_name=name, text=message.content, lineage=lineage)
-        if detailed:
-            yield UsageEvent(
-                agent_name=name,
-                usage=response.usage,
-                step=step,
-                model=response.model or deps.provider.model,
-                lineage=lineage,
-            )
         if not message.tool_calls:
             if detailed:
                 yield StepEvent(agent_name=name, step=step, status="completed", lineage=lineage)
-            if response.finish_reason == "length":
-                raise OutputTruncated(
-                    f"agent {name!r}: the model stopped at max_tokens, so its answer is cut off",
-                    result=build_result(state, message.content, response),
-                    hint="raise max_tokens on the Agent (or ask for a shorter answer)",
-                )
-            yield RunCompleteEvent(
-                agent_name=name,
-                result=build_result(state, message.content, response),
-                lineage=lineage,
-            )
+            yield _finish(state, response)
             return
-        for call in message.tool_calls:
+        for tool_call in message.tool_calls:
             yield ToolCallEvent(
                 agent_name=name,
-                tool_call_id=call.id,
-                tool_name=call.name,
-                arguments=call.arguments,
+                tool_call_id=tool_call.id,
+                tool_name=tool_call.name,
+                arguments=tool_call.arguments,
                 lineage=lineage,
             )
         async with aclosing(_run_tools(state, deps, message.tool_calls)) as tool_events:
@@ -242,6 +211,70 @@ async def run_loop(state: RunState, deps: LoopDeps) -> AsyncGenerator[StreamEven
                 yield event
         if detailed:
             yield StepEvent(agent_name=name, step=step, status="completed", lineage=lineage)
+
+
+def _check_budget(state: RunState, deps: LoopDeps) -> None:
+    """Refuse another model call once ``max_steps`` are spent."""
+    if state.steps >= deps.max_steps:
+        raise MaxStepsExceeded(
+            f"agent {state.agent_name!r} used all {deps.max_steps} steps (model calls) without "
+            "a final answer",
+            result=build_result(state, ""),
+            hint="raise max_steps, or tell the model in its instructions when to stop",
+        )
+
+
+def _call_model(state: RunState, deps: LoopDeps) -> AsyncGenerator[ModelChunk, None]:
+    """Build this step's request and make the model call through the run's effects."""
+    sent = state.messages
+    if deps.window_max_tokens is not None:
+        sent = window_messages(sent, deps.window_max_tokens).messages
+    request = ModelRequest(
+        messages=list(sent), tools=deps.specs, settings=deps.settings, agent_name=state.agent_name
+    )
+    return deps.effects.model_call(deps.provider, request, stream=deps.stream, policy=deps.policy)
+
+
+def _record(
+    state: RunState, deps: LoopDeps, response: ModelResponse, step: int
+) -> list[StreamEvent]:
+    """Add the response to the transcript and usage; return the events that report it."""
+    message = response.message
+    state.usage = state.usage + response.usage
+    state.messages.append(message)
+    events: list[StreamEvent] = []
+    if not deps.stream and message.content:
+        events.append(
+            TextEvent(agent_name=state.agent_name, text=message.content, lineage=state.lineage)
+        )
+    if deps.detailed:
+        events.append(
+            UsageEvent(
+                agent_name=state.agent_name,
+                usage=response.usage,
+                step=step,
+                model=response.model or deps.provider.model,
+                lineage=state.lineage,
+            )
+        )
+    return events
+
+
+def _finish(state: RunState, response: ModelResponse) -> RunCompleteEvent:
+    """End the run on a final answer (or raise if it was cut at ``max_tokens``)."""
+    text = response.message.content
+    if response.finish_reason == "length":
+        raise OutputTruncated(
+            f"agent {state.agent_name!r}: the model stopped at max_tokens, so its answer is cut "
+            "off",
+            result=build_result(state, text, response),
+            hint="raise max_tokens on the Agent (or ask for a shorter answer)",
+        )
+    return RunCompleteEvent(
+        agent_name=state.agent_name,
+        result=build_result(state, text, response),
+        lineage=state.lineage,
+    )
 
 
 _DONE: Any = object()
@@ -263,6 +296,7 @@ async def _run_tools(
             state=state,
             sink=sink,
             extras=deps.extras,
+            lane=deps.lane,
         )
 
     if queue is None:

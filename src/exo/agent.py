@@ -64,6 +64,8 @@ class Agent:
             read-only ones; ``None`` gives it all of the agent's own tools.
         planning_on_error: ``"raise"`` (a failed planner fails the run with PlanningError)
             or ``"skip"`` (run the executor unplanned and emit a PlanSkippedEvent).
+        planning_max_chars: Longest plan injected as it is; a longer one is cut to this many
+            characters plus a visible marker, and the run emits a WarningEvent.
         allow_self_spawn: Give runs a ``spawn_self`` tool that runs copies of this agent.
         max_spawn_children: Most tasks one ``spawn_self`` call may start (1-16).
         max_spawn_depth: How deep spawning may nest (1: children cannot spawn).
@@ -75,6 +77,9 @@ class Agent:
         window_max_tokens: Budget for what each model call sends in a long run: older turns
             are dropped (never a tool call without its result, never the leading system
             prompt, in steps so that the prompt prefix stays cacheable); ``None`` sends all.
+        max_tool_threads: Most sync tools one run keeps running at once, each in a worker
+            thread of exo's own pool (never the event loop's default executor); further
+            calls wait for a free slot.
     """
 
     name: str
@@ -93,6 +98,7 @@ class Agent:
     planning_max_steps: int | None = None
     planning_tools: Sequence[str | Tool | Callable[..., Any]] | None = None
     planning_on_error: Literal["raise", "skip"] = "raise"
+    planning_max_chars: int = 20_000
     allow_self_spawn: bool = False
     max_spawn_children: int = 4
     max_spawn_depth: int = 1
@@ -101,6 +107,7 @@ class Agent:
     context_tools: bool = False
     history_max_tokens: int | None = None
     window_max_tokens: int | None = None
+    max_tool_threads: int = 16
     tool_map: dict[str, Tool] = field(init=False, repr=False, compare=False)
     memory_backend: Memory | None = field(init=False, repr=False, compare=False)
 
@@ -161,6 +168,8 @@ class Agent:
             ("max_spawn_depth", 0, 10),
             ("max_spawn_total", 1, 1000),
             ("artifact_threshold", 0, 10**9),
+            ("planning_max_chars", 1, 10**9),
+            ("max_tool_threads", 1, 256),
         ):
             value = getattr(self, name)
             _check_type(name, value, int, f"an integer from {low} to {high}")

@@ -8,6 +8,7 @@ Every error exo raises on purpose derives from :class:`ExoError`::
     │   ├── ModelError             the model provider failed (HTTP status, retryable, partial text)
     │   ├── MaxStepsExceeded       the loop used all of max_steps; carries the partial RunResult
     │   ├── OutputTruncated        the model stopped at max_tokens; carries the partial RunResult
+    │   ├── MemorySaveError        the answer is complete but saving the turn failed; carries it
     │   └── PlanningError          the planner pre-pass failed
     └── ToolError                  raised *by a tool* to hand the model an error message
 
@@ -30,6 +31,7 @@ __all__ = [
     "ConfigError",
     "ExoError",
     "MaxStepsExceeded",
+    "MemorySaveError",
     "ModelError",
     "OutputTruncated",
     "PlanningError",
@@ -146,6 +148,18 @@ class OutputTruncated(_ResultError):
 
     Attributes:
         result: The partial :class:`~exo.types.RunResult`; ``result.output`` is the cut text.
+    """
+
+
+class MemorySaveError(_ResultError):
+    """The run finished, but saving its turn to memory failed (see ``__cause__``).
+
+    The answer is not lost: ``result`` is the complete :class:`~exo.types.RunResult` (the
+    stream delivered it in a RunCompleteEvent before this error), and
+    ``await run.save(agent, err.result)`` tries the save again.
+
+    Attributes:
+        result: The complete result of the run.
     """
 
 

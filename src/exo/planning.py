@@ -8,7 +8,11 @@ transcript is discarded); that text, stripped, is the plan, injected into the ex
 * content-block input stays as it is and a ``SystemMessage`` (:data:`SYSTEM_TEMPLATE`) is
   appended to the message history.
 
-An empty plan injects nothing. The planner gets the agent's own tools only: the built-in
+An empty plan injects nothing. A plan longer than the agent's ``planning_max_chars`` is cut
+to that length plus :data:`CUT_MARKER` (:func:`cap_plan`), and the run emits a WarningEvent;
+shorter plans go into the templates exactly as written.
+
+The planner gets the agent's own tools only: the built-in
 tools (``spawn_self``, ``retrieve_artifact``, context tools) are added by the runner to the
 executor at run time, so the planner lacks them by construction. It has no memory, shares the
 run's context, and inherits ``max_steps``, ``temperature``, ``max_tokens`` and the self-spawn
@@ -23,6 +27,7 @@ from contextlib import aclosing
 from exo._loop import Effects, LoopDeps, run_loop
 from exo._retry import RetryPolicy
 from exo._state import RunState
+from exo._threads import ToolLane
 from exo.agent import Agent
 from exo.context import Context
 from exo.errors import AgentError, PlanningError
@@ -39,9 +44,11 @@ from exo.types import (
 )
 
 __all__ = [
+    "CUT_MARKER",
     "STRING_TEMPLATE",
     "SYSTEM_TEMPLATE",
     "build_planner",
+    "cap_plan",
     "inject_plan",
     "resolve_planner_provider",
     "run_planner",
@@ -57,6 +64,17 @@ SYSTEM_TEMPLATE = (
     "Planner output:\n{plan}\n\nUse the planner output while responding to the next user task."
 )
 """The SystemMessage appended to the history for content-block input."""
+
+
+CUT_MARKER = "\n\n[plan cut: showing the first {kept:,} of {total:,} characters]"
+"""Appended to a plan cut at ``planning_max_chars``, so the executor sees it is incomplete."""
+
+
+def cap_plan(plan: str, limit: int) -> tuple[str, int | None]:
+    """Return the plan to inject, and its original length when it was cut (else ``None``)."""
+    if len(plan) <= limit:
+        return plan, None
+    return plan[:limit] + CUT_MARKER.format(kept=limit, total=len(plan)), len(plan)
 
 
 def _planner_tools(agent: Agent) -> list[Tool]:
@@ -128,6 +146,7 @@ async def run_planner(
     effects: Effects,
     depth: int = 0,
     lineage: tuple[str, ...] = (),
+    lane: ToolLane | None = None,
 ) -> PlanResult:
     """Run the planner to completion and return its plan (the transcript is discarded).
 
@@ -150,6 +169,7 @@ async def run_planner(
             max_steps=planner.max_steps,
             policy=RetryPolicy(max_retries=planner.max_retries),
             effects=effects,
+            lane=lane,
         )
         output = ""
         async with aclosing(run_loop(state, deps)) as events:

@@ -10,18 +10,29 @@ loop → save the turn to memory. ``run`` consumes the same event stream ``run.s
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import logging
 from collections.abc import AsyncGenerator, Sequence
 from contextlib import aclosing
-from typing import Any
+from dataclasses import dataclass
 
 from exo import planning
 from exo._loop import Effects, InProcessEffects, LoopDeps, run_loop
+from exo._options import (
+    Input,
+    RunOptions,
+    check_history,
+    check_input,
+    check_options,
+)
 from exo._retry import RetryPolicy
 from exo._state import RunState
+from exo._text import encodable
+from exo._threads import ToolLane, ToolThreads
 from exo.agent import Agent
 from exo.artifacts import RETRIEVE_TOOL, enable_artifacts
 from exo.context import Context, context_tools
-from exo.errors import AgentError, ConfigError
+from exo.errors import AgentError, ConfigError, MemorySaveError
 from exo.memory import Memory, resolve_memory
 from exo.models import get_provider
 from exo.models.base import ModelSettings, Provider
@@ -30,9 +41,7 @@ from exo.tools import Tool
 from exo.types import (
     DETAILED_ONLY,
     ContentBlock,
-    DocumentBlock,
     ErrorEvent,
-    ImageBlock,
     Message,
     PlanCompleteEvent,
     PlanSkippedEvent,
@@ -42,34 +51,41 @@ from exo.types import (
     RunStartEvent,
     StreamEvent,
     SystemMessage,
-    TextBlock,
     UserMessage,
+    WarningEvent,
 )
 
-__all__ = ["Runner", "run"]
+__all__ = ["RunOptions", "Runner", "run"]
 
-Input = str | Sequence[ContentBlock]
-
-
-def _check_input(value: object) -> str | list[ContentBlock]:
-    if isinstance(value, str):
-        return value
-    if (
-        isinstance(value, Sequence)
-        and value  # no blocks (or b""): nothing to send
-        and all(isinstance(b, TextBlock | ImageBlock | DocumentBlock) for b in value)
-    ):
-        return list(value)
-    raise ConfigError(
-        f"input must be a string or a list of content blocks, got {type(value).__name__}",
-        parameter="input",
-        hint="pass the task as text, or e.g. [TextBlock(text=...), ImageBlock(url=...)] "
-        "(at least one block)",
-    )
+log = logging.getLogger("exo.run")
 
 
 class Runner:
-    """Runs agents. Use the module-level instance, :data:`run`."""
+    """Runs agents. Use the module-level instance, :data:`run`, or one of your own.
+
+    A runner owns what its runs share: exo's worker threads for sync tools and the default
+    memory of agents without ``memory=``.
+
+    Args:
+        tool_threads: Most worker threads for the sync tools of all of this runner's runs
+            (each run takes at most its agent's ``max_tool_threads`` of them at once).
+    """
+
+    def __init__(self, *, tool_threads: int = 64) -> None:
+        if (
+            isinstance(tool_threads, bool)
+            or not isinstance(tool_threads, int)
+            or not 1 <= tool_threads <= 1024
+        ):
+            raise ConfigError(
+                f"Runner(): tool_threads must be an integer from 1 to 1024, got {tool_threads!r}",
+                parameter="tool_threads",
+            )
+        self.threads = ToolThreads(tool_threads)
+        self._default_memory: Memory | None = None
+
+    def __repr__(self) -> str:
+        return f"Runner(tool_threads={self.threads.size})"
 
     async def __call__(
         self,
@@ -104,9 +120,7 @@ class Runner:
             AgentError: anything else that stops the run (e.g. an unresolvable model).
         """
         result: RunResult | None = None
-        events = self.events(
-            agent,
-            input,
+        options = RunOptions(
             messages=messages,
             conversation_id=conversation_id,
             provider=provider,
@@ -114,17 +128,27 @@ class Runner:
             max_retries=max_retries,
             retry=retry,
             effects=effects,
-            stream=False,
-            detailed=False,
         )
-        async with aclosing(events) as stream:
+        async with aclosing(self.events(agent, input, options)) as stream:
             async for event in stream:
                 if type(event) is RunCompleteEvent:
                     result = event.result
         assert result is not None  # the engine always ends with RunCompleteEvent or raises
         return result
 
-    def sync(self, agent: Agent, input: Input, **kwargs: Any) -> RunResult:
+    def sync(
+        self,
+        agent: Agent,
+        input: Input,
+        *,
+        messages: Sequence[Message] | None = None,
+        conversation_id: str | None = None,
+        provider: Provider | None = None,
+        context: Context | None = None,
+        max_retries: int | None = None,
+        retry: RetryPolicy | None = None,
+        effects: Effects | None = None,
+    ) -> RunResult:
         """Run to completion from synchronous code (scripts); same arguments as ``run``.
 
         Raises:
@@ -133,7 +157,19 @@ class Runner:
         try:
             asyncio.get_running_loop()
         except RuntimeError:
-            return asyncio.run(self(agent, input, **kwargs))
+            return asyncio.run(
+                self(
+                    agent,
+                    input,
+                    messages=messages,
+                    conversation_id=conversation_id,
+                    provider=provider,
+                    context=context,
+                    max_retries=max_retries,
+                    retry=retry,
+                    effects=effects,
+                )
+            )
         raise AgentError(
             "run.sync() cannot be called from inside a running event loop",
             hint="use `await run(agent, input)` in async code (e.g. Jupyter, FastAPI)",
@@ -159,9 +195,7 @@ class Runner:
         RunCompleteEvent carrying the RunResult. ``detailed=True`` adds plan lifecycle,
         step, usage and reasoning events. Leaving the loop early cancels the run.
         """
-        return self.events(
-            agent,
-            input,
+        options = RunOptions(
             messages=messages,
             conversation_id=conversation_id,
             provider=provider,
@@ -172,102 +206,41 @@ class Runner:
             stream=True,
             detailed=detailed,
         )
+        return self.events(agent, input, options)
 
     async def events(
-        self,
-        agent: Agent,
-        input: Input,
-        *,
-        messages: Sequence[Message] | None,
-        conversation_id: str | None,
-        provider: Provider | None,
-        context: Context | None,
-        max_retries: int | None,
-        retry: RetryPolicy | None,
-        effects: Effects | None,
-        stream: bool,
-        detailed: bool,
-        depth: int = 0,
-        lineage: tuple[str, ...] = (),
-        max_steps: int | None = None,
+        self, agent: Agent, input: Input, options: RunOptions
     ) -> AsyncGenerator[StreamEvent, None]:
         """The engine behind every entry point (see the module docstring)."""
         if not isinstance(agent, Agent):
             raise ConfigError(
                 f"run() takes an exo.Agent first, got {type(agent).__name__}", parameter="agent"
             )
-        task = _check_input(input)
+        task = check_input(input)
+        history = check_history(options.messages)
+        check_options(options)
+        detailed, lineage = options.detailed, options.lineage
         try:
-            provider = provider or get_provider(agent.model)
-            ctx = context or agent.context or Context()
-            policy = retry or RetryPolicy(
-                max_retries=agent.max_retries if max_retries is None else max_retries
-            )
-            run_effects = effects or InProcessEffects()
-            memory = _memory_for(agent, conversation_id)
-            history = list(messages or [])
-            if memory is not None and conversation_id is not None:
-                loaded = await memory.load(conversation_id, max_tokens=agent.history_max_tokens)
-                history = [*loaded, *history]
-            state = RunState(
-                agent_name=agent.name,
-                model=agent.model,
-                depth=depth,
-                lineage=lineage,
-                conversation_id=conversation_id,
-            )
-            run_task, run_history = task, history
+            run = await self._prepare(agent, task, history, options)
             if agent.planning_enabled:
-                if detailed:
-                    yield PlanStartEvent(
-                        agent_name=agent.name,
-                        model=agent.planning_model or agent.model,
-                        lineage=lineage,
-                    )
-                state.plan = await planning.run_planner(
-                    agent,
-                    task,
-                    history,
-                    provider=provider,
-                    context=ctx,
-                    effects=run_effects,
-                    depth=depth,
-                    lineage=lineage,
-                )
-                if state.plan.skipped is not None:
-                    yield PlanSkippedEvent(
-                        agent_name=agent.name, reason=state.plan.skipped, lineage=lineage
-                    )
-                elif detailed:
-                    yield PlanCompleteEvent(agent_name=agent.name, plan=state.plan, lineage=lineage)
-                run_task, run_history = planning.inject_plan(task, history, state.plan.text)
-            instructions = await agent.resolve_instructions()
-            system: list[Message] = [SystemMessage(content=instructions)] if instructions else []
-            state.messages = [*system, *run_history, UserMessage(content=run_task)]
-            state.turn_start = len(state.messages) - 1
-            state.original_input = UserMessage(content=task)
-            deps = LoopDeps(
-                provider=provider,
-                tools=dict(agent.tool_map),
-                context=ctx,
-                settings=ModelSettings(temperature=agent.temperature, max_tokens=agent.max_tokens),
-                max_steps=max_steps or agent.max_steps,
-                policy=policy,
-                stream=stream,
-                detailed=detailed,
-                effects=run_effects,
-                window_max_tokens=agent.window_max_tokens,
-            )
-            _add_builtins(self, agent, state, deps)
+                async with aclosing(_plan(agent, run, options)) as planned:
+                    async for event in planned:
+                        yield event
+            deps = await _start(agent, run, options)
+            _add_builtins(self, agent, run.state, deps)
             if detailed:
                 yield RunStartEvent(agent_name=agent.name, model=agent.model, lineage=lineage)
-            async with aclosing(run_loop(state, deps)) as loop:
+            async with aclosing(run_loop(run.state, deps)) as loop:
                 async for event in loop:
-                    if type(event) is RunCompleteEvent and memory is not None:
-                        assert conversation_id is not None
-                        await memory.append(
-                            conversation_id, event.result.new_messages, usage=event.result.usage
-                        )
+                    if type(event) is RunCompleteEvent and run.memory is not None:
+                        failed = await _save(run.memory, event.result)
+                        if failed is not None:
+                            try:
+                                yield event  # the paid-for answer reaches the caller first
+                            except GeneratorExit:  # the caller stopped reading: still say so
+                                log.warning("%s", failed)
+                                raise
+                            raise failed
                     if detailed or event.type not in DETAILED_ONLY:
                         yield event
         except Exception as exc:
@@ -279,24 +252,167 @@ class Runner:
             )
             raise
 
+    async def _prepare(
+        self,
+        agent: Agent,
+        task: str | list[ContentBlock],
+        history: list[Message],
+        options: RunOptions,
+    ) -> _Run:
+        """Resolve what the run uses (provider, context, retries, effects, threads, memory)
+        and load the conversation's history."""
+        conversation_id = options.conversation_id
+        run = _Run(
+            task=task,
+            history=history,
+            provider=options.provider or get_provider(agent.model),
+            context=options.context or agent.context or Context(),
+            policy=options.retry
+            or RetryPolicy(
+                max_retries=agent.max_retries
+                if options.max_retries is None
+                else options.max_retries
+            ),
+            effects=options.effects or InProcessEffects(),
+            lane=self.threads.lane(agent.max_tool_threads),
+            memory=self.memory_for(agent) if conversation_id is not None else None,
+            state=RunState(
+                agent_name=agent.name,
+                model=agent.model,
+                depth=options.depth,
+                lineage=options.lineage,
+                conversation_id=options.conversation_id,
+            ),
+        )
+        if run.memory is not None and conversation_id is not None:
+            loaded = await run.memory.load(conversation_id, max_tokens=agent.history_max_tokens)
+            run.history = [*loaded, *history]
+        return run
 
-_default_memory: Memory | None = None
+    def memory_for(self, agent: Agent) -> Memory:
+        """The memory backend a run of ``agent`` uses when it passes ``conversation_id``.
+
+        An agent without ``memory=`` keeps conversations in the runner's default: one
+        embedded SQLite file ($EXO_HOME/memory.db or ~/.exo/memory.db), opened on first use.
+        """
+        if agent.memory_backend is not None:
+            return agent.memory_backend
+        if self._default_memory is None:
+            self._default_memory = resolve_memory("sqlite")
+            assert self._default_memory is not None  # "sqlite" always resolves
+        return self._default_memory
+
+    async def save(self, agent: Agent, result: RunResult) -> None:
+        """Append a finished run's turn to its conversation (e.g. after a MemorySaveError).
+
+        Raises:
+            ConfigError: the result belongs to no conversation (the run had no
+                ``conversation_id``).
+            Exception: whatever the memory backend raises when the save fails again.
+        """
+        if result.conversation_id is None:
+            raise ConfigError(
+                "this result belongs to no conversation, so there is nothing to save it to",
+                parameter="result",
+                hint="pass conversation_id= to the run whose turn you want to keep",
+            )
+        await self.memory_for(agent).append(
+            result.conversation_id, result.new_messages, usage=result.usage
+        )
 
 
-def _memory_for(agent: Agent, conversation_id: str | None) -> Memory | None:
-    """The memory backend of a run that continues a conversation (else None).
+@dataclass(slots=True, kw_only=True)
+class _Run:
+    """What one run resolved before its loop starts (the engine's working set)."""
 
-    An agent without ``memory=`` keeps conversations in the embedded default, one SQLite file
-    ($EXO_HOME/memory.db or ~/.exo/memory.db) shared by the whole process.
-    """
-    global _default_memory
-    if conversation_id is None:
-        return None
-    if agent.memory_backend is not None:
-        return agent.memory_backend
-    if _default_memory is None:
-        _default_memory = resolve_memory("sqlite")
-    return _default_memory
+    task: str | list[ContentBlock]
+    history: list[Message]
+    provider: Provider
+    context: Context
+    policy: RetryPolicy
+    effects: Effects
+    lane: ToolLane
+    memory: Memory | None
+    state: RunState
+
+
+async def _plan(agent: Agent, run: _Run, options: RunOptions) -> AsyncGenerator[StreamEvent, None]:
+    """Run the planner pre-pass and record its plan on the run's state (capped)."""
+    lineage = options.lineage
+    if options.detailed:
+        yield PlanStartEvent(
+            agent_name=agent.name, model=agent.planning_model or agent.model, lineage=lineage
+        )
+    state = run.state
+    state.plan = await planning.run_planner(
+        agent,
+        run.task,
+        run.history,
+        provider=run.provider,
+        context=run.context,
+        effects=run.effects,
+        depth=options.depth,
+        lineage=lineage,
+        lane=run.lane,
+    )
+    text, cut_from = planning.cap_plan(state.plan.text, agent.planning_max_chars)
+    if cut_from is not None:
+        state.plan = dataclasses.replace(state.plan, text=text)
+        yield WarningEvent(
+            agent_name=agent.name,
+            code="plan_cut",
+            message=f"the plan of agent {agent.name!r} has {cut_from:,} characters; "
+            f"only the first {agent.planning_max_chars:,} were injected (planning_max_chars)",
+            lineage=lineage,
+        )
+    if state.plan.skipped is not None:
+        yield PlanSkippedEvent(agent_name=agent.name, reason=state.plan.skipped, lineage=lineage)
+    elif options.detailed:
+        yield PlanCompleteEvent(agent_name=agent.name, plan=state.plan, lineage=lineage)
+
+
+async def _start(agent: Agent, run: _Run, options: RunOptions) -> LoopDeps:
+    """Write the executor's opening transcript and build what its loop needs."""
+    state = run.state
+    task, history = run.task, run.history
+    if state.plan is not None:
+        task, history = planning.inject_plan(run.task, run.history, state.plan.text)
+    instructions = encodable(await agent.resolve_instructions())
+    system: list[Message] = [SystemMessage(content=instructions)] if instructions else []
+    state.messages = [*system, *history, UserMessage(content=task)]
+    state.turn_start = len(state.messages) - 1
+    state.original_input = UserMessage(content=run.task)
+    return LoopDeps(
+        provider=run.provider,
+        tools=dict(agent.tool_map),
+        context=run.context,
+        settings=ModelSettings(temperature=agent.temperature, max_tokens=agent.max_tokens),
+        max_steps=options.max_steps or agent.max_steps,
+        policy=run.policy,
+        stream=options.stream,
+        detailed=options.detailed,
+        effects=run.effects,
+        window_max_tokens=agent.window_max_tokens,
+        lane=run.lane,
+    )
+
+
+async def _save(memory: Memory, result: RunResult) -> MemorySaveError | None:
+    """Save a finished turn; return the error to raise if saving failed."""
+    assert result.conversation_id is not None
+    try:
+        await memory.append(result.conversation_id, result.new_messages, usage=result.usage)
+    except Exception as exc:
+        error = MemorySaveError(
+            f"the run of agent {result.agent_name!r} finished, but saving its turn to "
+            f"conversation {result.conversation_id!r} failed ({type(exc).__name__}: {exc}); "
+            "the answer is in this error's .result",
+            result=result,
+            hint="fix the memory backend, then `await run.save(agent, err.result)`",
+        )
+        error.__cause__ = exc
+        return error
+    return None
 
 
 def _add_builtins(runner: Runner, agent: Agent, state: RunState, deps: LoopDeps) -> None:

@@ -32,6 +32,7 @@ from contextlib import aclosing
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from exo._options import RunOptions
 from exo.errors import MaxStepsExceeded, ToolError
 from exo.tools import Tool, ToolContext
 from exo.types import (
@@ -152,14 +153,9 @@ class _Spawner:
         """Start one child's run through the runner's engine (always detailed: usage counts)."""
         deps, state = self.deps, self.state
         child = self.agent.replace(name=name, planning_enabled=False, memory=None)
-        return self.runner.events(
-            child,
-            task,
-            messages=None,
-            conversation_id=None,
+        options = RunOptions(
             provider=deps.provider,
             context=deps.context.fork(),
-            max_retries=None,
             retry=deps.policy,
             effects=deps.effects,
             stream=deps.stream,
@@ -168,6 +164,7 @@ class _Spawner:
             lineage=(*state.lineage, state.agent_name),
             max_steps=max_steps,
         )
+        return self.runner.events(child, task, options)
 
     async def _child(self, number: int, task: str, max_steps: int, ctx: ToolContext) -> _Outcome:
         """Run one child to its end; its failure is returned, cancellation propagates."""

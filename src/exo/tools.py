@@ -3,8 +3,11 @@
 A plain function with type hints and a docstring is a tool as it is; ``@tool`` overrides its
 name or description or marks its output as large. Running a turn's calls
 (:func:`execute_tool_calls`) never raises for a tool's sake: unknown tools, malformed JSON,
-arguments that fail validation and exceptions inside the tool all become error results the
-model can act on, and one bad call never fails its siblings.
+arguments that fail validation, anything the tool raises (any ``BaseException``: also
+``StopIteration``, ``GeneratorExit``, ``SystemExit`` and a ``CancelledError`` nobody asked for)
+and return values that cannot become text all become error results the model can act on, and
+one bad call never fails its siblings. Only ``KeyboardInterrupt`` and a real cancellation of
+the run pass through. Sync tools run in worker threads of exo's own pool (``exo._threads``).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import asyncio
 import dataclasses
 import inspect
 import json
+import re
 import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, overload
@@ -20,6 +24,8 @@ from typing import TYPE_CHECKING, Any, overload
 from pydantic import BaseModel, ValidationError
 
 from exo._schema import FunctionSchema, format_validation_error, function_schema
+from exo._text import describe, encodable, encodable_content
+from exo._threads import Outcome, ToolLane, run_in_own_thread
 from exo.errors import ConfigError, ToolError
 from exo.models.base import ToolSpec
 from exo.types import (
@@ -55,7 +61,7 @@ class ToolContext:
         state: The run's :class:`~exo._state.RunState` (transcript, usage, depth, lineage).
     """
 
-    __slots__ = ("_sink", "agent_name", "context", "extras", "state", "tool_call_id")
+    __slots__ = ("_lane", "_sink", "agent_name", "context", "extras", "state", "tool_call_id")
 
     def __init__(
         self,
@@ -66,12 +72,14 @@ class ToolContext:
         state: RunState,
         sink: EventSink | None = None,
         extras: dict[str, Any] | None = None,
+        lane: ToolLane | None = None,
     ) -> None:
         self.agent_name = agent_name
         self.tool_call_id = tool_call_id
         self.context = context
         self.state = state
         self._sink = sink
+        self._lane = lane
         self.extras: dict[str, Any] = extras if extras is not None else {}
 
     @property
@@ -113,13 +121,7 @@ class Tool:
                 hint="pass plain functions (tools=[search]) or wrap them with @exo.tool",
             )
         self.fn = fn
-        self.name = name or getattr(fn, "__name__", None) or type(fn).__name__
-        if not self.name.replace("_", "").replace("-", "").isalnum():
-            raise ConfigError(
-                f"tool name {self.name!r} may contain only letters, digits, '_' and '-'",
-                parameter="tools",
-                hint="give it another name with @tool(name=...)",
-            )
+        self.name = _check_name(name or getattr(fn, "__name__", None) or type(fn).__name__)
         self._schema: FunctionSchema = function_schema(fn, context_type=ToolContext, name=self.name)
         self.description = description or self._schema.description or self.name
         self.large_output = large_output
@@ -147,14 +149,44 @@ class Tool:
 
         Raises:
             ValidationError: the arguments do not fit the schema (nothing is called).
+            BaseException: whatever the function raised.
         """
-        kwargs = self._schema.validate_json(raw_arguments)
+        outcome = await self.invoke(self.bind(raw_arguments), ctx)
+        if outcome.error is not None:
+            raise outcome.error
+        return outcome.value
+
+    def bind(self, raw_arguments: str) -> dict[str, Any]:
+        """Validate the model's raw JSON arguments into keyword arguments.
+
+        Raises:
+            ValidationError: the arguments do not fit the schema.
+        """
+        return self._schema.validate_json(raw_arguments)
+
+    async def invoke(self, kwargs: dict[str, Any], ctx: ToolContext | None = None) -> Outcome:
+        """Call the function with validated arguments; return what it returned or raised.
+
+        A sync function runs in a worker thread of the run's own pool (see ``ctx``), or in a
+        thread of its own outside a run; an awaitable it returns is awaited. A real
+        cancellation of the calling task propagates; every other exception is returned.
+        """
         if self._schema.context_param is not None:
             kwargs[self._schema.context_param] = ctx
         args = [kwargs.pop(p) for p in self._schema.positional]
-        if self.is_async:
-            return await self.fn(*args, **kwargs)
-        return await asyncio.to_thread(self.fn, *args, **kwargs)
+        if not self.is_async:
+            lane = ctx._lane if ctx is not None else None
+            if lane is not None:
+                outcome = await lane.run(self.fn, args, kwargs)
+            else:
+                outcome = await run_in_own_thread(self.fn, args, kwargs)
+            if outcome.error is not None or not inspect.isawaitable(outcome.value):
+                return outcome
+            return await _settle(outcome.value)
+        try:
+            return Outcome(value=await self.fn(*args, **kwargs))
+        except BaseException as exc:
+            return _outcome_of(exc)
 
 
 @overload
@@ -212,26 +244,83 @@ def to_tool(obj: object) -> Tool:
 # --------------------------------------------------------------------------- execution
 
 
+_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def _check_name(name: object) -> str:
+    """A tool name every model API accepts: ASCII letters, digits, ``_`` and ``-``, 1-64."""
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        shown = repr(name) if not isinstance(name, str) or len(name) <= 80 else repr(name[:77])
+        raise ConfigError(
+            f"tool name {shown} is not accepted by model APIs: use 1 to 64 ASCII letters, "
+            "digits, '_' or '-'",
+            parameter="tools",
+            hint="give it another name with @tool(name=...), e.g. 'web_search'",
+        )
+    return name
+
+
+def _cancelled() -> bool:
+    """Whether someone asked to cancel the task running this code (a real cancellation)."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
+def _outcome_of(exc: BaseException) -> Outcome:
+    """A tool's exception as its outcome, unless the run itself is being cancelled."""
+    if _cancelled():
+        if isinstance(exc, asyncio.CancelledError):
+            raise exc
+        raise asyncio.CancelledError() from exc
+    return Outcome(error=exc)
+
+
+async def _settle(awaitable: Any) -> Outcome:
+    """Await what a sync tool returned (e.g. a partial of an async function)."""
+    try:
+        return Outcome(value=await awaitable)
+    except BaseException as exc:
+        return _outcome_of(exc)
+
+
 def to_content(value: Any) -> MessageContent:
-    """Turn a tool's return value into message content (text or content blocks)."""
+    """Turn a tool's return value into message content (text or content blocks).
+
+    Raises:
+        Exception: the value cannot be turned into text (e.g. its ``__str__`` raises).
+    """
     if isinstance(value, str):
-        return value
+        return encodable(value)
     if isinstance(value, TextBlock | ImageBlock | DocumentBlock):
-        return [value]
+        return encodable_content([value])
     if (
         isinstance(value, list)
         and value
         and all(isinstance(v, TextBlock | ImageBlock | DocumentBlock) for v in value)
     ):
-        return list(value)
+        return encodable_content(list(value))
     if isinstance(value, BaseModel):
-        return value.model_dump_json()
+        return encodable(value.model_dump_json())
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return json.dumps(dataclasses.asdict(value), default=str)
+        return encodable(json.dumps(dataclasses.asdict(value), default=str))
     try:
-        return json.dumps(value, default=str)
-    except (TypeError, ValueError):
-        return str(value)
+        return encodable(json.dumps(value, default=str))
+    except (TypeError, ValueError, RecursionError):
+        text = str(value)
+        if not isinstance(text, str):
+            raise TypeError(f"__str__ returned {type(text).__name__}") from None
+        return encodable(text)
+
+
+def _describe_error(exc: BaseException) -> str:
+    """``TypeName: message``; for StopIteration turned into RuntimeError, the original."""
+    cause = exc.__cause__
+    if isinstance(exc, RuntimeError) and isinstance(cause, StopIteration | StopAsyncIteration):
+        exc = cause
+    if isinstance(exc, SystemExit):
+        return f"SystemExit: the tool called sys.exit({describe(exc.code)})"
+    text = describe(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 async def _one(
@@ -247,6 +336,7 @@ async def _one(
 async def _invoke(
     call: ToolCall, tools: dict[str, Tool], make_ctx: Callable[[ToolCall], ToolContext]
 ) -> ToolResult:
+    """Run one call; every outcome but KeyboardInterrupt and a real cancellation is a result."""
     found = tools.get(call.name)
     if found is None:
         names = ", ".join(sorted(tools)) or "none"
@@ -254,18 +344,34 @@ async def _invoke(
             call, f"Unknown tool {call.name!r}. Available tools: {names}. Call one of those."
         )
     try:
-        value = await found.call(call.arguments, make_ctx(call) if found.takes_context else None)
+        kwargs = found.bind(call.arguments)
     except ValidationError as exc:
         return _error(call, format_validation_error(call.name, exc))
-    except ToolError as exc:
-        return _error(call, f"Error: {exc.message}")
-    except Exception as exc:
-        return _error(call, f"Error: tool {call.name!r} raised {type(exc).__name__}: {exc}")
-    return ToolResult(tool_call_id=call.id, tool_name=call.name, content=to_content(value))
+    needs_ctx = found.takes_context or not found.is_async  # sync tools run in the run's lane
+    outcome = await found.invoke(kwargs, make_ctx(call) if needs_ctx else None)
+    error = outcome.error
+    if error is None:
+        try:
+            content = to_content(outcome.value)
+        except Exception as exc:
+            return _error(
+                call,
+                f"Error: tool {call.name!r} returned a {type(outcome.value).__name__} that "
+                f"cannot be turned into text ({_describe_error(exc)}); return text, JSON-ready "
+                "data or content blocks",
+            )
+        return ToolResult(tool_call_id=call.id, tool_name=call.name, content=content)
+    if isinstance(error, KeyboardInterrupt):
+        raise error  # Ctrl-C stops the program, wherever it lands
+    if isinstance(error, ToolError):
+        return _error(call, f"Error: {describe(error.message)}")
+    return _error(call, f"Error: tool {call.name!r} raised {_describe_error(error)}")
 
 
 def _error(call: ToolCall, text: str) -> ToolResult:
-    return ToolResult(tool_call_id=call.id, tool_name=call.name, content=text, is_error=True)
+    return ToolResult(
+        tool_call_id=call.id, tool_name=call.name, content=encodable(text), is_error=True
+    )
 
 
 async def execute_tool_calls(

@@ -45,6 +45,7 @@ __all__ = [
     "Usage",
     "UsageEvent",
     "UserMessage",
+    "WarningEvent",
     "text_of",
 ]
 
@@ -462,6 +463,23 @@ class PlanSkippedEvent:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class WarningEvent:
+    """Something the user should know that does not stop the run (always streamed).
+
+    Attributes:
+        agent_name: The agent the warning concerns.
+        code: A stable name for the kind of warning (``"plan_cut"``).
+        message: What happened, for a person.
+    """
+
+    agent_name: str
+    code: str
+    message: str
+    lineage: tuple[str, ...] = ()
+    type: Literal["warning"] = "warning"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ErrorEvent:
     """The run failed; the exception is raised right after this event (always streamed)."""
 
@@ -493,6 +511,7 @@ StreamEvent = Annotated[
     | PlanStartEvent
     | PlanCompleteEvent
     | PlanSkippedEvent
+    | WarningEvent
     | ErrorEvent
     | RunCompleteEvent,
     Field(discriminator="type"),

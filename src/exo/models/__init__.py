@@ -153,8 +153,12 @@ async def _close_at_loop_end(providers: dict[str, Provider]) -> AsyncGenerator[N
 
     An async generator parked at its ``yield`` is registered with its event loop, and
     ``asyncio.run`` (like ``loop.shutdown_asyncgens()``) closes it at the end: its ``finally``
-    then closes the HTTP clients, with no task left running meanwhile.
+    then closes the HTTP clients, with no task left running meanwhile, and drops the loop's
+    entries from both maps. That last step matters: the generator holds its loop (its
+    finalizer is a method of the loop), so while ``_closers`` keeps it, the weak key could
+    never die and every ``run.sync`` call would leave its loop alive.
     """
+    loop = asyncio.get_running_loop()
     try:
         yield
     finally:
@@ -162,11 +166,14 @@ async def _close_at_loop_end(providers: dict[str, Provider]) -> AsyncGenerator[N
             with contextlib.suppress(Exception):
                 await provider.aclose()
         providers.clear()
+        _cache.pop(loop, None)
+        _closers.pop(loop, None)
 
 
 def _loop_cache(loop: asyncio.AbstractEventLoop) -> dict[str, Provider]:
     providers = _cache.get(loop)
     if providers is None:
+        _forget_closed_loops()
         providers = _cache[loop] = {}
         closer = _close_at_loop_end(providers)
         step = closer.__anext__()  # registers the generator with the running loop
@@ -174,6 +181,13 @@ def _loop_cache(loop: asyncio.AbstractEventLoop) -> dict[str, Provider]:
             step.send(None)
         _closers[loop] = closer
     return providers
+
+
+def _forget_closed_loops() -> None:
+    """Drop entries of loops closed without ``shutdown_asyncgens()`` (nothing else would)."""
+    for loop in [lp for lp in _closers if lp.is_closed()]:
+        _cache.pop(loop, None)
+        _closers.pop(loop, None)
 
 
 def parse_model(model: str) -> tuple[str, str]:
