@@ -16,7 +16,6 @@ Typer and rich are imported here only (``pip install 'exo-agents[cli]'``), never
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import json
 import logging
 import re
@@ -28,10 +27,8 @@ from enum import StrEnum
 from typing import Annotated
 
 import typer
-from rich import box
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
 from exo import __version__
 from exo._cli_agents import (
@@ -41,10 +38,10 @@ from exo._cli_agents import (
     is_agent_reference,
     load_agent,
 )
+from exo._cli_models import show_models
 from exo._cli_render import ConsoleLogHandler, RunView, say
 from exo.agent import Agent
 from exo.errors import ConfigError, ExoError, MaxStepsExceeded, ModelError
-from exo.models import BUILTIN_BACKENDS, known_backends
 from exo.runner import run
 from exo.types import RunCompleteEvent, RunResult
 
@@ -400,39 +397,8 @@ def _prompt(err: Console) -> str | None:
 
 # --------------------------------------------------------------------------- exo models
 
-_EXTRA_MODULES = {"openai": "openai", "anthropic": "anthropic", "local": "llama_cpp"}
-
 
 @app.command("models")
 def models_command() -> None:
     """List the model backends, what they need, and whether this machine has it."""
-    table = Table(
-        title="Model backends (use as backend:model)", title_justify="left", box=box.SIMPLE_HEAD
-    )
-    table.add_column("backend", style="bold", no_wrap=True)
-    table.add_column("ready", no_wrap=True)
-    table.add_column("extra", no_wrap=True)
-    table.add_column("about", ratio=1)
-    for info in BUILTIN_BACKENDS.values():
-        module = _EXTRA_MODULES.get(info.extra or "")
-        installed = module is None or importlib.util.find_spec(module) is not None
-        if not installed:
-            ready = "[red]not installed[/]"
-        elif info.configured():
-            ready = "[green]yes[/]"
-        else:
-            ready = f"[yellow]set {info.env_vars[0]}[/]"
-        install = escape(f"[{info.extra}]") if info.extra else "built in"
-        about = escape(info.description)
-        if info.env_vars:
-            about += f"\n[dim]{' '.join(info.env_vars)}[/]"
-        table.add_row(info.name, ready, install, about)
-    for name in known_backends():
-        if name not in BUILTIN_BACKENDS:
-            table.add_row(name, "[green]yes[/]", "", "registered in this process")
-    console = Console()
-    console.print(table)
-    console.print(
-        "[dim]Install an extra with pip install 'exo-agents\\[extra]'; "
-        'e.g. exo run --model openai:gpt-4o-mini "task"[/]'
-    )
+    show_models(Console())
