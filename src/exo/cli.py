@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import re
 import sys
 import uuid
@@ -159,7 +160,7 @@ def run_command(
     debug: DebugOpt = False,
 ) -> None:
     """Run an agent on a task, streaming its plan, tool calls and answer."""
-    out, err = Console(), Console(stderr=True)
+    out, err = _console(), _console(stderr=True)
     with _reporting(err, debug):
         if len(args) > 2:
             raise ConfigError(
@@ -191,6 +192,24 @@ def run_command(
             typer.echo(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
             return
         asyncio.run(_stream(agent, task, RunView(out, err, model=agent.model)))
+
+
+def _console(*, stderr: bool = False) -> Console:
+    """A console on the process's stdout or stderr that nothing else can silence.
+
+    llama-cpp-python points file descriptors 1 and 2 at /dev/null while it loads a model
+    (``suppress_stdout_stderr``), process-wide, from the local engine's thread: the spinner
+    froze, and a Ctrl-C then left it on screen with no "interrupted". Writing to a duplicate of
+    the descriptor keeps the terminal. Streams without a descriptor (captured output in tests)
+    are used as they are.
+    """
+    stream = sys.stderr if stderr else sys.stdout
+    try:
+        fd = stream.fileno()
+    except (AttributeError, OSError, ValueError):
+        return Console(stderr=stderr)
+    encoding = getattr(stream, "encoding", None) or "utf-8"
+    return Console(file=open(os.dup(fd), "w", encoding=encoding, errors="replace"))
 
 
 def _agent(
@@ -327,7 +346,7 @@ def chat_command(
     debug: DebugOpt = False,
 ) -> None:
     """Chat with an agent: each turn sees the conversation so far."""
-    out, err = Console(), Console(stderr=True)
+    out, err = _console(), _console(stderr=True)
     with _reporting(err, debug):
         agent = _agent(
             reference,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shlex
 import shutil
@@ -220,3 +221,49 @@ def test_ctrl_c_while_waiting_ends_the_line_and_says_interrupted(
     lines = run.wait_for(lambda s: any(ln.startswith("__EXIT=") for ln in s), "the exit")
     assert lines[-2:] == ["interrupted", "__EXIT=130"], lines
     assert not any("Working with" in ln for ln in lines)
+
+
+def _child_pid(tmux: list[str]) -> int | None:
+    shell = subprocess.run(
+        [*tmux, "list-panes", "-t", "chat", "-F", "#{pane_pid}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    children = Path(f"/proc/{shell}/task/{shell}/children")
+    pids = children.read_text().split() if children.exists() else []
+    return int(pids[0]) if pids else None
+
+
+def _stderr_is_silenced(pid: int | None) -> bool:
+    try:
+        return pid is not None and os.readlink(f"/proc/{pid}/fd/2") == "/dev/null"
+    except OSError:
+        return False
+
+
+@pytest.mark.local_model
+def test_ctrl_c_while_the_local_model_loads_says_interrupted(
+    tmux: list[str], tmp_path: Path
+) -> None:
+    if importlib.util.find_spec("llama_cpp") is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("llama-cpp-python must be installed in CI: pip install 'exo-agents[local]'")
+        pytest.skip("llama-cpp-python is not installed")
+    if not Path("/proc/self/fd").is_dir():
+        pytest.skip("needs /proc to see when llama.cpp loads the model")
+    run = Session(tmux, [*_exo(), "run", "Compare React vs Svelte"], tmp_path)
+    # llama-cpp-python points the process's stderr at /dev/null while it loads the model (on
+    # exo's engine thread): press Ctrl-C exactly then, as a person does at the spinner.
+    pid = None
+    for _ in range(600):  # a bound on waiting, not a timing assertion
+        pid = pid or _child_pid(tmux)
+        if _stderr_is_silenced(pid):
+            break
+        time.sleep(0.05)
+    else:
+        pytest.fail("never saw llama.cpp load the model; screen:\n" + "\n".join(run.screen()))
+    run.keys("C-c")
+    lines = run.wait_for(lambda s: any(ln.startswith("__EXIT=") for ln in s), "the exit")
+    assert [ln for ln in lines if ln][-2:] == ["interrupted", "__EXIT=130"], lines
+    assert not any("loading the model" in ln for ln in lines), lines
