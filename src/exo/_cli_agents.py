@@ -149,6 +149,8 @@ def _import_target(target: str, *, what: str, base: Path | None = None) -> Modul
             parameter=what,
             hint="give a file path (agents/x.py:agent) or a module importable from here",
         ) from exc
+    except SystemExit as exc:
+        raise _exited(f"module {target!r}", exc, what) from None
     except Exception as exc:
         raise ConfigError(f"importing {target!r} failed: {exc}", parameter=what) from exc
 
@@ -169,16 +171,20 @@ def _import_file(path: Path, *, what: str) -> ModuleType:
         spec.loader.exec_module(module)
     except SystemExit as exc:  # e.g. a script's own sys.exit(): not a way to end `exo` quietly
         del sys.modules[name]
-        raise ConfigError(
-            f"{what} file {str(path)!r} raised SystemExit({exc.code!r}) while being loaded",
-            parameter=what,
-            hint="define the agent at the top level; put script code under "
-            "`if __name__ == '__main__':`",
-        ) from None
+        raise _exited(f"{what} file {str(path)!r}", exc, what) from None
     except Exception as exc:
         del sys.modules[name]
         raise ConfigError(f"running {str(path)!r} failed: {exc}", parameter=what) from exc
     return module
+
+
+def _exited(where: str, exc: SystemExit, what: str) -> ConfigError:
+    return ConfigError(
+        f"{where} raised SystemExit({exc.code!r}) while being loaded",
+        parameter=what,
+        hint="define the agent at the top level; put script code under "
+        "`if __name__ == '__main__':`",
+    )
 
 
 def _load_agent_file(path: Path) -> Agent:

@@ -14,9 +14,7 @@ from exo.models import BUILTIN_BACKENDS
 from exo.types import UserMessage, text_of
 
 
-def test_chat_turns_see_the_conversation(
-    cli: CliRunner, agent_dir: Path, tmp_path: Path
-) -> None:
+def test_chat_turns_see_the_conversation(cli: CliRunner, agent_dir: Path, tmp_path: Path) -> None:
     db = tmp_path / "chat.db"
     result = cli.invoke(
         app,

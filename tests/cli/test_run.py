@@ -266,3 +266,14 @@ def test_json_usage_has_total_tokens_everywhere(cli: CliRunner, agent_dir: Path)
         assert usage["total_tokens"] == usage["input_tokens"] + usage["output_tokens"]
     assert data["plan"]["usage"]["total_tokens"] > 0
     assert data["usage_by_phase"]["plan"] == data["plan"]["usage"]
+
+
+def test_an_agent_module_calling_sys_exit_is_named(
+    cli: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "exiting_agents.py").write_text("raise SystemExit(7)\n")
+    monkeypatch.chdir(tmp_path)
+    result = cli.invoke(app, ["run", "exiting_agents:agent", "task"])
+    assert result.exit_code == 2, result.output
+    message = " ".join(result.stderr.split())
+    assert "error: module 'exiting_agents' raised SystemExit(7) while being loaded" in message
