@@ -1,4 +1,4 @@
-"""Replay the real recorded provider traffic in ../shared/provider-traffic/ at the HTTP boundary.
+"""Replay the real recorded provider traffic vendored in tests/traffic/ at the HTTP boundary.
 
 Both cassette flavours (pydantic-ai's ``parsed_body`` and mirascope's raw / gzip ``!!binary``
 bodies) load into :class:`Interaction` objects. :class:`Replayer` hands them out in recorded
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,12 +28,9 @@ from exo.models.base import (
 )
 from exo.types import Message
 
-TRAFFIC = Path(
-    os.environ.get(
-        "EXO_PROVIDER_TRAFFIC",
-        Path(__file__).resolve().parents[2] / "shared" / "provider-traffic",
-    )
-)
+# Vendored in the repository (with its licences and attribution in traffic/README.md), so a
+# bare clone runs the suite with no environment variable and nothing beside the checkout.
+TRAFFIC = Path(__file__).resolve().parent / "traffic"
 
 
 @dataclass
@@ -92,7 +88,7 @@ def _response_body(resp: dict[str, Any], headers: dict[str, str]) -> bytes:
 
 
 def load(relative: str) -> list[Interaction]:
-    """Load a cassette by its path under provider-traffic/ (e.g. ``openai/pydantic-ai/x.yaml``)."""
+    """Load a cassette by its path under tests/traffic/ (e.g. ``openai/pydantic-ai/x.yaml``)."""
     with open(TRAFFIC / relative, encoding="utf-8") as f:
         doc = yaml.safe_load(f)
     out: list[Interaction] = []

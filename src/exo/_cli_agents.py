@@ -24,7 +24,14 @@ from exo.agent import Agent
 from exo.errors import ConfigError
 from exo.models import known_backends, parse_model
 
-__all__ = ["DEFAULT_MODEL", "apply_overrides", "check_backends", "default_agent", "load_agent"]
+__all__ = [
+    "DEFAULT_MODEL",
+    "apply_overrides",
+    "check_backends",
+    "default_agent",
+    "is_agent_reference",
+    "load_agent",
+]
 
 DEFAULT_MODEL = "local:gemma-3-270m"
 """The model of the default agent: the embedded one, so ``exo run "task"`` works offline."""
@@ -72,6 +79,19 @@ def load_agent(reference: str) -> Agent:
             hint="point at an Agent instance, or a function returning one",
         )
     return value
+
+
+def is_agent_reference(text: str) -> bool:
+    """Whether ``text`` names an existing agent file (``x.py``, ``x.py:attr``, ``x.yaml``...).
+
+    ``exo run TEXT`` with one argument takes it as the task; when it is an agent file the user
+    most likely forgot the task, and running the default agent on a file name helps nobody.
+    """
+    path = Path(text)
+    if path.suffix.lower() in (*_AGENT_FILE_SUFFIXES, ".py"):
+        return path.is_file()
+    target, sep, _ = text.rpartition(":")
+    return bool(sep) and target.endswith(".py") and Path(target).is_file()
 
 
 def apply_overrides(agent: Agent, **overrides: Any) -> Agent:
@@ -129,6 +149,8 @@ def _import_target(target: str, *, what: str, base: Path | None = None) -> Modul
             parameter=what,
             hint="give a file path (agents/x.py:agent) or a module importable from here",
         ) from exc
+    except SystemExit as exc:
+        raise _exited(f"module {target!r}", exc, what) from None
     except Exception as exc:
         raise ConfigError(f"importing {target!r} failed: {exc}", parameter=what) from exc
 
@@ -147,10 +169,22 @@ def _import_file(path: Path, *, what: str) -> ModuleType:
     sys.modules[name] = module
     try:
         spec.loader.exec_module(module)
+    except SystemExit as exc:  # e.g. a script's own sys.exit(): not a way to end `exo` quietly
+        del sys.modules[name]
+        raise _exited(f"{what} file {str(path)!r}", exc, what) from None
     except Exception as exc:
         del sys.modules[name]
         raise ConfigError(f"running {str(path)!r} failed: {exc}", parameter=what) from exc
     return module
+
+
+def _exited(where: str, exc: SystemExit, what: str) -> ConfigError:
+    return ConfigError(
+        f"{where} raised SystemExit({exc.code!r}) while being loaded",
+        parameter=what,
+        hint="define the agent at the top level; put script code under "
+        "`if __name__ == '__main__':`",
+    )
 
 
 def _load_agent_file(path: Path) -> Agent:

@@ -16,31 +16,37 @@ Typer and rich are imported here only (``pip install 'exo-agents[cli]'``), never
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import json
 import logging
+import os
+import re
 import sys
 import uuid
 from collections.abc import Iterator
 from contextlib import aclosing, contextmanager
+from enum import StrEnum
 from typing import Annotated
 
 import typer
-from rich import box
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
 from exo import __version__
-from exo._cli_agents import apply_overrides, check_backends, default_agent, load_agent
+from exo._cli_agents import (
+    apply_overrides,
+    check_backends,
+    default_agent,
+    is_agent_reference,
+    load_agent,
+)
+from exo._cli_models import show_models
 from exo._cli_render import ConsoleLogHandler, RunView, say
 from exo.agent import Agent
 from exo.errors import ConfigError, ExoError, MaxStepsExceeded, ModelError
-from exo.models import BUILTIN_BACKENDS, known_backends
 from exo.runner import run
 from exo.types import RunCompleteEvent, RunResult
 
-__all__ = ["app", "exit_code", "main"]
+__all__ = ["app", "exit_code", "for_the_command_line", "main"]
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_MODEL, EXIT_MAX_STEPS, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
 
@@ -64,6 +70,22 @@ PlanningModelOpt = Annotated[
 PlanOpt = Annotated[
     bool | None,
     typer.Option("--plan/--no-plan", help="Turn the planner pre-pass on or off."),
+]
+
+
+class PlanningOnError(StrEnum):
+    """What ``--planning-on-error`` accepts (``Agent.planning_on_error``)."""
+
+    RAISE = "raise"
+    SKIP = "skip"
+
+
+PlanningOnErrorOpt = Annotated[
+    PlanningOnError | None,
+    typer.Option(
+        "--planning-on-error",
+        help="When the planner fails: raise (fail the run) or skip (run unplanned).",
+    ),
 ]
 InstructionsOpt = Annotated[
     str | None, typer.Option("--instructions", "-i", help="The agent's instructions.")
@@ -129,6 +151,7 @@ def run_command(
     model: ModelOpt = None,
     planning_model: PlanningModelOpt = None,
     plan: PlanOpt = None,
+    planning_on_error: PlanningOnErrorOpt = None,
     instructions: InstructionsOpt = None,
     max_steps: MaxStepsOpt = None,
     json_output: Annotated[
@@ -137,7 +160,7 @@ def run_command(
     debug: DebugOpt = False,
 ) -> None:
     """Run an agent on a task, streaming its plan, tool calls and answer."""
-    out, err = Console(), Console(stderr=True)
+    out, err = _console(), _console(stderr=True)
     with _reporting(err, debug):
         if len(args) > 2:
             raise ConfigError(
@@ -145,11 +168,25 @@ def run_command(
                 hint='quote the task: exo run "Compare React vs Svelte"',
             )
         reference, task = (None, args[0]) if len(args) == 1 else (args[0], args[1])
+        if reference is None and is_agent_reference(task):
+            raise ConfigError(
+                f"the task is missing: {task!r} is an agent file",
+                parameter="task",
+                hint=f'exo run {task} "your task"',
+            )
         if task == "-":
             task = sys.stdin.read()
         if not task.strip():
             raise ConfigError("the task is empty", hint='exo run "your task"')
-        agent = _agent(reference, model, planning_model, plan, instructions, max_steps)
+        agent = _agent(
+            reference,
+            model=model,
+            planning_model=planning_model,
+            plan=plan,
+            planning_on_error=planning_on_error,
+            instructions=instructions,
+            max_steps=max_steps,
+        )
         if json_output:
             result = asyncio.run(run(agent, task))
             typer.echo(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
@@ -157,11 +194,31 @@ def run_command(
         asyncio.run(_stream(agent, task, RunView(out, err, model=agent.model)))
 
 
+def _console(*, stderr: bool = False) -> Console:
+    """A console on the process's stdout or stderr that nothing else can silence.
+
+    llama-cpp-python points file descriptors 1 and 2 at /dev/null while it loads a model
+    (``suppress_stdout_stderr``), process-wide, from the local engine's thread: the spinner
+    froze, and a Ctrl-C then left it on screen with no "interrupted". Writing to a duplicate of
+    the descriptor keeps the terminal. Streams without a descriptor (captured output in tests)
+    are used as they are.
+    """
+    stream = sys.stderr if stderr else sys.stdout
+    try:
+        fd = stream.fileno()
+    except (AttributeError, OSError, ValueError):
+        return Console(stderr=stderr)
+    encoding = getattr(stream, "encoding", None) or "utf-8"
+    return Console(file=open(os.dup(fd), "w", encoding=encoding, errors="replace"))
+
+
 def _agent(
     reference: str | None,
+    *,
     model: str | None,
     planning_model: str | None,
     plan: bool | None,
+    planning_on_error: PlanningOnError | None,
     instructions: str | None,
     max_steps: int | None,
 ) -> Agent:
@@ -173,6 +230,7 @@ def _agent(
         model=model,
         planning_model=planning_model,
         planning_enabled=plan,
+        planning_on_error=planning_on_error.value if planning_on_error else None,
         instructions=instructions,
         max_steps=max_steps,
     )
@@ -225,13 +283,31 @@ def _reporting(err: Console, debug: bool) -> Iterator[None]:
         llama_logger.setLevel(logging.NOTSET)
 
 
+# Library advice that a person at the terminal cannot follow, and what they can do instead.
+_FOR_THE_COMMAND_LINE = (
+    (re.compile(r",? \(?or pass api_key= to [\w ]+\)?"), ""),
+    (re.compile(r"set planning_on_error='skip'"), "pass --planning-on-error skip"),
+)
+
+
+def for_the_command_line(text: str) -> str:
+    """Reword an error message or hint written for Python callers for a command-line user.
+
+    The library's hints name keyword arguments (``api_key=``, ``planning_on_error='skip'``);
+    at the terminal the key comes from the environment and the setting is an option.
+    """
+    for pattern, replacement in _FOR_THE_COMMAND_LINE:
+        text = pattern.sub(replacement, text)
+    return text
+
+
 def _report(err: Console, exc: Exception, debug: bool) -> None:
     if debug:
         err.print_exception()
     if isinstance(exc, ExoError):
-        say(err, f"[bold red]error:[/] {escape(exc.message)}")
+        say(err, f"[bold red]error:[/] {escape(for_the_command_line(exc.message))}")
         if exc.hint:
-            say(err, f"  [dim]hint:[/] {escape(exc.hint)}")
+            say(err, f"  [dim]hint:[/] {escape(for_the_command_line(exc.hint))}")
     else:
         say(err, f"[bold red]error:[/] {escape(type(exc).__name__)}: {escape(str(exc))}")
         if not debug:
@@ -252,6 +328,7 @@ def chat_command(
     model: ModelOpt = None,
     planning_model: PlanningModelOpt = None,
     plan: PlanOpt = None,
+    planning_on_error: PlanningOnErrorOpt = None,
     instructions: InstructionsOpt = None,
     max_steps: MaxStepsOpt = None,
     memory: Annotated[
@@ -269,9 +346,17 @@ def chat_command(
     debug: DebugOpt = False,
 ) -> None:
     """Chat with an agent: each turn sees the conversation so far."""
-    out, err = Console(), Console(stderr=True)
+    out, err = _console(), _console(stderr=True)
     with _reporting(err, debug):
-        agent = _agent(reference, model, planning_model, plan, instructions, max_steps)
+        agent = _agent(
+            reference,
+            model=model,
+            planning_model=planning_model,
+            plan=plan,
+            planning_on_error=planning_on_error,
+            instructions=instructions,
+            max_steps=max_steps,
+        )
         if memory is not None:
             agent = agent.replace(memory=memory)
         elif agent.memory is None:
@@ -280,74 +365,59 @@ def chat_command(
             from exo.memory import InMemoryMemory
 
             agent = agent.replace(memory=InMemoryMemory())
-        asyncio.run(_chat(agent, out, err, conversation or f"chat-{uuid.uuid4().hex[:8]}"))
+        # One event loop for the whole session (providers and memory pools live on it); each
+        # turn is one Runner.run, so Ctrl-C cancels that turn's task only, not the session.
+        with asyncio.Runner() as runner:
+            _chat(runner, agent, out, err, conversation or f"chat-{uuid.uuid4().hex[:8]}")
 
 
-async def _chat(agent: Agent, out: Console, err: Console, conversation_id: str) -> None:
+def _chat(
+    runner: asyncio.Runner, agent: Agent, out: Console, err: Console, conversation_id: str
+) -> None:
+    """Read a line, run it as a turn, repeat.
+
+    Ctrl-C stops the turn in progress; Ctrl-C or Ctrl-D at the prompt, or /exit, leaves.
+    """
     err.print(
         f"[bold]{escape(agent.name)}[/] on {escape(agent.model)} · conversation "
-        f"[cyan]{escape(conversation_id)}[/] · [dim]/new starts over, /exit leaves[/]"
+        f"[cyan]{escape(conversation_id)}[/] · [dim]/new starts over, Ctrl-C stops a turn, "
+        "Ctrl-D or /exit leaves[/]"
     )
     while True:
-        try:
-            line = err.input("[bold green]you ›[/] ")
-        except EOFError:
-            err.print()
+        text = _prompt(err)
+        if text is None or text in ("/exit", "/quit"):
             return
-        text = line.strip()
         if not text:
             continue
-        if text in ("/exit", "/quit"):
-            return
         if text == "/new":
             conversation_id = f"chat-{uuid.uuid4().hex[:8]}"
             err.print(f"[dim]new conversation[/] [cyan]{conversation_id}[/]")
             continue
+        view = RunView(out, err, model=agent.model)
         try:
-            await _stream(
-                agent, text, RunView(out, err, model=agent.model), conversation_id=conversation_id
-            )
+            runner.run(_stream(agent, text, view, conversation_id=conversation_id))
+        except KeyboardInterrupt:  # Runner.run cancelled the turn's task: nothing was kept
+            view.close()
+            err.print("[yellow]interrupted[/] [dim](this turn is not kept)[/]")
         except ConfigError:
             raise
         except ExoError as exc:  # a failed turn: say so, keep chatting
             _report(err, exc, debug=False)
 
 
-# --------------------------------------------------------------------------- exo models
+def _prompt(err: Console) -> str | None:
+    """The next line typed, stripped; ``None`` when the user leaves (Ctrl-D or Ctrl-C)."""
+    try:
+        return err.input("[bold green]you ›[/] ").strip()
+    except (EOFError, KeyboardInterrupt):
+        err.print()  # end the prompt's line before the shell's prompt comes back
+        return None
 
-_EXTRA_MODULES = {"openai": "openai", "anthropic": "anthropic", "local": "llama_cpp"}
+
+# --------------------------------------------------------------------------- exo models
 
 
 @app.command("models")
 def models_command() -> None:
     """List the model backends, what they need, and whether this machine has it."""
-    table = Table(
-        title="Model backends (use as backend:model)", title_justify="left", box=box.SIMPLE_HEAD
-    )
-    table.add_column("backend", style="bold", no_wrap=True)
-    table.add_column("ready", no_wrap=True)
-    table.add_column("extra", no_wrap=True)
-    table.add_column("about", ratio=1)
-    for info in BUILTIN_BACKENDS.values():
-        module = _EXTRA_MODULES.get(info.extra or "")
-        installed = module is None or importlib.util.find_spec(module) is not None
-        if not installed:
-            ready = "[red]not installed[/]"
-        elif info.configured():
-            ready = "[green]yes[/]"
-        else:
-            ready = f"[yellow]set {info.env_vars[0]}[/]"
-        install = escape(f"[{info.extra}]") if info.extra else "built in"
-        about = escape(info.description)
-        if info.env_vars:
-            about += f"\n[dim]{' '.join(info.env_vars)}[/]"
-        table.add_row(info.name, ready, install, about)
-    for name in known_backends():
-        if name not in BUILTIN_BACKENDS:
-            table.add_row(name, "[green]yes[/]", "", "registered in this process")
-    console = Console()
-    console.print(table)
-    console.print(
-        "[dim]Install an extra with pip install 'exo-agents\\[extra]'; "
-        'e.g. exo run --model openai:gpt-4o-mini "task"[/]'
-    )
+    show_models(Console())

@@ -238,22 +238,25 @@ def _sample(schema: dict[str, Any]) -> Any:
 class TestModel(_RecordingModel):
     """An offline model that exercises an agent: it calls every tool once, then answers.
 
-    On the first call of a run that has tools it calls each tool with sample arguments built
-    from the schema; then it answers with a short numbered summary of the task and the tool
-    results it saw. Deterministic, no network.
+    On the first call of a turn that has tools it calls each tool with sample arguments built
+    from the schema; then it answers with a short numbered summary of the task (the last user
+    message) and the tool results of this turn. Deterministic, no network.
     """
 
     __test__ = False  # not a pytest test class
 
     async def _reply(self, request: ModelRequest) -> Reply:
-        results = [m for m in request.messages if isinstance(m, ToolResult)]
+        # This turn starts at the last user message: earlier turns (memory, a chat's history)
+        # are context, not the task, and their tool results do not count as this turn's.
+        messages = request.messages
+        start = max((i for i, m in enumerate(messages) if isinstance(m, UserMessage)), default=0)
+        turn = messages[start:]
+        results = [m for m in turn if isinstance(m, ToolResult)]
         if request.tools and not results:
             return [
                 call(t.name, _sample(t.parameters)) for t in request.tools if t.name != "spawn_self"
             ] or "No tools to call."
-        task = next(
-            (text_of(m.content) for m in request.messages if isinstance(m, UserMessage)), ""
-        )
+        task = text_of(turn[0].content) if turn and isinstance(turn[0], UserMessage) else ""
         lines_in = [ln for ln in task.strip().splitlines() if ln and ln != "Original task:"]
         first_line = lines_in[0] if lines_in else "the task"
         lines = [f"1. Understand the task: {first_line[:80]}"]

@@ -335,9 +335,16 @@ class RunResult:
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict of the whole result."""
         data: dict[str, Any] = _RESULT_ADAPTER.dump_python(self, mode="json")
+        # Every usage carries its total (a property, so the adapter leaves it out).
         data["usage"]["total_tokens"] = self.usage.total_tokens
+        data["execute_usage"]["total_tokens"] = self.execute_usage.total_tokens
+        if self.plan is not None:
+            data["plan"]["usage"]["total_tokens"] = self.plan.usage.total_tokens
+        for child, child_data in zip(self.children, data["children"], strict=True):
+            child_data["usage"]["total_tokens"] = child.usage.total_tokens
         data["usage_by_phase"] = {
-            k: _USAGE_ADAPTER.dump_python(v, mode="json") for k, v in self.usage_by_phase.items()
+            k: {**_USAGE_ADAPTER.dump_python(v, mode="json"), "total_tokens": v.total_tokens}
+            for k, v in self.usage_by_phase.items()
         }
         return data
 

@@ -2,31 +2,48 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 from pathlib import Path
 
 from typer.testing import CliRunner
 
 from exo.cli import app
+from exo.memory_sqlite import SQLiteMemory
 from exo.models import BUILTIN_BACKENDS
+from exo.types import UserMessage, text_of
 
 
-def test_chat_turns_see_the_conversation(cli: CliRunner, agent_dir: Path) -> None:
+def test_chat_turns_see_the_conversation(cli: CliRunner, agent_dir: Path, tmp_path: Path) -> None:
+    db = tmp_path / "chat.db"
     result = cli.invoke(
         app,
-        ["chat", f"{agent_dir}/agent.py", "--no-plan"],
+        ["chat", f"{agent_dir}/agent.py", "--no-plan", "--memory", str(db), "-c", "c1"],
         input="First question\nSecond question\n/exit\n",
     )
     assert result.exit_code == 0, result.output
-    # The test model restates the first user message it sees: with memory, turn two's
-    # request still starts with turn one's question.
+    # The test model restates the newest user message: each turn answers its own question.
     answers = [ln for ln in result.stdout.splitlines() if ln.startswith("1. Understand")]
     assert answers == [
         "1. Understand the task: First question",
-        "1. Understand the task: First question",
+        "1. Understand the task: Second question",
     ]
-    assert "conversation chat-" in result.stderr
+    assert "conversation c1" in result.stderr
     assert result.stderr.count("tokens: execute") == 2
+    # Both turns are one conversation, in order.
+    assert _user_texts(db, "c1") == ["First question", "Second question"]
+
+
+def _user_texts(db: Path, conversation_id: str) -> list[str]:
+    async def load() -> list[str]:
+        memory = SQLiteMemory(db)
+        try:
+            history = await memory.load(conversation_id)
+        finally:
+            await memory.aclose()
+        return [text_of(m.content) for m in history if isinstance(m, UserMessage)]
+
+    return asyncio.run(load())
 
 
 def test_chat_new_starts_a_fresh_conversation(cli: CliRunner, agent_dir: Path) -> None:
@@ -58,7 +75,8 @@ def test_chat_sqlite_memory_resumes_a_conversation(
     assert cli.invoke(app, args, input="Remember me\n").exit_code == 0
     later = cli.invoke(app, args, input="Who was first?\n")
     assert later.exit_code == 0, later.output
-    assert "1. Understand the task: Remember me" in later.stdout
+    assert "1. Understand the task: Who was first?" in later.stdout
+    assert _user_texts(db, "c1") == ["Remember me", "Who was first?"]
 
 
 def test_chat_rejects_unknown_backends(cli: CliRunner) -> None:

