@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
 import pytest
 
 from exo import Agent, AgentError, ConfigError, PlanningError, run
 from exo.context import Context
 from exo.models import register_provider, unregister_provider
+from exo.models.base import Provider
 from exo.planning import STRING_TEMPLATE, SYSTEM_TEMPLATE, build_planner
-from exo.testing import FunctionModel, ScriptedModel, call
+from exo.testing import FunctionModel, Reply, ScriptedModel, call
 from exo.types import (
     ImageBlock,
     Message,
@@ -220,16 +223,31 @@ class Recorder:
         return ScriptedModel([PLAN], model=name)
 
 
+class CopyCountingModel(ScriptedModel):
+    """A scripted model that records the copies ``with_model`` makes of it."""
+
+    def __init__(self, replies: Mapping[str, Sequence[Reply]], *, model: str = "scripted") -> None:
+        super().__init__(replies, model=model)
+        self.copies: list[str] = []
+
+    def with_model(self, model: str) -> Provider:
+        self.copies.append(model)
+        return super().with_model(model)
+
+
 async def test_same_model_reuses_the_executor_provider() -> None:
-    model = ScriptedModel({"researcher_planner": [PLAN], "researcher": ["ok"]})
+    model = CopyCountingModel({"researcher_planner": [PLAN], "researcher": ["ok"]})
     await run(researcher(planning_model="test:exec"), "x", provider=model)
-    assert model.agents == ["researcher_planner", "researcher"]  # one provider object
+    assert model.agents == ["researcher_planner", "researcher"]
+    # the planner used this very object: no copy was made (a copy would share the log)
+    assert model.copies == []
 
 
 async def test_same_backend_clones_with_the_new_model_name() -> None:
-    model = ScriptedModel({"researcher_planner": [PLAN], "researcher": ["ok"]}, model="exec")
+    model = CopyCountingModel({"researcher_planner": [PLAN], "researcher": ["ok"]}, model="exec")
     result = await run(researcher(planning_model="test:cheap"), "x", provider=model)
     # with_model() returned a copy sharing the script and request log but named "cheap"
+    assert model.copies == ["cheap"]
     assert model.agents == ["researcher_planner", "researcher"]
     assert result.plan is not None and result.plan.model == "test:cheap"
     assert model.model == "exec"

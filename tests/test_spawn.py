@@ -376,6 +376,28 @@ async def test_child_usage_is_added_to_the_parent_and_reported_per_child() -> No
     assert all(c.steps == 2 for c in result.children)
 
 
+async def test_a_failed_childs_usage_still_counts_its_own_childrens_calls() -> None:
+    boom = ModelError("upstream exploded", backend="test", model="m", status=400)
+    model = ScriptedModel(
+        {
+            "boss": [call("spawn_self", tasks=["risky"]), "recovered"],
+            # the child spawns two grandchildren, who answer; then its own next call fails
+            "boss_child_1": [call("spawn_self", tasks=["g1", "g2"]), boom],
+            "boss_child_1_child_1": ["g1 done"],
+            "boss_child_1_child_2": ["g2 done"],
+        }
+    )
+    result = await run(_agent(max_spawn_depth=2), "go", provider=model)
+    assert result.output == "recovered"
+    (child,) = result.children
+    assert child.error is not None and "upstream exploded" in child.error
+    # the child's one paid call and its two grandchildren's; the failed call cost nothing
+    assert child.usage.requests == 3
+    assert result.usage_by_phase["children"] == child.usage
+    assert result.usage.requests == 5  # = the boss's 2 + the child's subtree
+    assert result.usage == result.execute_usage + child.usage
+
+
 async def test_detailed_stream_carries_child_events_tagged_with_name_and_lineage() -> None:
     model = FunctionModel(spawn_once(lambda name: ["x"]))
     agent = _agent(max_spawn_depth=2)
