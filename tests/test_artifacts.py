@@ -8,7 +8,7 @@ import threading
 import pytest
 
 from exo import Agent, ConfigError, Context, ImageBlock, TextBlock, ToolContext, run, tool
-from exo.artifacts import ArtifactStore, page_text
+from exo.artifacts import DEFAULT_PAGE, ArtifactStore, page_text
 from exo.errors import ToolError
 from exo.testing import AgentInfo, FunctionModel, Reply, ScriptedModel, call
 from exo.types import Message, ToolResult, text_of
@@ -280,3 +280,102 @@ def test_page_text_reports_where_it_is() -> None:
     )
     with pytest.raises(ToolError, match="past the end"):
         page_text("abc", name="n", offset=3, length=1, tool="t", key="k")
+
+
+@pytest.mark.parametrize(("size", "parked"), [(999, False), (1_000, False), (1_001, True)])
+async def test_the_threshold_parks_only_results_longer_than_it(size: int, parked: bool) -> None:
+    def sized() -> str:
+        """Return text of a known length."""
+        return "x" * size
+
+    model = ScriptedModel([call("sized"), "done"])
+    context = Context()
+    agent = Agent(name="a", model="test:m", tools=[sized], artifact_threshold=1_000)
+    result = await run(agent, "go", provider=model, context=context)
+    content = text_of(_results(result.messages)[0].content)
+    assert content.startswith("[Artifact art_1") is parked
+    assert len(context.artifacts) == int(parked)
+
+
+async def test_retrieve_artifact_caps_a_page_at_its_maximum() -> None:
+    huge = "".join(f"{i:09d}\n" for i in range(2_000))  # 20,000 characters
+    # the cap is max(DEFAULT_PAGE, threshold): 8,000 here, however much the model asks for
+    assert DEFAULT_PAGE == 8_000
+
+    def dump() -> str:
+        """Dump a huge file."""
+        return huge
+
+    model = ScriptedModel(
+        [
+            call("dump"),
+            call("retrieve_artifact", artifact_id="art_1", offset=0, length=50_000),
+            "done",
+        ]
+    )
+    agent = Agent(name="a", model="test:m", tools=[dump], artifact_threshold=1_000)
+    result = await run(agent, "go", provider=model)
+    page = text_of(_results(result.messages)[1].content)
+    header, body = page.split("\n", 1)
+    assert header == (
+        '[art_1: characters 0-8000 of 20000; next page: retrieve_artifact(artifact_id="art_1", '
+        "offset=8000, length=8000)]"
+    )
+    assert body == huge[:8_000]
+
+
+async def test_a_threshold_above_the_default_page_raises_the_page_cap() -> None:
+    huge = "y" * 30_000
+
+    def dump() -> str:
+        """Dump a huge file."""
+        return huge
+
+    model = ScriptedModel(
+        [call("dump"), call("retrieve_artifact", artifact_id="art_1", length=50_000), "done"]
+    )
+    agent = Agent(name="a", model="test:m", tools=[dump], artifact_threshold=12_000)
+    result = await run(agent, "go", provider=model)
+    pointer, page = (text_of(r.content) for r in _results(result.messages))
+    # the pointer suggests default pages; a request may read up to the threshold at once
+    assert "length=8000) (4 pages of up to 8000 characters)" in pointer
+    assert page.split("\n", 1)[0].startswith("[art_1: characters 0-12000 of 30000; next page")
+
+
+async def test_the_pointer_names_its_pages_and_the_artifact_keeps_where_it_came_from() -> None:
+    @tool(large_output=True)
+    def report() -> str:
+        """Make a report."""
+        return "short but flagged"
+
+    model = ScriptedModel([[call("fetch"), call("report")], "done"])
+    context = Context()
+    agent = Agent(name="a", model="test:m", tools=[fetch, report], artifact_threshold=1_000)
+    result = await run(agent, "go", provider=model, context=context)
+    calls = result.messages[1].tool_calls  # type: ignore[union-attr]
+    big, flagged = _results(result.messages)
+    assert [big.tool_call_id, flagged.tool_call_id] == [c.id for c in calls]
+    assert not big.is_error and not flagged.is_error
+    assert text_of(big.content).endswith(
+        '…\nRead it with retrieve_artifact(artifact_id="art_1", offset=0, length=1000) '
+        "(4 pages of up to 1000 characters).]"
+    )
+    assert text_of(flagged.content).endswith(
+        'Preview: short but flagged\nRead it with retrieve_artifact(artifact_id="art_2", '
+        "offset=0, length=1000) (1 page of up to 1000 characters).]"
+    )
+    stored = context.artifacts["art_1"]
+    assert (stored.tool_name, stored.tool_call_id, stored.agent_name) == ("fetch", calls[0].id, "a")
+
+
+def test_an_offset_past_the_end_says_which_offsets_exist() -> None:
+    with pytest.raises(ToolError, match=r"use an offset from 0 to 2$"):
+        page_text("abc", name="n", offset=3, length=1, tool="t", key="k")
+    for offset in (1, 1_000):
+        with pytest.raises(ToolError, match="past the end"):
+            page_text("a", name="n", offset=offset, length=1, tool="t", key="k")
+    # offset 0 of an empty text is a valid (empty) page, not an error
+    assert page_text("", name="n", offset=0, length=1, tool="t", key="k").endswith("(end)]\n")
+    assert page_text("a", name="n", offset=0, length=1, tool="t", key="k") == (
+        "[n: characters 0-1 of 1 (end)]\na"
+    )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pytest
 
 from exo import Agent, ConfigError, Context, ToolContext, run
@@ -334,3 +336,42 @@ def test_custom_note_counter_and_media() -> None:
     counted = window_messages(messages, 10, count_tokens=len)  # one "token" per message
     _check_pairs(counted.messages)
     assert counted.messages[0] is SYSTEM
+
+
+def test_the_window_boundary_and_what_is_pinned_exactly() -> None:
+    def ten_each(messages: Sequence[Message]) -> int:
+        return 10 * len(messages)
+
+    messages: list[Message] = [
+        SystemMessage(content="sys"),
+        UserMessage(content="u1"),
+        AssistantMessage(content="a1"),
+        UserMessage(content="u2"),
+        AssistantMessage(content="a2"),
+        SystemMessage(content="plan 1"),
+        SystemMessage(content="plan 2"),
+        UserMessage(content="task"),
+        AssistantMessage(content="newest"),
+    ]
+
+    def sent(max_tokens: int) -> list[str]:
+        window = window_messages(
+            messages, max_tokens, count_tokens=ten_each, note="[{count} left out]", step=0
+        )
+        return [text_of(m.content) for m in window.messages]
+
+    assert sent(90) == [text_of(m.content) for m in messages]  # exactly the budget: all sent
+    assert sent(89) == [
+        "sys",
+        "[1 left out]",
+        "a1",
+        "u2",
+        "a2",
+        "plan 1",
+        "plan 2",
+        "task",
+        "newest",
+    ]
+    # over any budget: the system prompt, the task with the system messages right before it,
+    # and the newest message are never dropped
+    assert sent(10) == ["sys", "[4 left out]", "plan 1", "plan 2", "task", "newest"]

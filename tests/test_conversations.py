@@ -60,6 +60,18 @@ async def test_runs_without_conversation_id_share_nothing() -> None:
     assert await mem.list_conversations() == []
 
 
+async def test_history_max_tokens_limits_the_history_a_run_loads() -> None:
+    mem = InMemoryMemory()
+    await mem.append("c", [UserMessage(content="x" * 4000), AssistantMessage(content="long")])
+    await mem.append("c", [UserMessage(content="short?"), AssistantMessage(content="yes")])
+    model = ScriptedModel(["budgeted", "whole"])
+    await run(agent(mem, history_max_tokens=100), "next", provider=model, conversation_id="c")
+    await run(agent(mem), "again", provider=model, conversation_id="c")
+    budgeted, whole = ([m.content for m in r.messages] for r in model.requests)
+    assert budgeted == ["short?", "yes", "next"]  # the older, larger turn is left out
+    assert whole[:5] == ["x" * 4000, "long", "short?", "yes", "next"]
+
+
 async def test_failed_or_cancelled_turn_writes_nothing() -> None:
     mem = InMemoryMemory()
     bot = agent(mem)

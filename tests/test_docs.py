@@ -31,8 +31,10 @@ def blocks(page: Path) -> list[str]:
     return [code for info, code in BLOCK.findall(text) if "no-run" not in info]
 
 
-def _run_page(codes: list[str], name: str) -> None:
+def _run_page(codes: list[str], name: str) -> int:
+    """Run the blocks in order; return how many ran (all of them, or it raised)."""
     namespace: dict[str, Any] = {"__name__": f"docs_{name}"}
+    ran = 0
     for i, code in enumerate(codes):
         compiled: CodeType = compile(
             code, f"{name}[block {i}]", "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
@@ -41,6 +43,8 @@ def _run_page(codes: list[str], name: str) -> None:
             asyncio.run(eval(compiled, namespace))
         else:
             exec(compiled, namespace)
+        ran += 1
+    return ran
 
 
 # pages without python blocks (cli.md: its console examples run in tests/cli) are not listed
@@ -74,19 +78,24 @@ def test_doc_page_examples_run(page: Path) -> None:
     for backend in ("openai", "anthropic"):
         register_provider(backend, TestModel)
     errors: list[BaseException] = []
+    ran: list[int] = []
 
     def target() -> None:
         try:
-            _run_page(codes, page.stem)
+            ran.append(_run_page(codes, page.stem))
         except BaseException as exc:
             errors.append(exc)
 
+    # a thread of its own: no running loop there, so asyncio.run works; daemon, so a page that
+    # hangs fails this test instead of keeping the interpreter alive
+    thread = threading.Thread(target=target, name=f"docs-{page.stem}", daemon=True)
     try:
-        thread = threading.Thread(target=target)  # no running loop there: asyncio.run works
         thread.start()
         thread.join(120)
     finally:
         for backend in ("openai", "anthropic"):
             unregister_provider(backend)
+    assert not thread.is_alive(), f"{page.name}: the examples did not finish within 120 s"
     if errors:
         raise errors[0]
+    assert ran == [len(codes)], f"{page.name}: ran {ran} of {len(codes)} blocks"

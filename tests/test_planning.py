@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
 import pytest
 
-from exo import Agent, AgentError, ConfigError, PlanningError, run
+from exo import Agent, AgentError, ConfigError, ModelError, PlanningError, run
 from exo.context import Context
 from exo.models import register_provider, unregister_provider
+from exo.models.base import Provider
 from exo.planning import STRING_TEMPLATE, SYSTEM_TEMPLATE, build_planner
-from exo.testing import FunctionModel, ScriptedModel, call
+from exo.testing import FunctionModel, Reply, ScriptedModel, call
 from exo.types import (
     ImageBlock,
     Message,
@@ -220,16 +223,31 @@ class Recorder:
         return ScriptedModel([PLAN], model=name)
 
 
+class CopyCountingModel(ScriptedModel):
+    """A scripted model that records the copies ``with_model`` makes of it."""
+
+    def __init__(self, replies: Mapping[str, Sequence[Reply]], *, model: str = "scripted") -> None:
+        super().__init__(replies, model=model)
+        self.copies: list[str] = []
+
+    def with_model(self, model: str) -> Provider:
+        self.copies.append(model)
+        return super().with_model(model)
+
+
 async def test_same_model_reuses_the_executor_provider() -> None:
-    model = ScriptedModel({"researcher_planner": [PLAN], "researcher": ["ok"]})
+    model = CopyCountingModel({"researcher_planner": [PLAN], "researcher": ["ok"]})
     await run(researcher(planning_model="test:exec"), "x", provider=model)
-    assert model.agents == ["researcher_planner", "researcher"]  # one provider object
+    assert model.agents == ["researcher_planner", "researcher"]
+    # the planner used this very object: no copy was made (a copy would share the log)
+    assert model.copies == []
 
 
 async def test_same_backend_clones_with_the_new_model_name() -> None:
-    model = ScriptedModel({"researcher_planner": [PLAN], "researcher": ["ok"]}, model="exec")
+    model = CopyCountingModel({"researcher_planner": [PLAN], "researcher": ["ok"]}, model="exec")
     result = await run(researcher(planning_model="test:cheap"), "x", provider=model)
     # with_model() returned a copy sharing the script and request log but named "cheap"
+    assert model.copies == ["cheap"]
     assert model.agents == ["researcher_planner", "researcher"]
     assert result.plan is not None and result.plan.model == "test:cheap"
     assert model.model == "exec"
@@ -317,6 +335,38 @@ async def test_planner_failure_raises_planning_error_or_skips() -> None:
     skipped = [e for e in events if isinstance(e, PlanSkippedEvent)]
     assert len(skipped) == 1 and "provider exploded" in skipped[0].reason
     assert model.requests[-1].messages[-1] == UserMessage(content="x")  # unplanned
+
+
+async def test_a_skipped_plan_keeps_the_usage_and_steps_the_planner_spent() -> None:
+    boom = ModelError("down", backend="test", model="m", status=400)
+    model = ScriptedModel(
+        {"researcher_planner": [call("search", query="a"), boom], "researcher": ["ok"]}
+    )
+    result = await run(researcher(planning_on_error="skip"), "x", provider=model)
+    plan = result.plan
+    assert plan is not None and plan.skipped is not None and "down" in plan.skipped
+    assert plan.usage.requests == 1  # the one call that answered; the failed one cost nothing
+    assert plan.steps == 2
+    assert result.usage_by_phase["plan"] == plan.usage
+    assert result.usage.requests == 2
+
+
+async def test_the_planner_retries_as_often_as_the_agent_allows() -> None:
+    flaky = ModelError("overloaded", backend="test", model="m", status=529, retryable=True)
+    model = ScriptedModel({"researcher_planner": [flaky, PLAN], "researcher": ["ok"]})
+    agent = researcher(max_retries=0, planning_on_error="skip")
+    result = await run(agent, "x", provider=model)
+    assert model.agents == ["researcher_planner", "researcher"]  # no second planner attempt
+    assert result.plan is not None and result.plan.skipped is not None
+
+
+async def test_the_planner_never_gets_context_tools() -> None:
+    model = ScriptedModel({"researcher_planner": [PLAN], "researcher": ["ok"]})
+    agent = researcher(context_tools=True)
+    await run(agent, "x", provider=model)
+    planner_request, executor_request = model.requests
+    assert [t.name for t in planner_request.tools] == ["search", "summarize"]
+    assert "add_todo" in {t.name for t in executor_request.tools}
 
 
 async def test_planner_shares_the_run_context() -> None:

@@ -298,6 +298,39 @@ async def test_the_total_cap_covers_the_whole_run_tree() -> None:
     assert "max_spawn_total=2" in text_of(refusal.content)
 
 
+async def test_exactly_the_limits_are_allowed() -> None:
+    # max_spawn_children tasks in one call, and a spawn with one model call left for children
+    model = ScriptedModel(
+        {
+            "boss": [call("spawn_self", tasks=["a", "b"]), "both done"],
+            "boss_child_1": ["1"],
+            "boss_child_2": ["2"],
+        }
+    )
+    result = await run(_agent(max_spawn_children=2, max_steps=2), "go", provider=model)
+    (tool_result,) = _results(result.messages)
+    assert not tool_result.is_error
+    assert [(c.output, c.steps) for c in result.children] == [("1", 1), ("2", 1)]
+    assert result.output == "both done"
+
+
+async def test_the_tool_description_says_whether_children_may_spawn() -> None:
+    model = FunctionModel(spawn_once(lambda name: ["sub"]))
+    await run(
+        _agent(max_spawn_depth=2, max_spawn_children=3, max_spawn_total=7), "go", provider=model
+    )
+    descriptions = {
+        r.agent_name: next(t.description for t in r.tools if t.name == "spawn_self")
+        for r in model.requests
+        if any(t.name == "spawn_self" for t in r.tools)
+    }
+    assert set(descriptions) == {"boss", "boss_child_1"}
+    assert descriptions["boss"].startswith("Run copies of yourself")
+    assert "At most 3 tasks per call and 7 children in all." in descriptions["boss"]
+    assert descriptions["boss"].endswith("Children may spawn children of their own.")
+    assert descriptions["boss_child_1"].endswith("Children cannot spawn further.")
+
+
 # --------------------------------------------------------------------------- failures
 
 
@@ -359,6 +392,40 @@ async def test_children_inherit_the_parents_remaining_steps() -> None:
     assert result.output == "parent finished"
 
 
+async def test_when_every_child_fails_the_tool_error_lists_each() -> None:
+    boom = ModelError("nope", backend="test", model="m", status=400)
+    model = ScriptedModel(
+        {
+            "boss": [call("spawn_self", tasks=["a", "b"]), "all failed"],
+            "boss_child_1": [boom],
+            "boss_child_2": [boom],
+        }
+    )
+    result = await run(_agent(), "go", provider=model)
+    (tool_result,) = _results(result.messages)
+    assert tool_result.is_error
+    head, first, second = text_of(tool_result.content).split("\n")
+    assert head.endswith("every child failed:")
+    assert first.startswith("[Task 1: boss_child_1] ModelError: ") and "nope" in first
+    assert second.startswith("[Task 2: boss_child_2] ModelError: ") and "nope" in second
+
+
+async def test_long_tasks_are_shortened_in_the_block_labels() -> None:
+    long_task = "investigate " + "very " * 40 + "carefully"
+    model = ScriptedModel(
+        {
+            "boss": [call("spawn_self", tasks=["a", long_task]), "done"],
+            "boss_child_1": ["1"],
+            "boss_child_2": ["2"],
+        }
+    )
+    result = await run(_agent(), "go", provider=model)
+    text = text_of(_results(result.messages)[0].content)
+    label = next(line for line in text.splitlines() if line.startswith("Task: invest"))
+    assert label == "Task: " + long_task[:119] + "…"
+    assert "Task: a\n" in text  # short tasks are shown whole
+
+
 # --------------------------------------------------------------------------- usage and events
 
 
@@ -374,6 +441,29 @@ async def test_child_usage_is_added_to_the_parent_and_reported_per_child() -> No
     # each child's usage includes its own children (2 calls + 2 grandchildren of 1 call)
     assert [c.usage.requests for c in result.children] == [4, 4]
     assert all(c.steps == 2 for c in result.children)
+
+
+async def test_a_failed_childs_usage_still_counts_its_own_childrens_calls() -> None:
+    boom = ModelError("upstream exploded", backend="test", model="m", status=400)
+    model = ScriptedModel(
+        {
+            "boss": [call("spawn_self", tasks=["risky"]), "recovered"],
+            # the child spawns two grandchildren, who answer; then its own next call fails
+            "boss_child_1": [call("spawn_self", tasks=["g1", "g2"]), boom],
+            "boss_child_1_child_1": ["g1 done"],
+            "boss_child_1_child_2": ["g2 done"],
+        }
+    )
+    result = await run(_agent(max_spawn_depth=2), "go", provider=model)
+    assert result.output == "recovered"
+    (child,) = result.children
+    assert child.error is not None and "upstream exploded" in child.error
+    # the child's one paid call and its two grandchildren's; the failed call cost nothing
+    assert child.usage.requests == 3
+    assert result.usage_by_phase["children"] == child.usage
+    assert result.usage.requests == 5  # = the boss's 2 + the child's subtree
+    assert result.usage == result.execute_usage + child.usage
+    assert child.steps == 2  # its own two calls, not its children's
 
 
 async def test_detailed_stream_carries_child_events_tagged_with_name_and_lineage() -> None:

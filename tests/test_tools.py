@@ -4,18 +4,27 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import json
 import threading
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated, Literal
 
 import pytest
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
 from exo import ConfigError, Tool, ToolContext, ToolError, tool
+from exo._schema import format_validation_error, function_schema
 from exo._state import RunState
 from exo.context import Context
 from exo.tools import execute_tool_calls
 from exo.types import ImageBlock, ToolCall
+
+
+@dataclass
+class Event:
+    name: str
+    at: datetime
 
 
 class Color(enum.Enum):
@@ -264,3 +273,114 @@ def test_tool_as_a_call_takes_the_options_too() -> None:
 
     t = tool(search, name="web_search", description="Search the web.", large_output=True)
     assert (t.name, t.description, t.large_output) == ("web_search", "Search the web.", True)
+
+
+async def test_values_json_cannot_hold_are_written_as_text_inside_the_json() -> None:
+    when = datetime(2026, 1, 2, 3, 4, 5)
+
+    def listing() -> dict[str, object]:
+        return {"at": when, "n": 1}
+
+    def event() -> Event:
+        return Event(name="launch", at=when)
+
+    def point_class() -> type:
+        return Point  # a dataclass *class* is not an instance to serialize
+
+    tools = {t.name: t for t in (Tool(listing), Tool(event), Tool(point_class))}
+    out = await execute_tool_calls(
+        [ToolCall(id=str(i), name=n) for i, n in enumerate(tools)], tools, _ctx
+    )
+    assert out[0][0].content == '{"at": "2026-01-02 03:04:05", "n": 1}'
+    assert out[1][0].content == '{"name": "launch", "at": "2026-01-02 03:04:05"}'
+    assert out[2][0].content == json.dumps(str(Point))
+
+
+async def test_an_object_with_an_async_call_method_is_an_async_tool() -> None:
+    class Lookup:
+        """Look a key up."""
+
+        __name__ = "lookup"
+
+        async def __call__(self, key: str) -> str:
+            await asyncio.sleep(0)
+            return f"value of {key}"
+
+    lookup = Tool(Lookup())
+    assert lookup.is_async
+    ((result, _),) = await execute_tool_calls(
+        [ToolCall(id="1", name="lookup", arguments='{"key": "k"}')], {"lookup": lookup}, _ctx
+    )
+    assert result.content == "value of k" and not result.is_error
+
+
+def test_tools_are_not_large_output_unless_flagged() -> None:
+    def plain() -> str:
+        """Plain."""
+        return ""
+
+    assert tool()(plain).large_output is False
+    assert Tool(plain).large_output is False
+    assert tool(large_output=True)(plain).large_output is True
+
+
+def test_a_tool_without_parameters_has_an_empty_object_schema() -> None:
+    def ping() -> str:
+        """Ping."""
+        return "pong"
+
+    parameters = Tool(ping).spec.parameters
+    assert parameters["type"] == "object"
+    assert parameters["properties"] == {} and parameters["required"] == []
+
+
+@pytest.mark.parametrize("section", ["Args", "Arguments", "Parameters"])
+def test_argument_descriptions_come_from_any_google_section_name(section: str) -> None:
+    def search(query: str, *, limit: int = 3) -> str:
+        return query
+
+    search.__doc__ = f"""Search.
+
+    {section}:
+        query: The text
+            to look for, over
+            two lines.
+        limit: At most this many.
+
+    Returns:
+        query: not an argument description.
+    """
+    properties = Tool(search).spec.parameters["properties"]
+    assert properties["query"]["description"] == "The text to look for, over two lines."
+    assert properties["limit"]["description"] == "At most this many."
+
+
+def test_many_argument_errors_are_capped_at_eight() -> None:
+    def wide(a: int, b: int, c: int, d: int, e: int, f: int, g: int, h: int, i: int) -> str:
+        """Take nine numbers."""
+        return ""
+
+    schema = function_schema(wide, context_type=ToolContext, name="wide")
+    with pytest.raises(ValidationError) as caught:
+        schema.validate_json("{}")
+    message = format_validation_error("wide", caught.value)
+    assert message.count("Field required") == 8
+    assert "h: Field required" in message and "i:" not in message
+
+
+async def test_positional_only_parameters_are_passed_by_position() -> None:
+    def double(x: int, /, *, twice: bool = True) -> str:
+        """Double a number."""
+        return str(x * 2 if twice else x)
+
+    async def adouble(x: int, /) -> str:
+        """Double a number, asynchronously."""
+        return str(x * 2)
+
+    tools = {t.name: t for t in (Tool(double), Tool(adouble))}
+    calls = [
+        ToolCall(id="1", name="double", arguments='{"x": 21}'),
+        ToolCall(id="2", name="adouble", arguments='{"x": 4}'),
+    ]
+    out = await execute_tool_calls(calls, tools, _ctx)
+    assert [(r.content, r.is_error) for r, _ in out] == [("42", False), ("8", False)]

@@ -101,8 +101,10 @@ def function_schema(fn: Callable[..., Any], *, context_type: type, name: str) ->
     """
     try:
         sig = inspect.signature(fn)
+        # a callable object's hints live on its class's __call__ (get_type_hints refuses objects)
+        annotated = fn if inspect.isroutine(fn) or isinstance(fn, type) else type(fn).__call__
         hints = get_type_hints(
-            fn, localns={context_type.__name__: context_type}, include_extras=True
+            annotated, localns={context_type.__name__: context_type}, include_extras=True
         )
     except (TypeError, ValueError, NameError) as exc:
         raise ConfigError(

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import gc
 import sys
-import time
 from collections.abc import AsyncGenerator, Callable
 from contextlib import aclosing, suppress
 from pathlib import Path
@@ -43,17 +42,17 @@ def _endless_or_answer(attempt: Attempt) -> Reply:
     return answer("the pool still works")
 
 
-async def _cancel_once(provider: Provider, how: str) -> float:
-    """Start a stream, let three deltas through, leave; return how long leaving took."""
+async def _cancel_once(provider: Provider, how: str, tracker: TrackingTransport | None) -> None:
+    """Start a stream, let three deltas through, leave; check it ended as the consumer left."""
     three = asyncio.Event()
+    texts: list[str] = []
 
     async def consume() -> None:
-        seen = 0
         async with aclosing(run.stream(AGENT, "talk forever", provider=provider)) as events:
             async for event in events:
                 if isinstance(event, TextEvent):
-                    seen += 1
-                    if seen == 3:
+                    texts.append(event.text)
+                    if len(texts) == 3:
                         three.set()
                         if how == "break":
                             break
@@ -61,12 +60,15 @@ async def _cancel_once(provider: Provider, how: str) -> float:
 
     task = asyncio.create_task(consume())
     await asyncio.wait_for(three.wait(), 10)
-    start = time.perf_counter()
     if how == "cancel":
         task.cancel()
+    # a guard against a hang only (well below the server's 20 s cap on an endless stream)
     with suppress(asyncio.CancelledError):
         await asyncio.wait_for(task, 5)
-    return time.perf_counter() - start
+    assert task.cancelled() is (how == "cancel")
+    assert len(texts) == 3  # nothing reached the consumer after it left
+    if tracker is not None:  # the response was closed by leaving, not later by the GC
+        assert tracker.closed == tracker.opened
 
 
 async def _quiesce() -> None:
@@ -103,9 +105,8 @@ async def test_cancelling_mid_stream_500_times_on_a_small_pool(
     server.responder = _endless_or_answer
     await asyncio.sleep(0)
     before = asyncio.all_tasks()
-    latencies = [
-        await _cancel_once(provider, "cancel" if n % 2 == 0 else "break") for n in range(rounds)
-    ]
+    for n in range(rounds):
+        await _cancel_once(provider, "cancel" if n % 2 == 0 else "break", tracker)
     assert server.settle(10)
     outcomes = server.outcomes()
     assert outcomes == ["client_closed"] * rounds  # the server saw every response closed
@@ -116,12 +117,6 @@ async def test_cancelling_mid_stream_500_times_on_a_small_pool(
     # the pool (two connections) is not exhausted: request 501 gets through at once
     result = await asyncio.wait_for(run(AGENT, "and now?", provider=provider), 5)
     assert result.output == "the pool still works"
-    worst = max(latencies)
-    print(
-        f"\n{backend}/{client_kind}: {rounds} cancellations, leaving took "
-        f"max {worst * 1000:.1f} ms, median {sorted(latencies)[rounds // 2] * 1000:.2f} ms"
-    )
-    assert worst < 1.0  # generous: promptness is measured (printed), not benchmarked here
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["json", "sse"])
@@ -131,10 +126,16 @@ async def test_cancelling_during_a_retry_backoff_returns_at_once(
 ) -> None:
     server.script(fail(503), answer("too late"))
     waiting = asyncio.Event()
+    sleeps: list[str] = []
 
     async def sleep_forever(seconds: float) -> None:
+        sleeps.append("started")
         waiting.set()
-        await asyncio.Event().wait()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            sleeps.append("cancelled")  # the backoff itself was interrupted
+            raise
 
     retry = RetryPolicy(max_retries=3, sleep=sleep_forever)
     provider = providers(backend)
@@ -142,16 +143,14 @@ async def test_cancelling_during_a_retry_backoff_returns_at_once(
     before = asyncio.all_tasks()
     task = asyncio.create_task(drive(AGENT, "hi", provider=provider, stream=stream, retry=retry))
     await asyncio.wait_for(waiting.wait(), 5)
-    start = time.perf_counter()
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
-        await asyncio.wait_for(task, 1)
-    elapsed = time.perf_counter() - start
+        await asyncio.wait_for(task, 5)  # a guard against a hang; the sleep never ends
     assert task.cancelled()
+    assert sleeps == ["started", "cancelled"]  # one backoff, cut short, none after it
     assert server.count() == 1 and server.remaining == 1  # no retry after the cancel
     await _quiesce()
     assert asyncio.all_tasks() == before
-    assert elapsed < 1.0
 
 
 EXO_SOURCE = str(Path(exo.__file__).parent)
@@ -163,7 +162,8 @@ async def test_leaving_a_stream_closes_exos_own_generators(
     server: FakeServer, providers: ProviderFactory, backend: str, raw: bool
 ) -> None:
     """exo closes what it opens; it never leaves a generator for the GC to close later."""
-    provider = providers(backend, raw=raw, http_client=tracking_client(POOL)[0])
+    client, tracker = tracking_client(POOL)
+    provider = providers(backend, raw=raw, http_client=client)
     server.responder = _endless_or_answer
     loop = asyncio.get_running_loop()
     hooks = sys.get_asyncgen_hooks()
@@ -179,7 +179,7 @@ async def test_leaving_a_stream_closes_exos_own_generators(
     sys.set_asyncgen_hooks(firstiter=hooks.firstiter, finalizer=finalizer)
     try:
         for n in range(6):
-            await _cancel_once(provider, "cancel" if n % 2 == 0 else "break")
+            await _cancel_once(provider, "cancel" if n % 2 == 0 else "break", tracker)
         await _quiesce()
     finally:
         sys.set_asyncgen_hooks(*hooks)

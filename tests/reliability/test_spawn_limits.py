@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -15,6 +14,7 @@ import pytest
 
 from exo import Agent
 from exo.models.base import Provider
+from reliability.clients import tracking_client
 from reliability.fakeserver import Attempt, FakeServer, Reply, answer, tools
 from reliability.support import BACKENDS, drive, until
 
@@ -97,21 +97,23 @@ async def test_cancelling_the_parent_closes_every_childs_response(
 ) -> None:
     agent = Agent(name="parent", model="test:m", allow_self_spawn=True, max_spawn_children=3)
     server.responder = _spawn_then_hang
-    provider = providers(backend)
+    client, tracker = tracking_client()
+    provider = providers(backend, http_client=client)
     await asyncio.sleep(0)
     before = asyncio.all_tasks()
     task = asyncio.create_task(drive(agent, "root", provider=provider, stream=stream))
     assert await until(lambda: server.count() == 4)  # the three children are in
-    await asyncio.sleep(0.05)
-    start = time.perf_counter()
+    # streamed children have their responses open (endless streams); JSON ones still wait
+    opened = 4 if stream else 1
+    assert await until(lambda: tracker.opened == opened)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
-        await asyncio.wait_for(task, 2)
-    elapsed = time.perf_counter() - start
+        await asyncio.wait_for(task, 5)  # a guard against a hang: the children never answer
+    # every response was closed by the time the cancellation returned (not later by the GC)
+    assert tracker.opened == tracker.closed == opened
     assert server.settle(5)
     assert server.outcomes() == ["ok"] + ["client_closed"] * 3
     gc.collect()
     for _ in range(10):
         await asyncio.sleep(0)
     assert asyncio.all_tasks() == before
-    assert elapsed < 1.0

@@ -145,14 +145,15 @@ async def test_malformed_event_before_text_is_a_model_error(
     server.script(answer(LONG, malformed_after=1), answer(LONG), answer(LONG))
     provider, tracker = _tracked(providers, backend, raw)
     clock = FakeClock()
-    try:
-        result = await drive(AGENT, "hi", provider=provider, stream=True, retry=policy(clock))
-    except ModelError as err:  # a typed error, never a raw JSONDecodeError
-        assert err.partial_text == "" and err.backend == backend
-    else:  # or retried: then the answer is whole and shown once
-        assert result.output == LONG
-    assert server.count() <= 3
-    assert tracker.opened == tracker.closed
+    texts: list[str] = []
+    with pytest.raises(ModelError) as caught:  # a typed error, never a raw JSONDecodeError
+        await drive(AGENT, "hi", provider=provider, stream=True, texts=texts, retry=policy(clock))
+    err = caught.value
+    assert err.backend == backend and err.partial_text == "" and texts == []
+    # a server that sends broken JSON is not asked again: the error surfaced at once
+    assert err.retryable is False
+    assert server.count() == 1 and clock.sleeps == [] and server.remaining == 2
+    assert tracker.opened == tracker.closed == 1
 
 
 @backends
