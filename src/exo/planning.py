@@ -144,11 +144,16 @@ async def run_planner(
     provider: Provider,
     context: Context,
     effects: Effects,
+    policy: RetryPolicy | None = None,
     depth: int = 0,
     lineage: tuple[str, ...] = (),
     lane: ToolLane | None = None,
 ) -> PlanResult:
     """Run the planner to completion and return its plan (the transcript is discarded).
+
+    ``policy`` is the run's retry policy (``run(retry=...)`` / ``run(max_retries=...)``), so
+    the planner's model calls retry exactly like the executor's; without it, the agent's
+    ``max_retries``.
 
     Raises:
         AgentError: the planner's provider could not be resolved.
@@ -167,7 +172,7 @@ async def run_planner(
             context=context,
             settings=ModelSettings(temperature=planner.temperature, max_tokens=planner.max_tokens),
             max_steps=planner.max_steps,
-            policy=RetryPolicy(max_retries=planner.max_retries),
+            policy=policy or RetryPolicy(max_retries=planner.max_retries),
             effects=effects,
             lane=lane,
         )

@@ -351,6 +351,7 @@ async def _plan(agent: Agent, run: _Run, options: RunOptions) -> AsyncGenerator[
         provider=run.provider,
         context=run.context,
         effects=run.effects,
+        policy=run.policy,
         depth=options.depth,
         lineage=lineage,
         lane=run.lane,
