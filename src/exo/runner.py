@@ -24,7 +24,7 @@ from exo.context import Context, context_tools
 from exo.errors import AgentError, ConfigError
 from exo.memory import Memory, resolve_memory
 from exo.models import get_provider
-from exo.models.base import ModelSettings, Provider
+from exo.models.base import Provider
 from exo.spawn import SPAWN_TOOL, spawn_tool
 from exo.tools import Tool
 from exo.types import (
@@ -250,7 +250,7 @@ class Runner:
                 provider=provider,
                 tools=dict(agent.tool_map),
                 context=ctx,
-                settings=ModelSettings(temperature=agent.temperature, max_tokens=agent.max_tokens),
+                settings=agent.model_settings(),
                 max_steps=max_steps or agent.max_steps,
                 policy=policy,
                 stream=stream,

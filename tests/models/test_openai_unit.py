@@ -585,7 +585,7 @@ async def test_tool_media_follows_the_last_tool_result_of_the_turn() -> None:
     ]
     assert sent[2] == {
         "role": "assistant",
-        "content": None,
+        "content": "",
         "tool_calls": [
             {"id": "c1", "type": "function", "function": {"name": "shot", "arguments": "{}"}},
             {"id": "c2", "type": "function", "function": {"name": "ls", "arguments": "{}"}},
@@ -639,7 +639,9 @@ async def test_the_default_http_client_is_the_sdks_aiohttp_one() -> None:
 
 @pytest.mark.parametrize("name", sorted(PRESETS))
 async def test_presets_read_their_own_variables(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    default_url, key_env, required = PRESETS[name]
+    info = PRESETS[name]
+    default_url, key_env, required = info.default_base_url, info.env_vars[0], info.needs_key
+    assert default_url is not None
     prefix = name.upper()
     assert key_env == f"{prefix}_API_KEY"
     monkeypatch.delenv(f"{prefix}_BASE_URL", raising=False)

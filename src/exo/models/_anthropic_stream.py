@@ -1,8 +1,9 @@
 """Fold an Anthropic Messages stream into exo chunks and the final :class:`ModelResponse`.
 
 One state machine, :class:`StreamAssembler`, takes plain values; two thin readers feed it:
-:func:`feed_dict` for events parsed straight from the SSE bytes (the lean path, see
-:func:`iter_sse_data`) and :func:`feed_event` for the SDK's typed stream events.
+:func:`feed_dict` for events parsed straight from the SSE bytes (the lean path, read with
+``exo.models._openai_sse.SSEReader`` like every raw stream) and :func:`feed_event` for the
+SDK's typed stream events.
 
 The stream is ``message_start`` (id, model, prompt usage), then per content block
 ``content_block_start`` / ``content_block_delta``… / ``content_block_stop``, then
@@ -12,7 +13,6 @@ come anywhere; an ``error`` event ends the stream with a :class:`ModelError`.
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
 from typing import Any
 
 from exo.errors import ModelError
@@ -28,7 +28,7 @@ from exo.models._anthropic_errors import from_stream_error
 from exo.models.base import ModelResponse, ReasoningDelta, TextDelta, ToolCallDelta
 from exo.types import AssistantMessage, ReasoningBlock, ToolCall
 
-__all__ = ["StreamAssembler", "feed_dict", "feed_event", "iter_sse_data"]
+__all__ = ["StreamAssembler", "feed_dict", "feed_event"]
 
 Chunk = TextDelta | ReasoningDelta | ToolCallDelta
 
@@ -59,13 +59,11 @@ class StreamAssembler:
         "done",
         "id",
         "model",
-        "secrets",
         "stop_reason",
     )
 
-    def __init__(self, model: str, *, secrets: tuple[str, ...] = ()) -> None:
+    def __init__(self, model: str) -> None:
         self.model = model
-        self.secrets = secrets  # cut out of error messages, should a server echo them
         self.id: str | None = None
         self.stop_reason: str | None = None
         self.done = False
@@ -163,7 +161,7 @@ class StreamAssembler:
 
     def error(self, body: object) -> ModelError:
         """Build the error for an ``error`` event, keeping the text streamed before it."""
-        return from_stream_error(body, self.model, partial_text=self.text, secrets=self.secrets)
+        return from_stream_error(body, self.model, partial_text=self.text)
 
     def response(self) -> ModelResponse:
         """The assembled response; raises if the stream ended before ``message_stop``."""
@@ -294,36 +292,3 @@ def _usage_event(asm: StreamAssembler, usage: Any) -> None:
             getattr(usage, "cache_read_input_tokens", None),
             getattr(usage, "cache_creation_input_tokens", None),
         )
-
-
-async def iter_sse_data(chunks: AsyncGenerator[bytes, None]) -> AsyncGenerator[bytes, None]:
-    """Yield the ``data`` payload of each server-sent event in a byte stream.
-
-    Event names are not needed (every Anthropic payload carries its ``type``); comments and
-    other fields are skipped. Lines may end in ``\\n`` or ``\\r\\n``. ``chunks`` is closed
-    when this generator is, early or not: nothing is left for the garbage collector.
-    """
-    buffer = b""
-    data: list[bytes] = []
-    try:
-        async for chunk in chunks:
-            buffer += chunk
-            if b"\n" not in chunk:
-                continue
-            *lines, buffer = buffer.split(b"\n")
-            for line in lines:
-                if line[-1:] == b"\r":
-                    line = line[:-1]
-                if not line:
-                    if data:
-                        yield data[0] if len(data) == 1 else b"\n".join(data)
-                        data = []
-                elif line[:5] == b"data:":
-                    data.append(line[6:] if line[5:6] == b" " else line[5:])
-    finally:
-        await chunks.aclose()
-    line = buffer.rstrip(b"\r")
-    if line[:5] == b"data:":
-        data.append(line[6:] if line[5:6] == b" " else line[5:])
-    if data:
-        yield b"\n".join(data)

@@ -25,6 +25,7 @@ from typing import Any, Literal, Unpack
 import httpx2
 
 from exo.errors import ModelError
+from exo.models import BUILTIN_BACKENDS
 from exo.models._openai_chat import (
     ChatAssembler,
     Delta,
@@ -40,6 +41,7 @@ from exo.models._openai_common import (
     close_quietly,
 )
 from exo.models._openai_sse import SSEReader
+from exo.models._transport import guard
 from exo.models.base import (
     ModelChunk,
     ModelRequest,
@@ -49,6 +51,10 @@ from exo.models.base import (
     ToolCallDelta,
 )
 from exo.types import AssistantMessage, ReasoningBlock, ToolCall, Usage
+
+PRESETS = {name: b for name, b in BUILTIN_BACKENDS.items() if b.default_base_url is not None}
+"""The OpenAI-compatible presets (ollama, vllm, …): their entries of the one backend table,
+:data:`exo.models.BUILTIN_BACKENDS`."""
 
 __all__ = [
     "PRESETS",
@@ -66,6 +72,16 @@ __all__ = [
 ]
 
 _PATH = "/chat/completions"
+_OPENAI_HOSTS = ("api.openai.com", ".openai.azure.com", ".cognitiveservices.azure.com")
+
+MaxTokensParam = Literal["max_completion_tokens", "max_tokens", "both"]
+
+
+def _is_openai(base_url: str) -> bool:
+    """Whether ``base_url`` is OpenAI's own API (or Azure OpenAI), which reject ``max_tokens``
+    for reasoning models; other servers get both fields (many ignore the newer one)."""
+    host = httpx2.URL(base_url).host
+    return host == _OPENAI_HOSTS[0] or host.endswith(_OPENAI_HOSTS[1:])
 
 
 class OpenAIProvider(OpenAIBase):
@@ -75,8 +91,10 @@ class OpenAIProvider(OpenAIBase):
         model: The model name (``"gpt-4o"``).
         backend: The backend name it reports (``"openai"``, or a preset's name).
         max_tokens_param: The body field ``max_tokens`` goes to: ``"max_completion_tokens"``
-            (what OpenAI wants, and its reasoning models require) or ``"max_tokens"`` (what
-            OpenAI-compatible servers read).
+            (what OpenAI wants, and its reasoning models require), ``"max_tokens"`` (what
+            most OpenAI-compatible servers read, some ignoring the other) or ``"both"``.
+            ``None`` (the default) picks by base URL: ``max_completion_tokens`` for OpenAI
+            (and Azure OpenAI), both fields for any other server.
         **options: ``api_key``, ``base_url``, ``http_client``, ``client``, ``timeout``,
             ``raw``, ``extra_body``, ``key_env``, ``base_url_env``, ``default_base_url``,
             ``key_required`` (see :class:`~exo.models._openai_common.OpenAIBase`).
@@ -90,11 +108,18 @@ class OpenAIProvider(OpenAIBase):
         model: str,
         *,
         backend: str = "openai",
-        max_tokens_param: Literal["max_completion_tokens", "max_tokens"] = "max_completion_tokens",
+        max_tokens_param: MaxTokensParam | None = None,
         **options: Unpack[ClientOptions],
     ) -> None:
         super().__init__(model, backend=backend, **options)
+        if max_tokens_param is None:
+            max_tokens_param = "max_completion_tokens" if _is_openai(self.base_url) else "both"
         self.max_tokens_param = max_tokens_param
+        self._max_tokens_fields: tuple[str, ...] = (
+            ("max_completion_tokens", "max_tokens")
+            if max_tokens_param == "both"
+            else (max_tokens_param,)
+        )
 
     def _body(self, request: ModelRequest, *, stream: bool) -> dict[str, Any]:
         return chat_body(
@@ -102,24 +127,32 @@ class OpenAIProvider(OpenAIBase):
             self._model,
             backend=self._backend,
             stream=stream,
-            max_tokens_param=self.max_tokens_param,
+            max_tokens_fields=self._max_tokens_fields,
             extra=self.extra_body,
         )
 
     async def complete(self, request: ModelRequest) -> ModelResponse:
         """Make one Chat Completions call and return the whole response."""
+        watch = self._watch(request)
         body = self._body(request, stream=False)
         try:
             if not self.raw:
-                return self._from_sdk(await self._client.chat.completions.create(**body))
-            response = await self._post_raw(_PATH, body, stream=False)
+                completion = await watch.wait(
+                    self._client.chat.completions.create(**body, timeout=watch.timeout),
+                    idle=False,
+                )
+                return self._from_sdk(completion)
+            response = await self._post_raw(_PATH, body, watch, stream=False)
+            try:
+                data = await self._read(response, watch)
+            finally:
+                await close_quietly(response)
+            return parse_completion(self._json(data), backend=self._backend, model=self._model)
+        except ModelError as error:
+            failure = error
         except ERRORS as exc:
             failure = self._error(exc)
-        else:
-            return parse_completion(
-                self._json(response.content), backend=self._backend, model=self._model
-            )
-        raise failure  # outside the except block: see OpenAIBase._error
+        raise self._redact(failure)  # outside the except block: see OpenAIBase._error
 
     def stream(self, request: ModelRequest) -> AsyncGenerator[ModelChunk, None]:
         """Make one streamed call: text and tool-call deltas, then the assembled response."""
@@ -128,18 +161,19 @@ class OpenAIProvider(OpenAIBase):
     # ------------------------------------------------------------------- raw path
 
     async def _stream_raw(self, request: ModelRequest) -> AsyncGenerator[ModelChunk, None]:
+        watch = self._watch(request)
         body = self._body(request, stream=True)
         response: httpx2.Response | None = None
         failure: ModelError | None = None
         try:
-            response = await self._post_raw(_PATH, body, stream=True)
+            response = await self._post_raw(_PATH, body, watch, stream=True)
             if self._check_stream_type(response):
                 # a server that ignored stream=true and answered in one piece
-                for item in self._replay(await response.aread()):
+                for item in self._replay(await self._read(response, watch)):
                     yield item
                 return
             assembler = ChatAssembler(backend=self._backend, model=self._model)
-            reader = SSEReader(response)
+            reader = SSEReader(response, watch)
             out: list[Delta] = []
             async with aclosing(reader.batches()) as batches:
                 async for events in batches:
@@ -157,13 +191,15 @@ class OpenAIProvider(OpenAIBase):
                     "the stream ended before the response was complete", retryable=True
                 )
             yield assembler.result()
+        except ModelError as error:
+            failure = error
         except ERRORS as exc:
             failure = self._error(exc)
         finally:
             if response is not None:
                 await close_quietly(response)
         if failure is not None:
-            raise failure
+            raise self._redact(failure)
 
     def _replay(self, content: bytes) -> list[ModelChunk]:
         final = parse_completion(self._json(content), backend=self._backend, model=self._model)
@@ -204,14 +240,23 @@ class OpenAIProvider(OpenAIBase):
         )
 
     async def _stream_sdk(self, request: ModelRequest) -> AsyncGenerator[ModelChunk, None]:
+        watch = self._watch(request)
         body = self._body(request, stream=True)
         assembler = ChatAssembler(backend=self._backend, model=self._model)
         stream: Any = None
         out: list[Delta] = []
         failure: ModelError | None = None
         try:
-            stream = await self._client.chat.completions.create(**body)
-            async for chunk in stream:
+            stream = await watch.wait(
+                self._client.chat.completions.create(**body, timeout=watch.timeout)
+            )
+            guard(stream.response)
+            while True:
+                try:
+                    chunk = await watch.wait(anext(stream))
+                except StopAsyncIteration:
+                    break
+                watch.progress()
                 _feed_sdk(chunk, assembler, out)
                 for delta in out:
                     yield delta
@@ -221,13 +266,15 @@ class OpenAIProvider(OpenAIBase):
                     "the stream ended before the response was complete", retryable=True
                 )
             yield assembler.result()
+        except ModelError as error:
+            failure = error
         except ERRORS as exc:
             failure = self._error(exc)
         finally:
             if stream is not None:
                 await close_quietly(stream)
         if failure is not None:
-            raise failure
+            raise self._redact(failure)
 
 
 def _feed_sdk(chunk: Any, assembler: ChatAssembler, out: list[Delta]) -> None:
@@ -274,17 +321,6 @@ def _sdk_usage(usage: Any) -> Usage:
 
 # --------------------------------------------------------------------------- factories
 
-PRESETS: dict[str, tuple[str, str, bool]] = {
-    "ollama": ("http://localhost:11434/v1", "OLLAMA_API_KEY", False),
-    "vllm": ("http://localhost:8000/v1", "VLLM_API_KEY", False),
-    "lmstudio": ("http://localhost:1234/v1", "LMSTUDIO_API_KEY", False),
-    "openrouter": ("https://openrouter.ai/api/v1", "OPENROUTER_API_KEY", True),
-    "deepseek": ("https://api.deepseek.com/v1", "DEEPSEEK_API_KEY", True),
-    "groq": ("https://api.groq.com/openai/v1", "GROQ_API_KEY", True),
-    "together": ("https://api.together.xyz/v1", "TOGETHER_API_KEY", True),
-}
-"""OpenAI-compatible presets: name -> (default base URL, API key variable, key required)."""
-
 
 def openai_provider(model: str, **options: Unpack[ProviderOptions]) -> OpenAIProvider:
     """Build the ``openai:`` provider (``OPENAI_API_KEY``, ``OPENAI_BASE_URL``)."""
@@ -292,15 +328,22 @@ def openai_provider(model: str, **options: Unpack[ProviderOptions]) -> OpenAIPro
 
 
 def preset_provider(name: str, model: str, **options: Unpack[ProviderOptions]) -> OpenAIProvider:
-    """Build an OpenAI-compatible preset provider by name (a key of :data:`PRESETS`)."""
-    base_url, key_env, required = PRESETS[name]
+    """Build an OpenAI-compatible preset provider by name (see :data:`PRESETS`).
+
+    A preset reads only its own settings (``{NAME}_API_KEY``, ``{NAME}_BASE_URL``): none of
+    the OpenAI-only ones (``OPENAI_ORG_ID``, ``OPENAI_PROJECT_ID``, ``OPENAI_CUSTOM_HEADERS``)
+    reach its server.
+    """
+    info = PRESETS[name]
+    key_env, url_env = info.env_vars
     return OpenAIProvider(
         model,
         backend=name,
         key_env=key_env,
-        base_url_env=f"{name.upper()}_BASE_URL",
-        default_base_url=base_url,
-        key_required=required,
+        base_url_env=url_env,
+        default_base_url=info.default_base_url,
+        key_required=info.needs_key,
+        isolated=True,
         max_tokens_param="max_tokens",
         **options,
     )
