@@ -52,9 +52,11 @@ DEFAULT_IDLE_TIMEOUT = 300.0
 Reasoning models can think for minutes without streaming anything; keep-alive comments do
 not count as data, so a server that only sends those is cut off here."""
 
-MAX_LINE_BYTES = 32 * 1024 * 1024
-"""Longest line of an event stream (32 MiB): far above the largest real event (a final
-``response.completed`` that repeats a long answer and its images)."""
+MAX_LINE_BYTES = 8 * 1024 * 1024
+"""Longest line of an event stream (8 MiB): far above the largest event a text answer makes
+(a final ``response.completed`` repeats the whole answer: ~1 MB for 128k tokens). Not higher:
+the SDKs' own event decoders (``raw=False``) grow a line by concatenation, quadratic in its
+length."""
 
 MAX_BODY_BYTES = 256 * 1024 * 1024
 """Largest response body, streamed or not (256 MiB)."""
