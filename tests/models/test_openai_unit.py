@@ -769,3 +769,23 @@ async def test_the_default_aiohttp_client_against_a_local_server() -> None:
     finally:
         await p.aclose()
         await runner.cleanup()
+
+
+@pytest.mark.parametrize(
+    ("base_url", "fields"),
+    [
+        ("https://api.openai.com/v1", {"max_completion_tokens"}),
+        ("https://my-res.openai.azure.com/openai/v1", {"max_completion_tokens"}),
+        ("http://127.0.0.1:8080/v1", {"max_completion_tokens", "max_tokens"}),
+        ("https://gateway.example/v1", {"max_completion_tokens", "max_tokens"}),
+    ],
+)
+async def test_max_tokens_goes_where_the_server_reads_it(base_url: str, fields: set[str]) -> None:
+    """OpenAI (and Azure) reject max_tokens on reasoning models; other servers often read
+    only max_tokens, so they get both fields."""
+    server = Server(completion({"role": "assistant", "content": "hi"}))
+    p = OpenAIProvider("m", api_key=KEY, base_url=base_url, http_client=server.client())
+    await p.complete(ModelRequest(messages=HELLO, settings=ModelSettings(max_tokens=7)))
+    body = server.bodies[0]
+    assert {k for k in body if "max" in k} == fields and all(body[k] == 7 for k in fields)
+    await p.aclose()
