@@ -210,3 +210,29 @@ async def test_a_key_the_server_quotes_in_any_failure_reaches_no_error_text(
     texts = _error_texts(caught.value) + events
     assert any("ErrorEvent" in e for e in events) or not stream
     assert [t for t in texts if sentinel in t] == []
+
+
+@pytest.mark.parametrize("flag", ["--debug", "--json"])
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_the_cli_never_prints_a_key_the_server_echoes(
+    server: FakeServer, monkeypatch: pytest.MonkeyPatch, backend: str, flag: str
+) -> None:
+    """``exo run --debug`` prints the whole traceback chain; ``--json`` the error. Neither
+    shows the key a server quoted back (exit 3: a ModelError)."""
+    from typer.testing import CliRunner
+
+    from exo.cli import app
+
+    sentinel = f"sk-exo-sentinel-{uuid.uuid4().hex}"
+    for var in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY"):
+        monkeypatch.setenv(var, sentinel)
+    monkeypatch.setenv("OPENAI_BASE_URL", f"{server.url}/v1")
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", server.url)
+    server.responder = lambda _: Reply(echo=f"x-api-key: {sentinel}")
+    model = f"{backend}:{MODELS[backend]}"
+    result = CliRunner().invoke(app, ["run", "hi", "--model", model, "--no-plan", flag])
+    assert result.exit_code == 3, result.output
+    assert server.attempts and all(a.key == sentinel for a in server.attempts)
+    if flag == "--debug":
+        assert "Traceback" in result.stderr  # the chain really was printed
+    assert sentinel not in result.stdout + result.stderr
