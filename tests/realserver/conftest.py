@@ -15,12 +15,10 @@ import os
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -49,7 +47,7 @@ def _ready(url: str) -> bool:
 
 
 @pytest.fixture(scope="session")
-def llama_server() -> Iterator[str]:
+def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The base URL (``http://127.0.0.1:<port>/v1``) of a running llama-cpp-python server."""
     try:
         import llama_cpp.server  # noqa: F401
@@ -66,18 +64,17 @@ def llama_server() -> Iterator[str]:
     command = [sys.executable, "-m", "llama_cpp.server", "--model", model]
     command += ["--host", "127.0.0.1", "--port", str(port)]
     command += ["--chat_format", "chatml-function-calling", "--n_ctx", "4096"]
-    log = tempfile.NamedTemporaryFile(prefix="llama-server-", suffix=".log", delete=False)
-    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + STARTUP_SECONDS
-        while not _ready(url):
-            if process.poll() is not None or time.monotonic() > deadline:
-                tail = Path(log.name).read_text(errors="replace")[-2000:]
-                _unavailable(f"the server did not come up at {url}:\n{tail}")
-            time.sleep(0.2)
-        yield url
-    finally:
-        process.kill()
-        process.wait(10)
-        log.close()
-        Path(log.name).unlink(missing_ok=True)
+    log_path = tmp_path_factory.mktemp("llama-server") / "server.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + STARTUP_SECONDS
+            while not _ready(url):
+                if process.poll() is not None or time.monotonic() > deadline:
+                    tail = log_path.read_text(errors="replace")[-2000:]
+                    _unavailable(f"the server did not come up at {url}:\n{tail}")
+                time.sleep(0.2)
+            yield url
+        finally:
+            process.kill()
+            process.wait(10)
