@@ -14,7 +14,6 @@ import copy
 import json
 import os
 from collections.abc import Mapping
-from contextlib import aclosing
 from typing import Any, Self, TypedDict, Unpack
 
 import anyio
@@ -263,15 +262,12 @@ class OpenAIBase:
         return guard(response)
 
     async def _read(self, response: httpx2.Response, watch: Watch) -> bytes:
-        """Read a whole (non-streamed) body within the call's budget and size caps."""
-        parts: list[bytes] = []
-        async with aclosing(response.aiter_bytes()) as chunks:
-            while True:
-                try:
-                    parts.append(await watch.wait(anext(chunks)))
-                except StopAsyncIteration:
-                    return b"".join(parts)
-                watch.progress()
+        """Read a whole (non-streamed) body within the call's deadline and the size caps."""
+        try:
+            return await watch.wait(response.aread(), idle=False)
+        except BaseException:
+            await close_quietly(response)
+            raise
 
     def _error(self, exc: BaseException) -> ModelError:
         """The ModelError for a failure the SDK or the transport raised, chained to it.

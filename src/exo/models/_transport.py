@@ -7,10 +7,10 @@ backend and both request paths (raw and SDK) therefore read through these bounds
 
 * :class:`Watch`, the time budget of one call: ``timeout`` is the total time spent waiting
   on the server (connecting, waiting for the headers, reading), and ``idle_timeout`` the
-  longest the server may go without progress: for a stream, the headers and each event that
-  carries data (comments and partial lines do not count); for a whole response, each piece
-  of the body once the headers are in (generating a non-streamed answer takes as long as it
-  takes, within ``timeout``). Time your code spends on streamed events is not counted.
+  longest a stream may go without progress: until the headers, and between events that
+  carry data (comments and partial lines do not count). A non-streamed call has only the
+  deadline: the server sends nothing while it generates the answer, however long that takes.
+  Time your code spends on streamed events is not counted.
 * :func:`guard`, which wraps a response's byte stream: more than :data:`MAX_BODY_BYTES` in
   all, or (event streams) one line longer than :data:`MAX_LINE_BYTES`, ends the read with
   :class:`ResponseTooLarge`, which becomes a ModelError that is not retried.

@@ -254,17 +254,11 @@ class AnthropicProvider:
 
     async def _post_and_read(self, body: dict[str, Any], watch: Watch) -> bytes:
         response = await self._post(body, watch, stream=False)
-        parts: list[bytes] = []
         try:
-            async with aclosing(response.aiter_bytes()) as chunks:
-                while True:
-                    try:
-                        parts.append(await watch.wait(anext(chunks)))
-                    except StopAsyncIteration:
-                        return b"".join(parts)
-                    watch.progress()
-        finally:
+            return await watch.wait(response.aread(), idle=False)
+        except BaseException:
             await response.aclose()
+            raise
 
     async def _post(self, body: dict[str, Any], watch: Watch, *, stream: bool) -> httpx2.Response:
         """POST the body (orjson) through the SDK client; return the unread response."""

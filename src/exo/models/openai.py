@@ -143,10 +143,7 @@ class OpenAIProvider(OpenAIBase):
                 )
                 return self._from_sdk(completion)
             response = await self._post_raw(_PATH, body, watch, stream=False)
-            try:
-                data = await self._read(response, watch)
-            finally:
-                await close_quietly(response)
+            data = await self._read(response, watch)
             return parse_completion(self._json(data), backend=self._backend, model=self._model)
         except ModelError as error:
             failure = error

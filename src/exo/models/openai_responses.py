@@ -102,10 +102,7 @@ class OpenAIResponsesProvider(OpenAIBase):
         try:
             if self.raw:
                 response = await self._post_raw(_PATH, body, watch, stream=False)
-                try:
-                    data: Mapping[str, Any] = self._json(await self._read(response, watch))
-                finally:
-                    await close_quietly(response)
+                data: Mapping[str, Any] = self._json(await self._read(response, watch))
             else:
                 created = await watch.wait(
                     self._client.responses.create(**body, timeout=watch.timeout), idle=False
