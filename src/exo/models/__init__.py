@@ -259,7 +259,8 @@ def get_provider(model: str, *, cached: bool = True) -> Provider:
 
     Raises:
         ConfigError: the string is malformed.
-        AgentError: the backend is unknown, not installed, or not configured.
+        AgentError: the backend is unknown or not installed.
+        ModelError: the backend is not configured (its API key is missing).
     """
     backend, name = parse_model(model)
     try:

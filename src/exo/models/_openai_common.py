@@ -5,7 +5,8 @@ through one ``openai.AsyncOpenAI`` client per provider, built with ``max_retries
 run's retry layer owns retries) and, when aiohttp is installed, the SDK's aiohttp transport.
 Every failure the SDK or the transport raises becomes an :class:`~exo.errors.ModelError`
 with ``status``, ``retryable`` and ``retry_after`` set, and a message from the provider's own
-error body.
+error body. Every call runs within a :class:`~exo.models._transport.Watch` (deadline, idle
+timeout) and under the size caps, and every error leaves through :meth:`OpenAIBase._redact`.
 """
 
 from __future__ import annotations
