@@ -14,9 +14,10 @@ from collections.abc import AsyncIterator, Callable
 import httpx2
 import pytest
 
-from exo import Agent, ModelError
+from exo import Agent, ConfigError, ModelError
 from exo.models._transport import MAX_BODY_BYTES, MAX_LINE_BYTES, guard
 from exo.models.base import Provider
+from exo.planning import build_planner
 from reliability.fakeserver import FakeServer, Reply, answer
 from reliability.support import BACKENDS, FakeClock, drive, policy, until
 
@@ -143,3 +144,17 @@ async def test_the_guard_stops_every_endless_body(kind: str, chunk: bytes, cap: 
             read += len(piece)
     assert cap - len(chunk) <= read <= cap  # stopped at the cap, not before
     await response.aclose()
+
+
+@pytest.mark.parametrize("value", [0, -1, "30", True])
+@pytest.mark.parametrize("name", ["model_timeout", "model_idle_timeout"])
+def test_timeouts_are_checked_at_construction(name: str, value: object) -> None:
+    with pytest.raises(ConfigError) as caught:
+        Agent(name="a", model="test:m", **{name: value})
+    assert caught.value.parameter == name
+
+
+def test_the_planner_inherits_the_agents_timeouts() -> None:
+    agent = AGENT.replace(model_timeout=12.5, model_idle_timeout=3, planning_enabled=True)
+    settings = build_planner(agent).model_settings()
+    assert (settings.timeout, settings.idle_timeout) == (12.5, 3)
