@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import pytest
 
@@ -386,3 +387,27 @@ async def test_planner_shares_the_run_context() -> None:
     )
     await run(agent, "x", provider=model, context=ctx)
     assert seen == [id(ctx), id(ctx)]
+
+
+@pytest.mark.parametrize("how", ["retry", "max_retries"])
+async def test_the_planner_retries_by_the_runs_retry_policy(how: str) -> None:
+    """run(retry=...) / run(max_retries=...) reach the planner's model calls too."""
+    from exo import RetryPolicy
+
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+
+    busy = ModelError("overloaded", backend="test", model="m", status=529, retryable=True)
+    model = ScriptedModel({"r_planner": [busy, "1. look"], "r": ["done"]})
+    agent = Agent(name="r", model="test:m", planning_enabled=True, max_retries=0)
+    if how == "retry":
+        options: dict[str, Any] = {"retry": RetryPolicy(max_retries=1, sleep=sleep)}
+    else:
+        options = {"max_retries": 1}
+    result = await run(agent, "task", provider=model, **options)
+    assert result.plan is not None and result.plan.text == "1. look"
+    assert result.output == "done"
+    if how == "retry":
+        assert len(waits) == 1  # the run's policy (and its clock) did the waiting

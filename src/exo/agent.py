@@ -19,6 +19,7 @@ from exo.context import CONTEXT_TOOL_NAMES, Context
 from exo.errors import ConfigError
 from exo.memory import Memory, resolve_memory
 from exo.models import parse_model
+from exo.models.base import ModelSettings
 from exo.tools import Tool, to_tool
 
 __all__ = ["Agent", "Instructions"]
@@ -54,6 +55,11 @@ class Agent:
             ``planning_max_steps`` is set).
         temperature: Sampling temperature for every call; ``None`` keeps the provider default.
         max_tokens: Output token limit for every call; ``None`` keeps the provider default.
+        model_timeout: Seconds one model call may spend waiting on the provider in all,
+            however the server trickles its answer; ``None`` keeps the provider's default
+            (15 minutes). Per run: ``run(agent.replace(model_timeout=...), ...)``.
+        model_idle_timeout: Seconds a streamed model call may go without data (keep-alive
+            comments do not count); ``None`` keeps the provider's default (5 minutes).
         max_retries: Retries of a failed model call (429, 5xx, connection errors), with
             exponential backoff, jitter and ``Retry-After``.
         planning_enabled: Run an ephemeral planner agent first and inject its plan.
@@ -91,6 +97,8 @@ class Agent:
     max_steps: int = 10
     temperature: float | None = None
     max_tokens: int | None = None
+    model_timeout: float | None = None
+    model_idle_timeout: float | None = None
     max_retries: int = 2
     planning_enabled: bool = False
     planning_model: str | None = None
@@ -151,6 +159,12 @@ class Agent:
                     f"temperature must be between 0 and 2, got {self.temperature}",
                     parameter="temperature",
                 )
+        for name in ("model_timeout", "model_idle_timeout"):
+            value = getattr(self, name)
+            if value is not None:
+                _check_type(name, value, (int, float), "a number of seconds or None")
+                if not value > 0:
+                    raise ConfigError(f"{name} must be > 0 seconds, got {value}", parameter=name)
         for name, low in (
             ("max_tokens", 1),
             ("planning_max_steps", 1),
@@ -253,6 +267,15 @@ class Agent:
                 )
             tool_map[t.name] = t
         return tool_map
+
+    def model_settings(self) -> ModelSettings:
+        """The settings every model call of this agent's runs sends."""
+        return ModelSettings(
+            temperature=self.temperature,
+            max_tokens=self.max_tokens,
+            timeout=self.model_timeout,
+            idle_timeout=self.model_idle_timeout,
+        )
 
     def replace(self, **changes: Any) -> Agent:
         """Return a copy with some settings changed (validated like a new Agent)."""

@@ -32,7 +32,7 @@ from exo.agent import Agent
 from exo.context import Context
 from exo.errors import AgentError, PlanningError
 from exo.models import get_provider, parse_model
-from exo.models.base import ModelSettings, Provider
+from exo.models.base import Provider
 from exo.tools import Tool, to_tool
 from exo.types import (
     ContentBlock,
@@ -98,6 +98,8 @@ def build_planner(agent: Agent) -> Agent:
         max_steps=agent.planning_max_steps or agent.max_steps,
         temperature=agent.temperature,
         max_tokens=agent.max_tokens,
+        model_timeout=agent.model_timeout,
+        model_idle_timeout=agent.model_idle_timeout,
         max_retries=agent.max_retries,
         allow_self_spawn=agent.allow_self_spawn,
         max_spawn_children=agent.max_spawn_children,
@@ -170,7 +172,7 @@ async def run_planner(
             provider=planner_provider,
             tools=dict(planner.tool_map),
             context=context,
-            settings=ModelSettings(temperature=planner.temperature, max_tokens=planner.max_tokens),
+            settings=planner.model_settings(),
             max_steps=planner.max_steps,
             policy=policy or RetryPolicy(max_retries=planner.max_retries),
             effects=effects,

@@ -35,7 +35,7 @@ from exo.context import Context, context_tools
 from exo.errors import AgentError, ConfigError, MemorySaveError
 from exo.memory import Memory, resolve_memory
 from exo.models import get_provider
-from exo.models.base import ModelSettings, Provider
+from exo.models.base import Provider
 from exo.spawn import SPAWN_TOOL, spawn_tool
 from exo.tools import Tool
 from exo.types import (
@@ -387,7 +387,7 @@ async def _start(agent: Agent, run: _Run, options: RunOptions) -> LoopDeps:
         provider=run.provider,
         tools=dict(agent.tool_map),
         context=run.context,
-        settings=ModelSettings(temperature=agent.temperature, max_tokens=agent.max_tokens),
+        settings=agent.model_settings(),
         max_steps=options.max_steps or agent.max_steps,
         policy=run.policy,
         stream=options.stream,

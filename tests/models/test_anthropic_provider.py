@@ -18,7 +18,7 @@ import anthropic
 import httpx2
 import pytest
 
-from exo.errors import AgentError, ConfigError, ModelError
+from exo.errors import ConfigError, ModelError
 from exo.models import get_provider
 from exo.models.anthropic import AnthropicProvider, anthropic_provider
 from exo.models.base import ModelRequest, ModelResponse, Provider
@@ -61,9 +61,9 @@ class Recorder:
 
 
 def test_missing_key_names_the_variable() -> None:
-    with pytest.raises(AgentError) as info:
+    with pytest.raises(ModelError) as info:  # as on every backend (CLI exit 3)
         anthropic_provider("claude-sonnet-4-5")
-    assert "ANTHROPIC_API_KEY" in str(info.value)
+    assert "ANTHROPIC_API_KEY" in str(info.value) and info.value.backend == "anthropic"
 
 
 async def test_registry_resolves_the_backend_from_the_environment(

@@ -585,7 +585,7 @@ async def test_tool_media_follows_the_last_tool_result_of_the_turn() -> None:
     ]
     assert sent[2] == {
         "role": "assistant",
-        "content": None,
+        "content": "",
         "tool_calls": [
             {"id": "c1", "type": "function", "function": {"name": "shot", "arguments": "{}"}},
             {"id": "c2", "type": "function", "function": {"name": "ls", "arguments": "{}"}},
@@ -639,7 +639,9 @@ async def test_the_default_http_client_is_the_sdks_aiohttp_one() -> None:
 
 @pytest.mark.parametrize("name", sorted(PRESETS))
 async def test_presets_read_their_own_variables(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    default_url, key_env, required = PRESETS[name]
+    info = PRESETS[name]
+    default_url, key_env, required = info.default_base_url, info.env_vars[0], info.needs_key
+    assert default_url is not None
     prefix = name.upper()
     assert key_env == f"{prefix}_API_KEY"
     monkeypatch.delenv(f"{prefix}_BASE_URL", raising=False)
@@ -767,3 +769,23 @@ async def test_the_default_aiohttp_client_against_a_local_server() -> None:
     finally:
         await p.aclose()
         await runner.cleanup()
+
+
+@pytest.mark.parametrize(
+    ("base_url", "fields"),
+    [
+        ("https://api.openai.com/v1", {"max_completion_tokens"}),
+        ("https://my-res.openai.azure.com/openai/v1", {"max_completion_tokens"}),
+        ("http://127.0.0.1:8080/v1", {"max_completion_tokens", "max_tokens"}),
+        ("https://gateway.example/v1", {"max_completion_tokens", "max_tokens"}),
+    ],
+)
+async def test_max_tokens_goes_where_the_server_reads_it(base_url: str, fields: set[str]) -> None:
+    """OpenAI (and Azure) reject max_tokens on reasoning models; other servers often read
+    only max_tokens, so they get both fields."""
+    server = Server(completion({"role": "assistant", "content": "hi"}))
+    p = OpenAIProvider("m", api_key=KEY, base_url=base_url, http_client=server.client())
+    await p.complete(ModelRequest(messages=HELLO, settings=ModelSettings(max_tokens=7)))
+    body = server.bodies[0]
+    assert {k for k in body if "max" in k} == fields and all(body[k] == 7 for k in fields)
+    await p.aclose()

@@ -83,6 +83,15 @@ class Reply:
             (the first few at once, then one every ``event_delay``, at least 2 ms).
         stall_after: Streams: after this many events, go silent for ``stall`` seconds.
         stall: How long a stall lasts.
+        keepalive: Streams: after the opening events, send only ``: keep-alive`` comments,
+            one every this many seconds, until the client leaves.
+        drip: Send the body (JSON or events) one byte every this many seconds.
+        endless_line: Streams: after the opening events, start a ``data:`` line and never
+            end it (64 KiB pieces as fast as the client reads) until the client leaves.
+        echo: A text the server puts in its answer's failure: streams send it in a
+            malformed line (``echo_in="line"``) or an error event (``"event"``), JSON bodies
+            as a non-JSON 200 body.
+        echo_in: Where a stream puts ``echo``.
     """
 
     turn: Turn | None = None
@@ -97,6 +106,11 @@ class Reply:
     endless: bool = False
     stall_after: int | None = None
     stall: float = 5.0
+    keepalive: float | None = None
+    drip: float | None = None
+    endless_line: bool = False
+    echo: str | None = None
+    echo_in: str = "line"
 
 
 def answer(text: str, **options: Any) -> Reply:
@@ -351,6 +365,13 @@ class FakeServer:
         self, request: web.Request, attempt: Attempt, reply: Reply, model: str
     ) -> web.StreamResponse:
         data = json.dumps(render_json(attempt.protocol, reply.turn or Turn(), model)).encode()
+        if reply.echo is not None:  # a 200 that is not JSON: a broken proxy's page
+            attempt.outcome = "ok"
+            return web.Response(
+                body=f"upstream said: {reply.echo}".encode(), content_type="application/json"
+            )
+        if reply.drip is not None:
+            return await self._drip(request, attempt, reply, data, "application/json")
         if reply.reset_after is None:
             attempt.outcome = "ok"
             return web.Response(body=data, content_type="application/json")
@@ -362,9 +383,61 @@ class FakeServer:
         _abort(request)
         return response
 
+    async def _drip(
+        self, request: web.Request, attempt: Attempt, reply: Reply, data: bytes, kind: str
+    ) -> web.StreamResponse:
+        """Send ``data`` one byte at a time (a server that never quite stops)."""
+        response = web.StreamResponse(headers={"content-type": kind})
+        await response.prepare(request)
+        try:
+            for i in range(len(data)):
+                await response.write(data[i : i + 1])
+                await _sleep_unless_gone(request, reply.drip or 0.0)
+            await response.write_eof()
+        except (ConnectionError, asyncio.CancelledError):
+            attempt.outcome = "client_closed"
+            return response
+        attempt.outcome = "ok"
+        return response
+
+    async def _forever(
+        self, request: web.Request, attempt: Attempt, reply: Reply, model: str
+    ) -> web.StreamResponse:
+        """Opening events, then keep-alive comments or one endless line, until the client goes."""
+        response = web.StreamResponse(headers={"content-type": "text/event-stream"})
+        await response.prepare(request)
+        deadline = time.monotonic() + ENDLESS_CAP
+        piece = b"a" * 65536
+        try:
+            for event in preamble(attempt.protocol, model):
+                await response.write(event)
+            if reply.endless_line:
+                await response.write(b'data: {"type": "x", "text": "')
+            while time.monotonic() < deadline:
+                if reply.endless_line:
+                    # counted before the write: the client may read a piece and hang up while
+                    # this write still waits to drain, and that piece was sent all the same
+                    attempt.events_sent += 1
+                    await response.write(piece)
+                else:
+                    await response.write(b": keep-alive\n\n")
+                    await _sleep_unless_gone(request, reply.keepalive or 1.0)
+        except (ConnectionError, asyncio.CancelledError):
+            attempt.outcome = "client_closed"
+            return response
+        attempt.outcome = "ok"  # the cap ran out: the client never left (a test bug)
+        return response
+
     async def _stream(
         self, request: web.Request, attempt: Attempt, reply: Reply, model: str
     ) -> web.StreamResponse:
+        if reply.keepalive is not None or reply.endless_line:
+            return await self._forever(request, attempt, reply, model)
+        if reply.drip is not None:
+            data = b"".join(_events(attempt.protocol, reply, model))
+            return await self._drip(request, attempt, reply, data, "text/event-stream")
+        if reply.echo is not None:
+            return await self._echo(request, attempt, reply.echo, reply.echo_in)
         response = web.StreamResponse(
             headers={"content-type": "text/event-stream", "cache-control": "no-cache"}
         )
@@ -390,6 +463,29 @@ class FakeServer:
         except (ConnectionError, asyncio.CancelledError):
             attempt.outcome = "client_closed"
             return response
+        attempt.outcome = "ok"
+        return response
+
+    async def _echo(
+        self, request: web.Request, attempt: Attempt, text: str, where: str
+    ) -> web.StreamResponse:
+        """A stream that quotes ``text`` in a malformed line or in an error event."""
+        response = web.StreamResponse(headers={"content-type": "text/event-stream"})
+        await response.prepare(request)
+        message = f"upstream rejected {text}"
+        if where == "line":
+            await response.write(f"data: {{not json, {text}\n\n".encode())
+        elif attempt.protocol == "openai":
+            await response.write(
+                b"data: " + json.dumps({"error": {"message": message}}).encode() + b"\n\n"
+            )
+        elif attempt.protocol == "openai-responses":
+            data = {"type": "error", "code": "server_error", "message": message}
+            await response.write(b"event: error\ndata: " + json.dumps(data).encode() + b"\n\n")
+        else:
+            data = {"type": "error", "error": {"type": "api_error", "message": message}}
+            await response.write(b"event: error\ndata: " + json.dumps(data).encode() + b"\n\n")
+        await response.write_eof()
         attempt.outcome = "ok"
         return response
 

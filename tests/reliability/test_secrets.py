@@ -12,6 +12,7 @@ import logging
 import traceback
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import aclosing
 from pathlib import Path
 
 import pytest
@@ -21,7 +22,7 @@ from exo.models import get_provider
 from exo.models.base import Provider
 from exo.types import RunResult
 from reliability.clients import make_provider
-from reliability.fakeserver import MODELS, FakeServer, answer, tools
+from reliability.fakeserver import MODELS, FakeServer, Reply, answer, tools
 from reliability.support import BACKENDS, drive
 
 LOGGERS = ("", "exo", "openai", "anthropic", "httpx", "httpx2", "httpcore", "httpcore2", "aiohttp")
@@ -171,3 +172,67 @@ async def _echoed_401(
     assert caught.value.status == 401
     assert server.attempts[0].key == sentinel
     return caught.value, sentinel
+
+
+ECHOES = [
+    pytest.param(False, "line", id="non-json-200-body"),
+    pytest.param(True, "line", id="malformed-sse-line"),
+    pytest.param(True, "event", id="sse-error-event"),
+]
+
+
+@pytest.mark.parametrize(("stream", "where"), ECHOES)
+@pytest.mark.parametrize("raw", [True, False], ids=["raw", "sdk"])
+@pytest.mark.parametrize("backend", BACKENDS)
+async def test_a_key_the_server_quotes_in_any_failure_reaches_no_error_text(
+    server: FakeServer,
+    providers: ProviderFactory,
+    backend: str,
+    raw: bool,
+    stream: bool,
+    where: str,
+) -> None:
+    """The key echoed in a body exo quotes, or keeps on a chained exception (a JSON decoder's
+    ``.doc``, an SDK error's ``.body``), appears in no message, event, attribute or chain."""
+    sentinel = f"sk-exo-sentinel-{uuid.uuid4().hex}"
+    server.script(Reply(echo=f"Authorization: Bearer {sentinel}", echo_in=where))
+    provider = providers(backend, key=sentinel, raw=raw)
+    agent = Agent(name="keeper", model="test:m")
+    events: list[str] = []
+    with pytest.raises(ModelError) as caught:
+        if stream:
+            async with aclosing(run.stream(agent, "hi", provider=provider, max_retries=0)) as it:
+                async for event in it:
+                    events.append(repr(event))
+        else:
+            await run(agent, "hi", provider=provider, max_retries=0)
+    assert server.attempts[0].key == sentinel  # the key was really sent, and echoed back
+    texts = _error_texts(caught.value) + events
+    assert any("ErrorEvent" in e for e in events) or not stream
+    assert [t for t in texts if sentinel in t] == []
+
+
+@pytest.mark.parametrize("flag", ["--debug", "--json"])
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_the_cli_never_prints_a_key_the_server_echoes(
+    server: FakeServer, monkeypatch: pytest.MonkeyPatch, backend: str, flag: str
+) -> None:
+    """``exo run --debug`` prints the whole traceback chain; ``--json`` the error. Neither
+    shows the key a server quoted back (exit 3: a ModelError)."""
+    from typer.testing import CliRunner
+
+    from exo.cli import app
+
+    sentinel = f"sk-exo-sentinel-{uuid.uuid4().hex}"
+    for var in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY"):
+        monkeypatch.setenv(var, sentinel)
+    monkeypatch.setenv("OPENAI_BASE_URL", f"{server.url}/v1")
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", server.url)
+    server.responder = lambda _: Reply(echo=f"x-api-key: {sentinel}")
+    model = f"{backend}:{MODELS[backend]}"
+    result = CliRunner().invoke(app, ["run", "hi", "--model", model, "--no-plan", flag])
+    assert result.exit_code == 3, result.output
+    assert server.attempts and all(a.key == sentinel for a in server.attempts)
+    if flag == "--debug":
+        assert "Traceback" in result.stderr  # the chain really was printed
+    assert sentinel not in result.stdout + result.stderr

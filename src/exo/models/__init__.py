@@ -66,6 +66,8 @@ class BackendInfo:
         extra: The pip extra that installs what it needs (``exo-agents[openai]``).
         description: One line for ``exo models``.
         needs_key: Whether it is unusable without the first env var.
+        default_base_url: For the OpenAI-compatible presets: the server they talk to when
+            their ``{NAME}_BASE_URL`` is not set (``None`` for every other backend).
     """
 
     name: str
@@ -74,6 +76,7 @@ class BackendInfo:
     extra: str | None = None
     description: str = ""
     needs_key: bool = True
+    default_base_url: str | None = None
 
     def configured(self) -> bool:
         """Whether this machine has what the backend needs (its API key, when it needs one)."""
@@ -88,6 +91,7 @@ def _compat(name: str, key: str, base_url: str, desc: str, needs_key: bool = Tru
         extra="openai",
         description=f"{desc} (OpenAI-compatible, default {base_url})",
         needs_key=needs_key,
+        default_base_url=base_url,
     )
 
 
@@ -269,7 +273,8 @@ def get_provider(model: str, *, cached: bool = True) -> Provider:
 
     Raises:
         ConfigError: the string is malformed.
-        AgentError: the backend is unknown, not installed, or not configured.
+        AgentError: the backend is unknown or not installed.
+        ModelError: the backend is not configured (its API key is missing).
     """
     backend, name = parse_model(model)
     try:

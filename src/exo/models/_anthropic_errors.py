@@ -2,15 +2,15 @@
 
 Whether a failure is worth retrying is decided here, once, from what the server said:
 ``x-should-retry`` when present, else the status (408, 409, 429, 5xx and 529 are
-retryable), and connection failures and timeouts are always retryable. ``retry_after`` comes
-from ``retry-after-ms`` or ``retry-after``. The retry itself belongs to ``exo._retry``.
+retryable), and connection failures and timeouts are always retryable; a response past the
+size caps is not. ``retry_after`` comes from ``retry-after-ms`` or ``retry-after``. The retry
+itself belongs to ``exo._retry``; cutting the API key out of the result, to the provider's
+boundary (``exo.models._common.redact``).
 """
 
 from __future__ import annotations
 
-import email.utils
-import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import anthropic
@@ -18,10 +18,11 @@ import httpx2
 
 from exo.errors import ModelError
 from exo.models._anthropic_convert import BACKEND
-from exo.models._common import transport_reason
+from exo.models._common import parse_retry_after, transport_reason
+from exo.models._transport import too_large
 from exo.models._wire import WireError
 
-__all__ = ["from_exception", "from_stream_error", "mentions", "retry_after"]
+__all__ = ["from_exception", "from_stream_error"]
 
 # Error types of the API's ``{"type": "error", "error": {"type": ...}}`` body, with the
 # status each one comes with; used for errors that arrive inside a 200 stream.
@@ -44,21 +45,19 @@ def from_exception(
     model: str,
     *,
     base_url: str = "",
-    secrets: Sequence[str] = (),
     partial_text: str = "",
 ) -> ModelError:
-    """Map an SDK or transport exception to a :class:`ModelError` (chain it with ``from``).
-
-    ``secrets`` (the API key) are cut out of the message, should the server echo them.
-    """
+    """Map an SDK or transport exception to a :class:`ModelError` (chain it with ``from``)."""
     where = base_url or "the Anthropic API"
+    limit = too_large(exc)
+    if limit is not None:  # not retried: the same server would send the same again
+        return _error(str(limit), model, partial_text=partial_text)
     if isinstance(exc, anthropic.APIStatusError):
         if exc.status_code < 400:  # an ``event: error`` inside a successful stream
-            return from_stream_error(exc.body, model, partial_text=partial_text, secrets=secrets)
-        return _from_status(exc, model, secrets, partial_text)
+            return from_stream_error(exc.body, model, partial_text=partial_text)
+        return _from_status(exc, model, partial_text)
     if isinstance(exc, WireError):  # a 200 in the wrong shape: the same bytes would fail again
-        message = f"malformed response from {where}: {exc}"
-        return _error(message, model, secrets, partial_text=partial_text)
+        return _error(f"malformed response from {where}: {exc}", model, partial_text=partial_text)
     if isinstance(exc, anthropic.APITimeoutError | httpx2.TimeoutException):
         reason = transport_reason(exc)
         message = f"the request to {where} timed out or lost the connection ({reason})"
@@ -68,13 +67,11 @@ def from_exception(
         hint = "check the network, and ANTHROPIC_BASE_URL if you set it"
     else:
         message = f"unexpected failure talking to the Anthropic API: {type(exc).__name__}: {exc}"
-        return _error(message, model, secrets, partial_text=partial_text)
-    return _error(message, model, secrets, retryable=True, hint=hint, partial_text=partial_text)
+        return _error(message, model, partial_text=partial_text)
+    return _error(message, model, retryable=True, hint=hint, partial_text=partial_text)
 
 
-def from_stream_error(
-    body: object, model: str, *, partial_text: str = "", secrets: Sequence[str] = ()
-) -> ModelError:
+def from_stream_error(body: object, model: str, *, partial_text: str = "") -> ModelError:
     """Map the body of a mid-stream ``event: error`` to a :class:`ModelError`."""
     kind, message = _error_fields(body)
     status = _TYPE_STATUS.get(kind or "", 500)
@@ -82,28 +79,16 @@ def from_stream_error(
     return _error(
         f"the response stream failed: {detail}",
         model,
-        secrets,
         retryable=_retryable_status(status),
         partial_text=partial_text,
     )
 
 
-def mentions(exc: BaseException, secrets: Sequence[str]) -> bool:
-    """Whether the text of ``exc`` holds one of ``secrets`` (then do not chain it)."""
-    text = str(exc)
-    return any(secret and secret in text for secret in secrets)
-
-
-def _error(message: str, model: str, secrets: Sequence[str], **fields: Any) -> ModelError:
-    for secret in secrets:
-        if secret and secret in message:
-            message = message.replace(secret, "[redacted API key]")
+def _error(message: str, model: str, **fields: Any) -> ModelError:
     return ModelError(message, backend=BACKEND, model=model, **fields)
 
 
-def _from_status(
-    exc: anthropic.APIStatusError, model: str, secrets: Sequence[str], partial_text: str
-) -> ModelError:
+def _from_status(exc: anthropic.APIStatusError, model: str, partial_text: str) -> ModelError:
     status = exc.status_code
     headers = exc.response.headers
     should_retry = headers.get("x-should-retry")
@@ -116,10 +101,9 @@ def _from_status(
     return _error(
         detail or f"HTTP {status}",
         model,
-        secrets,
         status=status,
         retryable=retryable,
-        retry_after=retry_after(headers),
+        retry_after=parse_retry_after(headers),
         hint=_hint(status, message, model),
         partial_text=partial_text,
     )
@@ -152,25 +136,3 @@ def _hint(status: int, message: str, model: str) -> str | None:
     if status == 429:
         return "rate limited: lower concurrency or wait; exo retries with backoff"
     return None
-
-
-def retry_after(headers: Mapping[str, Any]) -> float | None:
-    """Seconds the server asked us to wait (``retry-after-ms``, then ``retry-after``)."""
-    millis = headers.get("retry-after-ms")
-    if millis is not None:
-        try:
-            return max(0.0, float(millis) / 1000)
-        except ValueError:
-            pass
-    value = headers.get("retry-after")
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())

@@ -2,7 +2,8 @@
 
 One state machine, :class:`StreamAssembler`, takes plain values; :func:`feed_dict` feeds it
 one event as a JSON object, checked field by field: parsed straight from the SSE bytes on the
-lean path (see :func:`iter_sse_data`), or taken from the SDK's unvalidated event models.
+lean path (read with ``exo.models._openai_sse.SSEReader`` like every raw stream), or taken
+from the SDK's unvalidated event models.
 
 The stream is ``message_start`` (id, model, prompt usage), then per content block
 ``content_block_start`` / ``content_block_delta``… / ``content_block_stop``, then
@@ -15,7 +16,7 @@ skipped: the tools ran on Anthropic's side and their outcome is in the answer te
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from exo.errors import ModelError
@@ -35,7 +36,7 @@ from exo.models._wire import index, obj, opt_obj, opt_str, text
 from exo.models.base import ModelResponse, ReasoningDelta, TextDelta, ToolCallDelta
 from exo.types import AssistantMessage, ReasoningBlock, ToolCall
 
-__all__ = ["StreamAssembler", "feed_dict", "iter_sse_data"]
+__all__ = ["StreamAssembler", "feed_dict"]
 
 Chunk = TextDelta | ReasoningDelta | ToolCallDelta
 
@@ -66,13 +67,11 @@ class StreamAssembler:
         "done",
         "id",
         "model",
-        "secrets",
         "stop_reason",
     )
 
-    def __init__(self, model: str, *, secrets: tuple[str, ...] = ()) -> None:
+    def __init__(self, model: str) -> None:
         self.model = model
-        self.secrets = secrets  # cut out of error messages, should a server echo them
         self.id: str | None = None
         self.stop_reason: str | None = None
         self.done = False
@@ -176,7 +175,7 @@ class StreamAssembler:
 
     def error(self, body: object) -> ModelError:
         """Build the error for an ``error`` event, keeping the text streamed before it."""
-        return from_stream_error(body, self.model, partial_text=self.text, secrets=self.secrets)
+        return from_stream_error(body, self.model, partial_text=self.text)
 
     def response(self) -> ModelResponse:
         """The assembled response; raises if the stream ended before ``message_stop``."""
@@ -260,36 +259,3 @@ def _start_dict(asm: StreamAssembler, at: int | None, block: Mapping[str, Any]) 
     if kind == "redacted_thinking":
         asm.redacted(opt_str(block.get("data")))
     return None  # server_tool_use, *_tool_result: the server's own tools (see the module doc)
-
-
-async def iter_sse_data(chunks: AsyncGenerator[bytes, None]) -> AsyncGenerator[bytes, None]:
-    """Yield the ``data`` payload of each server-sent event in a byte stream.
-
-    Event names are not needed (every Anthropic payload carries its ``type``); comments and
-    other fields are skipped. Lines may end in ``\\n`` or ``\\r\\n``. ``chunks`` is closed
-    when this generator is, early or not: nothing is left for the garbage collector.
-    """
-    buffer = b""
-    data: list[bytes] = []
-    try:
-        async for chunk in chunks:
-            buffer += chunk
-            if b"\n" not in chunk:
-                continue
-            *lines, buffer = buffer.split(b"\n")
-            for line in lines:
-                if line[-1:] == b"\r":
-                    line = line[:-1]
-                if not line:
-                    if data:
-                        yield data[0] if len(data) == 1 else b"\n".join(data)
-                        data = []
-                elif line[:5] == b"data:":
-                    data.append(line[6:] if line[5:6] == b" " else line[5:])
-    finally:
-        await chunks.aclose()
-    line = buffer.rstrip(b"\r")
-    if line[:5] == b"data:":
-        data.append(line[6:] if line[5:6] == b" " else line[5:])
-    if data:
-        yield b"\n".join(data)

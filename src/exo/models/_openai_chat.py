@@ -74,10 +74,13 @@ def chat_body(
     *,
     backend: str,
     stream: bool,
-    max_tokens_param: str,
+    max_tokens_fields: tuple[str, ...],
     extra: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Build the ``/chat/completions`` request body for ``request``."""
+    """Build the ``/chat/completions`` request body for ``request``.
+
+    ``max_tokens`` goes in each of ``max_tokens_fields`` (see ``OpenAIProvider``).
+    """
     body: dict[str, Any] = {
         "model": model,
         "messages": chat_messages(request.messages, backend=backend, model=model),
@@ -88,7 +91,8 @@ def chat_body(
     if settings.temperature is not None:
         body["temperature"] = settings.temperature
     if settings.max_tokens is not None:
-        body[max_tokens_param] = settings.max_tokens
+        for name in max_tokens_fields:
+            body[name] = settings.max_tokens
     if stream:
         body["stream"] = True
         body["stream_options"] = {"include_usage": True}
@@ -150,7 +154,9 @@ def _assistant(msg: AssistantMessage) -> dict[str, Any]:
         return {"role": "assistant", "content": msg.content}
     return {
         "role": "assistant",
-        "content": msg.content or None,
+        # "" rather than null: OpenAI takes either, but some compatible servers
+        # (llama-cpp-python's) fail on a null content
+        "content": msg.content,
         "tool_calls": [
             {
                 "id": call.id,

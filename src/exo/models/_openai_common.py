@@ -5,16 +5,15 @@ through one ``openai.AsyncOpenAI`` client per provider, built with ``max_retries
 run's retry layer owns retries) and, when aiohttp is installed, the SDK's aiohttp transport.
 Every failure the SDK or the transport raises becomes an :class:`~exo.errors.ModelError`
 with ``status``, ``retryable`` and ``retry_after`` set, and a message from the provider's own
-error body.
+error body. Every call runs within a :class:`~exo.models._transport.Watch` (deadline, idle
+timeout) and under the size caps, and every error leaves through :meth:`OpenAIBase._redact`.
 """
 
 from __future__ import annotations
 
 import copy
-import email.utils
 import json
 import os
-import time
 from collections.abc import Mapping
 from typing import Any, Self, TypedDict, Unpack
 
@@ -47,9 +46,26 @@ except ImportError:  # pragma: no cover - orjson is an optional speed-up
         return json.loads(bytes(data) if isinstance(data, memoryview) else data)
 
 
-from exo.errors import ConfigError, ModelError
-from exo.models._common import transport_reason
+from exo.errors import ModelError
+from exo.models._common import (
+    PLACEHOLDER_KEY,
+    check_client_conflict,
+    parse_retry_after,
+    redact,
+    resolve_key,
+    transport_reason,
+    without_sdk_retries,
+)
+from exo.models._transport import (
+    DEFAULT_IDLE_TIMEOUT,
+    DEFAULT_TIMEOUT,
+    Watch,
+    guard,
+    guard_client,
+    too_large,
+)
 from exo.models._wire import WireError
+from exo.models.base import ModelRequest
 
 __all__ = [
     "ERRORS",
@@ -64,8 +80,8 @@ __all__ = [
     "to_model_error",
 ]
 
-PLACEHOLDER_KEY = "exo-no-key"
-"""The key sent to servers that need none (the SDK refuses to run without one)."""
+_OPENAI_HEADERS = ("OpenAI-Organization", "OpenAI-Project")
+"""Headers the SDK fills from ``OPENAI_ORG_ID`` / ``OPENAI_PROJECT_ID``: OpenAI's own."""
 
 ERRORS = (
     openai.OpenAIError,
@@ -88,6 +104,7 @@ class ProviderOptions(TypedDict, total=False):
     http_client: httpx2.AsyncClient | None
     client: openai.AsyncOpenAI | None
     timeout: float | None
+    idle_timeout: float | None
     raw: bool
     extra_body: Mapping[str, Any] | None
 
@@ -99,6 +116,7 @@ class ClientOptions(ProviderOptions, total=False):
     base_url_env: str
     default_base_url: str | None
     key_required: bool
+    isolated: bool
 
 
 class OpenAIBase:
@@ -110,13 +128,22 @@ class OpenAIBase:
         api_key: The API key; defaults to the ``key_env`` environment variable.
         base_url: The API base URL; defaults to ``base_url_env``, then ``default_base_url``.
         http_client: An ``httpx2.AsyncClient`` for the SDK to use (tests pass a mock one).
-        client: A ready ``openai.AsyncOpenAI``; it is used as is and never closed by us.
-        timeout: Request timeout in seconds (the SDK's default when ``None``).
+            exo adds a response hook to it that enforces the size caps.
+        client: A ready ``openai.AsyncOpenAI``, used as is (a copy with its own retries
+            off: exo's retry layer owns retries) and never closed by us.
+        timeout: Seconds one model call may spend waiting on the server in all (default
+            :data:`~exo.models._transport.DEFAULT_TIMEOUT`); ``Agent(model_timeout=...)``
+            overrides it per agent.
+        idle_timeout: Seconds a stream may go without data (default
+            :data:`~exo.models._transport.DEFAULT_IDLE_TIMEOUT`).
         key_env: The environment variable holding the API key.
         base_url_env: The environment variable overriding the base URL.
         default_base_url: The base URL when neither argument nor variable gives one
             (``None``: the SDK's default, ``https://api.openai.com/v1``).
         key_required: Whether a missing key is an error (local servers need none).
+        isolated: Send none of the OpenAI-only settings the SDK reads from the environment
+            (``OPENAI_ORG_ID``, ``OPENAI_PROJECT_ID``, ``OPENAI_CUSTOM_HEADERS``): set for
+            the presets, whose servers are not OpenAI's.
         raw: Send pre-serialized JSON with ``AsyncOpenAI.post`` and parse the raw body with
             orjson (the default), instead of the SDK's typed ``create()`` and pydantic models.
         extra_body: Extra fields merged into every request body (``{"reasoning":
@@ -133,16 +160,26 @@ class OpenAIBase:
         self._key_env = key_env = options.get("key_env", "OPENAI_API_KEY")
         self.raw = options.get("raw", True)
         self.extra_body = options.get("extra_body")
+        self._timeout = options.get("timeout") or DEFAULT_TIMEOUT
+        self._idle_timeout = options.get("idle_timeout") or DEFAULT_IDLE_TIMEOUT
         client = options.get("client")
         if client is not None:
-            _check_no_client_conflict(options)
-            # retries belong to the run's retry layer; a copy shares the HTTP client
-            self._client = client if client.max_retries == 0 else client.with_options(max_retries=0)
+            check_client_conflict(
+                api_key=options.get("api_key"),
+                base_url=options.get("base_url"),
+                http_client=options.get("http_client"),
+                timeout=options.get("timeout"),
+            )
+            self._client = without_sdk_retries(client)
             self._owns_client = False
             self._secret: str = client.api_key or ""
             return
-        self._secret = _resolve_key(
-            options.get("api_key"), key_env, options.get("key_required", True), backend, model
+        self._secret = resolve_key(
+            options.get("api_key"),
+            key_env,
+            required=options.get("key_required", True),
+            backend=backend,
+            model=model,
         )
         url = (
             options.get("base_url")
@@ -150,13 +187,13 @@ class OpenAIBase:
             or options.get("default_base_url")
         )
         http_client = options.get("http_client") or _default_http_client()
-        timeout = options.get("timeout")
         self._client = openai.AsyncOpenAI(
             api_key=self._secret,
             base_url=url,
             max_retries=0,
-            timeout=timeout if timeout is not None else openai.NOT_GIVEN,
-            http_client=http_client,
+            timeout=self._timeout,
+            http_client=guard_client(http_client),
+            default_headers=_isolation_headers() if options.get("isolated") else None,
         )
         self._owns_client = True
 
@@ -201,35 +238,59 @@ class OpenAIBase:
             f"base_url={self.base_url!r}{raw})"
         )
 
-    async def _post_raw(
-        self, path: str, body: Mapping[str, Any], *, stream: bool
-    ) -> httpx2.Response:
-        """POST pre-serialized JSON through the SDK client; return the raw HTTP response.
-
-        The SDK still builds the request (auth, headers, timeouts) and turns an error status
-        into its exception; only its parameter transformation and response models are skipped.
-        A streamed response is returned unread: the caller must close it.
-        """
-        return await self._client.post(
-            path, cast_to=httpx2.Response, content=dumps(body), stream=stream
-        )
-
-    def _error(self, exc: BaseException) -> ModelError:
-        """The ModelError for ``exc``, chained to it unless its text holds the API key.
-
-        Raise the result outside the ``except`` block, so a cause that holds the key (a
-        server that echoes it) is not reachable as ``__context__`` either.
-        """
-        error = to_model_error(
-            exc,
+    def _watch(self, request: ModelRequest) -> Watch:
+        """The time budget of one call: the request's settings, else this provider's."""
+        settings = request.settings
+        return Watch(
+            settings.timeout or self._timeout,
+            settings.idle_timeout or self._idle_timeout,
             backend=self._backend,
             model=self._model,
-            key_env=self._key_env,
-            secret=self._secret,
         )
-        error.__cause__ = None if _mentions(exc, self._secret) else exc
+
+    async def _post_raw(
+        self, path: str, body: Mapping[str, Any], watch: Watch, *, stream: bool
+    ) -> httpx2.Response:
+        """POST pre-serialized JSON through the SDK client; return the unread HTTP response.
+
+        The SDK still builds the request (auth, headers) and turns an error status into its
+        exception; only its parameter transformation and response models are skipped. The
+        caller reads the body (through ``watch``) and must close the response.
+        """
+        response = await watch.wait(
+            self._client.post(
+                path,
+                cast_to=httpx2.Response,
+                content=dumps(body),
+                stream=True,
+                options={"timeout": watch.timeout},
+            ),
+            idle=stream,
+        )
+        return guard(response)
+
+    async def _read(self, response: httpx2.Response, watch: Watch) -> bytes:
+        """Read a whole (non-streamed) body within the call's deadline and the size caps."""
+        try:
+            return await watch.wait(response.aread(), idle=False)
+        except BaseException:
+            await close_quietly(response)
+            raise
+
+    def _error(self, exc: BaseException) -> ModelError:
+        """The ModelError for a failure the SDK or the transport raised, chained to it.
+
+        Raise the result outside the ``except`` block (so that it carries no
+        ``__context__`` besides its cause), through :meth:`_redact` like every error.
+        """
+        error = to_model_error(exc, backend=self._backend, model=self._model, key_env=self._key_env)
+        error.__cause__ = exc
         error.__suppress_context__ = True
         return error
+
+    def _redact(self, error: ModelError) -> ModelError:
+        """Cut the API key out of ``error`` and its chain (every error leaves through here)."""
+        return redact(error, (self._secret, self._client.api_key))
 
     def _event_error(self, body: object) -> ModelError:
         """The error an ``error`` event (or a failed response) inside a stream reports."""
@@ -279,88 +340,33 @@ async def close_quietly(response: Any) -> None:
         await response.aclose()
 
 
-def _mentions(exc: BaseException, secret: str) -> bool:
-    """Whether ``secret`` appears anywhere in ``exc`` or the exceptions chained to it."""
-    if not secret or secret == PLACEHOLDER_KEY:
-        return False
-    seen: set[int] = set()
-    todo: list[BaseException] = [exc]
-    while todo:
-        current = todo.pop()
-        if id(current) in seen:
-            continue
-        seen.add(id(current))
-        text = f"{current}{current.args!r}{getattr(current, '__dict__', '')!r}"
-        if secret in text:
-            return True
-        todo += [e for e in (current.__cause__, current.__context__) if e is not None]
-    return False
+def _isolation_headers() -> Mapping[str, str]:
+    """Default headers that drop what the SDK took from OpenAI-only environment variables.
+
+    The SDK fills ``OpenAI-Organization`` / ``OpenAI-Project`` from ``OPENAI_ORG_ID`` /
+    ``OPENAI_PROJECT_ID`` and adds the headers of ``OPENAI_CUSTOM_HEADERS``, whatever the base
+    URL; an omitted default header is not sent. Authorization stays ours.
+    """
+    names = list(_OPENAI_HEADERS)
+    for line in os.environ.get("OPENAI_CUSTOM_HEADERS", "").split("\n"):
+        name = line.partition(":")[0].strip()
+        if name and ":" in line and name.lower() != "authorization":
+            names.append(name)
+    omitted: dict[str, Any] = dict.fromkeys(names, openai.Omit())
+    return omitted
 
 
-def _check_no_client_conflict(options: ClientOptions) -> None:
-    given = [
-        name
-        for name in ("api_key", "base_url", "http_client", "timeout")
-        if options.get(name) is not None
-    ]
-    if given:
-        raise ConfigError(
-            f"client= already fixes {', '.join(given)}; pass one or the other",
-            parameter=given[0],
-        )
-
-
-def _resolve_key(api_key: str | None, env: str, required: bool, backend: str, model: str) -> str:
-    if api_key:
-        return api_key
-    value = os.environ.get(env)
-    if value:
-        return value
-    if not required:
-        return PLACEHOLDER_KEY
-    raise ModelError(
-        f"no API key: set the {env} environment variable",
-        backend=backend,
-        model=model,
-        hint=f"export {env}=<your key>, or pass api_key= to the provider",
-    )
-
-
-def _default_http_client() -> httpx2.AsyncClient | None:
-    """The SDK's aiohttp-based client when aiohttp is installed, else the SDK's default."""
+def _default_http_client() -> httpx2.AsyncClient:
+    """The SDK's aiohttp-based client when aiohttp is installed, else its httpx one."""
     try:
         import aiohttp  # noqa: F401
-    except ImportError:
-        return None
-    try:
+
         return openai.DefaultAioHttpClient()
-    except RuntimeError:  # the SDK was installed without its aiohttp extra
-        return None
+    except (ImportError, RuntimeError):  # no aiohttp, or the SDK lacks its aiohttp extra
+        return openai.DefaultAsyncHttpxClient()
 
 
 # --------------------------------------------------------------------------- errors
-
-
-def parse_retry_after(headers: Mapping[str, str]) -> float | None:
-    """Seconds to wait from ``retry-after-ms`` or ``retry-after`` (seconds or an HTTP date)."""
-    raw_ms = headers.get("retry-after-ms")
-    if raw_ms:
-        try:
-            return max(0.0, float(raw_ms) / 1000.0)
-        except ValueError:
-            pass
-    raw = headers.get("retry-after")
-    if not raw:
-        return None
-    try:
-        return max(0.0, float(raw))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(raw)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
 
 
 def _body_message(body: object, fallback: str) -> tuple[str, str | None, str | None]:
@@ -387,10 +393,11 @@ def _status_hint(status: int, code: str | None, key_env: str) -> str | None:
     return None
 
 
-def to_model_error(
-    exc: BaseException, *, backend: str, model: str, key_env: str, secret: str = ""
-) -> ModelError:
+def to_model_error(exc: BaseException, *, backend: str, model: str, key_env: str) -> ModelError:
     """Translate an SDK or transport exception into a :class:`ModelError`."""
+    limit = too_large(exc)
+    if limit is not None:  # not retried: the same server would send the same again
+        return ModelError(str(limit), backend=backend, model=model)
     status: int | None = None
     retryable = False
     retry_after: float | None = None
@@ -424,8 +431,6 @@ def to_model_error(
         message, code = f"{type(exc).__name__}: {exc}", None
     if code and code not in message:
         message = f"{message} (code: {code})"
-    if secret and secret != PLACEHOLDER_KEY and secret in message:
-        message = message.replace(secret, "***")
     return ModelError(
         message,
         backend=backend,

@@ -1,4 +1,10 @@
-"""Decode server-sent events from raw response bytes, without the SDK's per-event objects.
+"""Decode server-sent events from raw response bytes, without the SDKs' per-event objects.
+
+Every raw-path reader (Chat Completions, Responses and Anthropic Messages) reads through
+:class:`SSEReader`, so each stream is read the same way: in linear time (an unfinished line
+is kept as a list of pieces, joined once), within the call's time budget (a
+:class:`~exo.models._transport.Watch`: only events that carry data count as progress) and
+under the size caps the response's byte stream enforces (:func:`~exo.models._transport.guard`).
 
 OpenAI-style streams are ``data: <json>`` lines (Chat Completions, with a final
 ``data: [DONE]``) or ``event: <type>`` + ``data: <json>`` pairs (Responses), each event ended
@@ -16,6 +22,8 @@ from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
 
 import httpx2
+
+from exo.models._transport import Watch
 
 __all__ = ["SSEDecoder", "SSEReader"]
 
@@ -99,10 +107,11 @@ class SSEReader:
     0.1 s so an HTTP/1.1 connection can go back to the pool.
     """
 
-    __slots__ = ("_response", "done")
+    __slots__ = ("_response", "_watch", "done")
 
-    def __init__(self, response: httpx2.Response) -> None:
+    def __init__(self, response: httpx2.Response, watch: Watch) -> None:
         self._response = response
+        self._watch = watch
         self.done = False
 
     async def batches(self) -> AsyncGenerator[list[Event], None]:
@@ -111,11 +120,17 @@ class SSEReader:
         Close it (``contextlib.aclosing``) when leaving early: it closes the body iterator.
         """
         decoder = SSEDecoder()
+        watch = self._watch
         async with aclosing(self._response.aiter_bytes()) as chunks:
-            async for raw in chunks:
+            while True:
+                try:
+                    raw = await watch.wait(anext(chunks))
+                except StopAsyncIteration:
+                    break
                 events = decoder.feed(raw)
                 if not events:
-                    continue
+                    continue  # a comment, or part of a line: not progress
+                watch.progress()
                 for i, (_, data) in enumerate(events):
                     if data.startswith(b"[DONE]"):
                         self.done = True

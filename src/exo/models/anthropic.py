@@ -7,7 +7,10 @@
 thinking, or extra request fields.
 
 Every call goes through the SDK client (auth, headers, base URL, error types), built with
-``max_retries=0``: retries belong to the run (``exo._retry``). Two call paths exist:
+``max_retries=0`` (a ``client=`` of yours is used as a copy with its retries off): retries
+belong to the run (``exo._retry``). Every call is bounded by a deadline, an idle timeout and
+size caps (``exo.models._transport``), and every error passes through one redaction of the
+API key (``exo.models._common.redact``). Two call paths exist:
 
 * ``raw=True`` (the default): the body is serialized with orjson and posted with
   ``client.post(..., cast_to=httpx2.Response)``; the JSON or SSE bytes are parsed with
@@ -24,7 +27,7 @@ from __future__ import annotations
 
 import copy
 import os
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Mapping
 from contextlib import aclosing
 from typing import Any
 
@@ -39,14 +42,23 @@ except ImportError as exc:  # pragma: no cover - depends on the installed extras
         name=exc.name,
     ) from exc
 
-from exo.errors import AgentError, ConfigError, ModelError
+from exo.errors import ConfigError, ModelError
 from exo.models._anthropic_convert import (
     BACKEND,
     build_body,
     response_from_dict,
 )
-from exo.models._anthropic_errors import from_exception, from_stream_error, mentions
-from exo.models._anthropic_stream import StreamAssembler, feed_dict, iter_sse_data
+from exo.models._anthropic_errors import from_exception, from_stream_error
+from exo.models._anthropic_stream import StreamAssembler, feed_dict
+from exo.models._common import check_client_conflict, redact, resolve_key, without_sdk_retries
+from exo.models._openai_sse import SSEReader
+from exo.models._transport import (
+    DEFAULT_IDLE_TIMEOUT,
+    DEFAULT_TIMEOUT,
+    Watch,
+    guard,
+    guard_client,
+)
 from exo.models._wire import WireError, describe, replay, sdk_dict
 from exo.models.base import ModelChunk, ModelRequest, ModelResponse, Provider
 
@@ -59,9 +71,6 @@ The Messages API requires the field. 8192 is accepted by every current Claude mo
 legacy Claude 3 Haiku/Opus/Sonnet cap at 4096 and get 4096), leaves room for long answers
 and tool arguments, and stays far below the size past which the SDK insists on streaming.
 """
-
-DEFAULT_TIMEOUT = 600.0
-"""Seconds allowed per request (the SDK's own default)."""
 
 _PATH = "/v1/messages"
 _LEGACY_4096 = ("claude-3-haiku", "claude-3-opus", "claude-3-sonnet")
@@ -82,10 +91,14 @@ class AnthropicProvider:
         http_client: An ``httpx2.AsyncClient`` for the SDK to use. By default the SDK's
             aiohttp client when ``aiohttp`` is installed (faster under concurrency), else
             the SDK's default httpx client.
-        client: A ready ``anthropic.AsyncAnthropic``; excludes the four options above. Its
-            own ``max_retries`` is kept, so build it with ``max_retries=0``. ``aclose()``
-            leaves it open: it is yours.
-        timeout: Seconds allowed per request (default 600).
+        client: A ready ``anthropic.AsyncAnthropic``; excludes the four options above. It is
+            used as a copy with its own retries off (exo's retry layer owns retries), and
+            ``aclose()`` leaves it open: it is yours.
+        timeout: Seconds one call may spend waiting on the server in all (default
+            :data:`~exo.models._transport.DEFAULT_TIMEOUT`); ``Agent(model_timeout=...)``
+            overrides it per agent.
+        idle_timeout: Seconds a stream may go without data (default
+            :data:`~exo.models._transport.DEFAULT_IDLE_TIMEOUT`).
         max_tokens: ``max_tokens`` when the agent sets none (see :data:`DEFAULT_MAX_TOKENS`).
         thinking: Extended thinking configuration sent with every request, e.g.
             ``{"type": "enabled", "budget_tokens": 2048}`` or ``{"type": "adaptive"}``.
@@ -94,19 +107,21 @@ class AnthropicProvider:
         raw: Use the lean path (orjson in and out) rather than the SDK's typed models.
 
     Raises:
-        AgentError: no API key was given and ``ANTHROPIC_API_KEY`` is not set.
+        ModelError: no API key was given and ``ANTHROPIC_API_KEY`` is not set.
         ConfigError: ``client=`` was combined with options it already fixes.
     """
 
     __slots__ = (
         "_client",
         "_extra",
+        "_idle_timeout",
         "_max_tokens",
         "_max_tokens_option",
         "_model",
         "_owns_client",
         "_raw",
         "_thinking",
+        "_timeout",
     )
 
     def __init__(
@@ -118,6 +133,7 @@ class AnthropicProvider:
         http_client: httpx2.AsyncClient | None = None,
         client: anthropic.AsyncAnthropic | None = None,
         timeout: float | None = None,
+        idle_timeout: float | None = None,
         max_tokens: int | None = None,
         thinking: Mapping[str, Any] | None = None,
         extra_body: Mapping[str, Any] | None = None,
@@ -133,26 +149,19 @@ class AnthropicProvider:
         self._thinking = dict(thinking) if thinking is not None else None
         self._extra = dict(extra_body) if extra_body else None
         self._raw = raw
+        self._timeout = timeout or DEFAULT_TIMEOUT
+        self._idle_timeout = idle_timeout or DEFAULT_IDLE_TIMEOUT
         if client is not None:
-            given = [
-                n
-                for n, v in (
-                    ("api_key", api_key),
-                    ("base_url", base_url),
-                    ("http_client", http_client),
-                    ("timeout", timeout),
-                )
-                if v is not None
-            ]
-            if given:
-                raise ConfigError(
-                    f"client= already fixes {', '.join(given)}; pass one or the other",
-                    parameter=given[0],
-                )
-            self._client = client
+            check_client_conflict(
+                api_key=api_key, base_url=base_url, http_client=http_client, timeout=timeout
+            )
+            self._client = without_sdk_retries(client)
             self._owns_client = False
         else:
-            self._client = _build_client(api_key, base_url, http_client, timeout)
+            key = resolve_key(
+                api_key, "ANTHROPIC_API_KEY", required=True, backend=BACKEND, model=model
+            )
+            self._client = _build_client(key, base_url, http_client, self._timeout)
             self._owns_client = True
 
     @property
@@ -201,22 +210,27 @@ class AnthropicProvider:
             extra=self._extra,
         )
 
-    def _secrets(self) -> tuple[str, ...]:
-        return tuple(s for s in (self._client.api_key, self._client.auth_token) if s)
+    def _watch(self, request: ModelRequest) -> Watch:
+        settings = request.settings
+        return Watch(
+            settings.timeout or self._timeout,
+            settings.idle_timeout or self._idle_timeout,
+            backend=BACKEND,
+            model=self._model,
+        )
 
     def _fail(self, exc: BaseException, partial_text: str = "") -> ModelError:
-        """The ModelError for ``exc``, chained to it unless its text holds the key."""
-        secrets = self._secrets()
+        """The ModelError for a failure the SDK or the transport raised, chained to it."""
         error = from_exception(
-            exc,
-            self._model,
-            base_url=self._public_url(),
-            secrets=secrets,
-            partial_text=partial_text,
+            exc, self._model, base_url=self._public_url(), partial_text=partial_text
         )
-        error.__cause__ = None if mentions(exc, secrets) else exc
-        error.__suppress_context__ = error.__cause__ is None
+        error.__cause__, error.__suppress_context__ = exc, True
         return error
+
+    def _redact(self, error: ModelError) -> ModelError:
+        """Cut the API key out of ``error`` and its chain (every error leaves through here)."""
+        secrets = (self._client.api_key, self._client.auth_token)
+        return redact(error, tuple(s for s in secrets if s))
 
     async def complete(self, request: ModelRequest) -> ModelResponse:
         """Make one Messages API call and return the whole response.
@@ -224,28 +238,47 @@ class AnthropicProvider:
         Raises:
             ModelError: the call failed (``retryable`` and ``retry_after`` set).
         """
+        watch = self._watch(request)
         body = self._body(request)
         try:
             if self._raw:
-                response = await self._client.post(
-                    _PATH, cast_to=httpx2.Response, content=orjson.dumps(body)
-                )
-                return self._whole(response.content)
-            return self._whole(sdk_dict(await self._sdk_create(body, stream=False)))
+                return self._whole(await self._post_and_read(body, watch))
+            message = await watch.wait(self._sdk_create(body, watch, stream=False), idle=False)
+            return self._whole(sdk_dict(message))
+        except ModelError as error:
+            failure = error
         # ValueError: the SDK refuses non-streamed calls it expects to outlast its timeout,
         # and WireError (a ValueError) is a response in the wrong shape.
         except (anthropic.AnthropicError, httpx2.HTTPError, ValueError) as exc:
             failure = self._fail(exc)
-        # raised outside the except block, so a cause that holds the key is not even
-        # reachable as __context__ (_fail chains it only when it is safe)
-        raise failure
+        # raised outside the except block: it carries its cause and nothing else
+        raise self._redact(failure)
 
     def _whole(self, body: bytes | dict[str, Any]) -> ModelResponse:
         """The response a whole JSON body holds (also a streaming request's, answered so)."""
         data = _object(body) if isinstance(body, bytes) else body
         if data.get("type") == "error":
-            raise from_stream_error(data, self._model, secrets=self._secrets())
+            raise from_stream_error(data, self._model)
         return response_from_dict(data, self._model)
+
+    async def _post_and_read(self, body: dict[str, Any], watch: Watch) -> bytes:
+        response = await self._post(body, watch, stream=False)
+        try:
+            return await watch.wait(response.aread(), idle=False)
+        except BaseException:
+            await response.aclose()
+            raise
+
+    async def _post(self, body: dict[str, Any], watch: Watch, *, stream: bool) -> httpx2.Response:
+        """POST the body (orjson) through the SDK client; return the unread response."""
+        sent: Awaitable[httpx2.Response] = self._client.post(
+            _PATH,
+            cast_to=httpx2.Response,
+            content=orjson.dumps(body),
+            stream=True,
+            options={"timeout": watch.timeout},
+        )
+        return guard(await watch.wait(sent, idle=stream))
 
     def stream(self, request: ModelRequest) -> AsyncGenerator[ModelChunk, None]:
         """Make one streamed call: text, reasoning and tool-call deltas, then the response.
@@ -259,49 +292,65 @@ class AnthropicProvider:
         return self._stream_raw(request) if self._raw else self._stream_sdk(request)
 
     async def _stream_raw(self, request: ModelRequest) -> AsyncGenerator[ModelChunk, None]:
+        watch = self._watch(request)
         body = self._body(request)
         body["stream"] = True
-        asm = StreamAssembler(self._model, secrets=self._secrets())
+        asm = StreamAssembler(self._model)
         failure: ModelError | None = None
         response: httpx2.Response | None = None
         try:
-            response = await self._client.post(
-                _PATH, cast_to=httpx2.Response, content=orjson.dumps(body), stream=True
-            )
+            response = await self._post(body, watch, stream=True)
             if "json" in response.headers.get("content-type", ""):
                 # a server that ignored stream=true and answered in one piece
-                for item in replay(self._whole(await response.aread())):
+                whole = self._whole(await watch.wait(response.aread(), idle=False))
+                for item in replay(whole):
                     yield item
                 return
-            async with aclosing(iter_sse_data(response.aiter_bytes())) as payloads:
-                async for data in payloads:
-                    chunk = feed_dict(asm, _object(data))
-                    if chunk is not None:
-                        yield chunk
+            async with aclosing(SSEReader(response, watch).batches()) as batches:
+                async for events in batches:
+                    for _, data in events:
+                        chunk = feed_dict(asm, _object(data))
+                        if chunk is not None:
+                            yield chunk
+            yield asm.response()
+        except ModelError as error:
+            failure = error
         except (anthropic.AnthropicError, httpx2.HTTPError, WireError) as exc:
             failure = self._fail(exc, asm.text)
         finally:
             if response is not None:
                 await response.aclose()
         if failure is not None:
-            raise failure  # outside the except block: see complete()
-        yield asm.response()
+            raise self._redact(failure)  # outside the except block: see complete()
 
     async def _stream_sdk(self, request: ModelRequest) -> AsyncGenerator[ModelChunk, None]:
-        asm = StreamAssembler(self._model, secrets=self._secrets())
+        watch = self._watch(request)
+        asm = StreamAssembler(self._model)
         failure: ModelError | None = None
         events: anthropic.AsyncStream[Any] | None = None
         try:
-            events = await self._sdk_create(self._body(request), stream=True)
-            if "json" in events.response.headers.get("content-type", ""):
-                for item in replay(self._whole(await events.response.aread())):
+            events = stream = await watch.wait(
+                self._sdk_create(self._body(request), watch, stream=True)
+            )
+            guard(stream.response)
+            if "json" in stream.response.headers.get("content-type", ""):
+                whole = self._whole(await watch.wait(stream.response.aread(), idle=False))
+                for item in replay(whole):
                     yield item
                 return
-            async for event in events:
+            while True:
+                try:
+                    event = await watch.wait(anext(stream))
+                except StopAsyncIteration:
+                    break
+                watch.progress()
                 # one parser for both paths: the SDK's event models do not validate
                 chunk = feed_dict(asm, sdk_dict(event))
                 if chunk is not None:
                     yield chunk
+            yield asm.response()
+        except ModelError as error:
+            failure = error
         # ValueError: the SDK's json.loads of a malformed event
         except (anthropic.AnthropicError, httpx2.HTTPError, ValueError) as exc:
             failure = self._fail(exc, asm.text)
@@ -309,10 +358,9 @@ class AnthropicProvider:
             if events is not None:
                 await events.close()
         if failure is not None:
-            raise failure  # outside the except block: see complete()
-        yield asm.response()
+            raise self._redact(failure)  # outside the except block: see complete()
 
-    async def _sdk_create(self, body: dict[str, Any], *, stream: bool) -> Any:
+    async def _sdk_create(self, body: dict[str, Any], watch: Watch, *, stream: bool) -> Any:
         """Call ``messages.create``; fields the SDK signature lacks go in ``extra_body``."""
         rest = dict(body)
         typed = {k: rest.pop(k) for k in ("system", "tools", "thinking") if k in rest}
@@ -321,6 +369,7 @@ class AnthropicProvider:
             max_tokens=rest.pop("max_tokens"),
             messages=rest.pop("messages"),
             stream=stream,
+            timeout=watch.timeout,
             extra_body=rest or None,
             **typed,
         )
@@ -338,27 +387,18 @@ def _object(data: bytes) -> dict[str, Any]:
 
 
 def _build_client(
-    api_key: str | None,
-    base_url: str | None,
-    http_client: httpx2.AsyncClient | None,
-    timeout: float | None,
+    key: str, base_url: str | None, http_client: httpx2.AsyncClient | None, timeout: float
 ) -> anthropic.AsyncAnthropic:
-    key = api_key or os.environ.get("ANTHROPIC_API_KEY")
-    if not key:
-        raise AgentError(
-            "no Anthropic API key: ANTHROPIC_API_KEY is not set",
-            hint="export ANTHROPIC_API_KEY=sk-ant-... (or pass api_key= to AnthropicProvider)",
-        )
     if http_client is None:
         try:
             http_client = anthropic.DefaultAioHttpClient()
         except RuntimeError:  # aiohttp is not installed: the SDK's httpx client will do
-            http_client = None
+            http_client = anthropic.DefaultAsyncHttpxClient()
     return anthropic.AsyncAnthropic(
         api_key=key,
         base_url=base_url or os.environ.get("ANTHROPIC_BASE_URL") or None,
-        http_client=http_client,
-        timeout=timeout if timeout is not None else DEFAULT_TIMEOUT,
+        http_client=guard_client(http_client),
+        timeout=timeout,
         max_retries=0,
     )
 
@@ -367,6 +407,6 @@ def anthropic_provider(model: str) -> Provider:
     """Build the provider for ``"anthropic:<model>"`` from the environment.
 
     Raises:
-        AgentError: ``ANTHROPIC_API_KEY`` is not set.
+        ModelError: ``ANTHROPIC_API_KEY`` is not set.
     """
     return AnthropicProvider(model)

@@ -40,10 +40,20 @@ class ToolSpec:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ModelSettings:
-    """Per-request sampling settings; ``None`` leaves the provider's default."""
+    """Per-request settings; ``None`` leaves the provider's default.
+
+    Attributes:
+        temperature: Sampling temperature.
+        max_tokens: Output token limit.
+        timeout: Seconds the call may spend waiting on the server in all (a deadline that
+            keep-alive comments and slow drips cannot stretch).
+        idle_timeout: Seconds a streamed call may go without an event that carries data.
+    """
 
     temperature: float | None = None
     max_tokens: int | None = None
+    timeout: float | None = None
+    idle_timeout: float | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

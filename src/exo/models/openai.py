@@ -28,6 +28,7 @@ from typing import Any, Literal, Unpack
 import httpx2
 
 from exo.errors import ModelError
+from exo.models import BUILTIN_BACKENDS
 from exo.models._openai_chat import (
     ChatAssembler,
     Delta,
@@ -42,12 +43,17 @@ from exo.models._openai_common import (
     close_quietly,
 )
 from exo.models._openai_sse import SSEReader
+from exo.models._transport import Watch, guard
 from exo.models._wire import replay, sdk_dict
 from exo.models.base import (
     ModelChunk,
     ModelRequest,
     ModelResponse,
 )
+
+PRESETS = {name: b for name, b in BUILTIN_BACKENDS.items() if b.default_base_url is not None}
+"""The OpenAI-compatible presets (ollama, vllm, …): their entries of the one backend table,
+:data:`exo.models.BUILTIN_BACKENDS`."""
 
 __all__ = [
     "PRESETS",
@@ -65,6 +71,16 @@ __all__ = [
 ]
 
 _PATH = "/chat/completions"
+_OPENAI_HOSTS = ("api.openai.com", ".openai.azure.com", ".cognitiveservices.azure.com")
+
+MaxTokensParam = Literal["max_completion_tokens", "max_tokens", "both"]
+
+
+def _is_openai(base_url: str) -> bool:
+    """Whether ``base_url`` is OpenAI's own API (or Azure OpenAI), which reject ``max_tokens``
+    for reasoning models; other servers get both fields (many ignore the newer one)."""
+    host = httpx2.URL(base_url).host
+    return host == _OPENAI_HOSTS[0] or host.endswith(_OPENAI_HOSTS[1:])
 
 
 class OpenAIProvider(OpenAIBase):
@@ -74,8 +90,10 @@ class OpenAIProvider(OpenAIBase):
         model: The model name (``"gpt-4o"``).
         backend: The backend name it reports (``"openai"``, or a preset's name).
         max_tokens_param: The body field ``max_tokens`` goes to: ``"max_completion_tokens"``
-            (what OpenAI wants, and its reasoning models require) or ``"max_tokens"`` (what
-            OpenAI-compatible servers read).
+            (what OpenAI wants, and its reasoning models require), ``"max_tokens"`` (what
+            most OpenAI-compatible servers read, some ignoring the other) or ``"both"``.
+            ``None`` (the default) picks by base URL: ``max_completion_tokens`` for OpenAI
+            (and Azure OpenAI), both fields for any other server.
         **options: ``api_key``, ``base_url``, ``http_client``, ``client``, ``timeout``,
             ``raw``, ``extra_body``, ``key_env``, ``base_url_env``, ``default_base_url``,
             ``key_required`` (see :class:`~exo.models._openai_common.OpenAIBase`).
@@ -89,11 +107,18 @@ class OpenAIProvider(OpenAIBase):
         model: str,
         *,
         backend: str = "openai",
-        max_tokens_param: Literal["max_completion_tokens", "max_tokens"] = "max_completion_tokens",
+        max_tokens_param: MaxTokensParam | None = None,
         **options: Unpack[ClientOptions],
     ) -> None:
         super().__init__(model, backend=backend, **options)
+        if max_tokens_param is None:
+            max_tokens_param = "max_completion_tokens" if _is_openai(self.base_url) else "both"
         self.max_tokens_param = max_tokens_param
+        self._max_tokens_fields: tuple[str, ...] = (
+            ("max_completion_tokens", "max_tokens")
+            if max_tokens_param == "both"
+            else (max_tokens_param,)
+        )
 
     def _body(self, request: ModelRequest, *, stream: bool) -> dict[str, Any]:
         return chat_body(
@@ -101,22 +126,30 @@ class OpenAIProvider(OpenAIBase):
             self._model,
             backend=self._backend,
             stream=stream,
-            max_tokens_param=self.max_tokens_param,
+            max_tokens_fields=self._max_tokens_fields,
             extra=self.extra_body,
         )
 
     async def complete(self, request: ModelRequest) -> ModelResponse:
         """Make one Chat Completions call and return the whole response."""
+        watch = self._watch(request)
         body = self._body(request, stream=False)
         try:
             if self.raw:
-                data = self._json((await self._post_raw(_PATH, body, stream=False)).content)
+                response = await self._post_raw(_PATH, body, watch, stream=False)
+                data = self._json(await self._read(response, watch))
             else:
-                data = sdk_dict(await self._client.chat.completions.create(**body))
+                completion = await watch.wait(
+                    self._client.chat.completions.create(**body, timeout=watch.timeout),
+                    idle=False,
+                )
+                data = sdk_dict(completion)
             return parse_completion(data, backend=self._backend, model=self._model)
+        except ModelError as error:
+            failure = error
         except ERRORS as exc:
             failure = self._error(exc)
-        raise failure  # outside the except block: see OpenAIBase._error
+        raise self._redact(failure)  # outside the except block: see OpenAIBase._error
 
     def _parse(self, content: bytes) -> ModelResponse:
         return parse_completion(self._json(content), backend=self._backend, model=self._model)
@@ -128,49 +161,60 @@ class OpenAIProvider(OpenAIBase):
     # ------------------------------------------------------------------- streaming
 
     async def _stream_raw(self, request: ModelRequest) -> AsyncGenerator[ModelChunk, None]:
+        watch = self._watch(request)
         body = self._body(request, stream=True)
         response: httpx2.Response | None = None
         failure: ModelError | None = None
         try:
-            response = await self._post_raw(_PATH, body, stream=True)
-            async with aclosing(self._read(response)) as items:
+            response = await self._post_raw(_PATH, body, watch, stream=True)
+            async with aclosing(self._read_stream(response, watch)) as items:
                 async for item in items:
                     yield item
+        except ModelError as error:
+            failure = error
         except ERRORS as exc:
             failure = self._error(exc)
         finally:
             if response is not None:
                 await close_quietly(response)
         if failure is not None:
-            raise failure
+            raise self._redact(failure)
 
     async def _stream_sdk(self, request: ModelRequest) -> AsyncGenerator[ModelChunk, None]:
         # The SDK builds and sends the request; its event models are skipped, as they cannot
         # tell a stream that ended with [DONE] from one cut short (the raw body can).
+        watch = self._watch(request)
         body = self._body(request, stream=True)
         failure: ModelError | None = None
         try:
             create = self._client.chat.completions.with_streaming_response.create
-            async with (
-                create(**body) as api_response,
-                aclosing(self._read(api_response.http_response)) as items,
-            ):
-                async for item in items:
-                    yield item
+            manager = create(**body, timeout=watch.timeout)
+            api_response = await watch.wait(manager.__aenter__())
+            try:
+                http_response = guard(api_response.http_response)
+                async with aclosing(self._read_stream(http_response, watch)) as items:
+                    async for item in items:
+                        yield item
+            finally:
+                await manager.__aexit__(None, None, None)
+        except ModelError as error:
+            failure = error
         except ERRORS as exc:
             failure = self._error(exc)
         if failure is not None:
-            raise failure
+            raise self._redact(failure)
 
-    async def _read(self, response: httpx2.Response) -> AsyncGenerator[ModelChunk, None]:
+    async def _read_stream(
+        self, response: httpx2.Response, watch: Watch
+    ) -> AsyncGenerator[ModelChunk, None]:
         """Read a streamed response: deltas as they come, then the assembled response."""
         if self._check_stream_type(response):
             # a server that ignored stream=true and answered in one piece
-            for item in replay(self._parse(await response.aread())):
+            for item in replay(self._parse(await self._read(response, watch))):
                 yield item
             return
         assembler = ChatAssembler(backend=self._backend, model=self._model)
-        reader = SSEReader(response)
+        reader = SSEReader(response, watch)
         out: list[Delta] = []
         async with aclosing(reader.batches()) as batches:
             async for events in batches:
@@ -196,17 +240,6 @@ class OpenAIProvider(OpenAIBase):
 
 # --------------------------------------------------------------------------- factories
 
-PRESETS: dict[str, tuple[str, str, bool]] = {
-    "ollama": ("http://localhost:11434/v1", "OLLAMA_API_KEY", False),
-    "vllm": ("http://localhost:8000/v1", "VLLM_API_KEY", False),
-    "lmstudio": ("http://localhost:1234/v1", "LMSTUDIO_API_KEY", False),
-    "openrouter": ("https://openrouter.ai/api/v1", "OPENROUTER_API_KEY", True),
-    "deepseek": ("https://api.deepseek.com/v1", "DEEPSEEK_API_KEY", True),
-    "groq": ("https://api.groq.com/openai/v1", "GROQ_API_KEY", True),
-    "together": ("https://api.together.xyz/v1", "TOGETHER_API_KEY", True),
-}
-"""OpenAI-compatible presets: name -> (default base URL, API key variable, key required)."""
-
 
 def openai_provider(model: str, **options: Unpack[ProviderOptions]) -> OpenAIProvider:
     """Build the ``openai:`` provider (``OPENAI_API_KEY``, ``OPENAI_BASE_URL``)."""
@@ -214,15 +247,22 @@ def openai_provider(model: str, **options: Unpack[ProviderOptions]) -> OpenAIPro
 
 
 def preset_provider(name: str, model: str, **options: Unpack[ProviderOptions]) -> OpenAIProvider:
-    """Build an OpenAI-compatible preset provider by name (a key of :data:`PRESETS`)."""
-    base_url, key_env, required = PRESETS[name]
+    """Build an OpenAI-compatible preset provider by name (see :data:`PRESETS`).
+
+    A preset reads only its own settings (``{NAME}_API_KEY``, ``{NAME}_BASE_URL``): none of
+    the OpenAI-only ones (``OPENAI_ORG_ID``, ``OPENAI_PROJECT_ID``, ``OPENAI_CUSTOM_HEADERS``)
+    reach its server.
+    """
+    info = PRESETS[name]
+    key_env, url_env = info.env_vars
     return OpenAIProvider(
         model,
         backend=name,
         key_env=key_env,
-        base_url_env=f"{name.upper()}_BASE_URL",
-        default_base_url=base_url,
-        key_required=required,
+        base_url_env=url_env,
+        default_base_url=info.default_base_url,
+        key_required=info.needs_key,
+        isolated=True,
         max_tokens_param="max_tokens",
         **options,
     )

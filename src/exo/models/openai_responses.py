@@ -35,6 +35,7 @@ from exo.models._openai_responses_convert import (
     responses_body,
 )
 from exo.models._openai_sse import SSEReader
+from exo.models._transport import guard
 from exo.models._wire import arguments, opt_obj, opt_str, replay, sdk_dict, text
 from exo.models.base import (
     ModelChunk,
@@ -97,22 +98,44 @@ class OpenAIResponsesProvider(OpenAIBase):
 
     async def complete(self, request: ModelRequest) -> ModelResponse:
         """Make one Responses call and return the whole response."""
+        watch = self._watch(request)
         body = self._body(request, stream=False)
         try:
             if self.raw:
-                data: Mapping[str, Any] = self._json(
-                    (await self._post_raw(_PATH, body, stream=False)).content
-                )
+                response = await self._post_raw(_PATH, body, watch, stream=False)
+                data: Mapping[str, Any] = self._json(await self._read(response, watch))
             else:
-                data = sdk_dict(await self._client.responses.create(**body))
+                created = await watch.wait(
+                    self._client.responses.create(**body, timeout=watch.timeout), idle=False
+                )
+                data = sdk_dict(created)
             return self._final(data)
+        except ModelError as error:
+            failure = error
         except ERRORS as exc:
             failure = self._error(exc)
-        raise failure  # outside the except block: see OpenAIBase._error
+        raise self._redact(failure)  # outside the except block: see OpenAIBase._error
 
     def stream(self, request: ModelRequest) -> AsyncGenerator[ModelChunk, None]:
         """Make one streamed call: text, reasoning and tool-call deltas, then the response."""
         return self._stream_raw(request) if self.raw else self._stream_sdk(request)
+
+    def _error(self, exc: BaseException) -> ModelError:
+        """As for every OpenAI backend, but a bare 404 says the server lacks this API."""
+        error = super()._error(exc)
+        if error.status == 404 and _not_openai_error(exc):
+            missing = ModelError(
+                f"the server at {self.base_url} has no {_PATH.lstrip('/')} endpoint: "
+                "it does not implement the OpenAI Responses API",
+                backend=self._backend,
+                model=self._model,
+                status=404,
+                hint=f"use 'openai:{self._model}' (Chat Completions), which OpenAI-compatible "
+                "servers implement, or check the base URL",
+            )
+            missing.__cause__, missing.__suppress_context__ = exc, True
+            return missing
+        return error
 
     def _final(self, data: Mapping[str, Any]) -> ModelResponse:
         """The response ``data`` holds; a failed one is its error (WireError if malformed)."""
@@ -121,19 +144,20 @@ class OpenAIResponsesProvider(OpenAIBase):
         return parse_response(data, model=self._model)
 
     async def _stream_raw(self, request: ModelRequest) -> AsyncGenerator[ModelChunk, None]:
+        watch = self._watch(request)
         body = self._body(request, stream=True)
         response: httpx2.Response | None = None
         failure: ModelError | None = None
         try:
-            response = await self._post_raw(_PATH, body, stream=True)
+            response = await self._post_raw(_PATH, body, watch, stream=True)
             if self._check_stream_type(response):
                 # a server that ignored stream=true and answered in one piece
-                for item in replay(self._final(self._json(await response.aread()))):
+                for item in replay(self._final(self._json(await self._read(response, watch)))):
                     yield item
                 return
             state = _StreamState(self)
             out = state.out
-            async with aclosing(SSEReader(response).batches()) as batches:
+            async with aclosing(SSEReader(response, watch).batches()) as batches:
                 async for events in batches:
                     for _, data in events:
                         state.handle(self._json(data))
@@ -142,38 +166,58 @@ class OpenAIResponsesProvider(OpenAIBase):
                                 yield delta
                             out.clear()
             yield state.result()
+        except ModelError as error:
+            failure = error
         except ERRORS as exc:
             failure = self._error(exc)
         finally:
             if response is not None:
                 await close_quietly(response)
         if failure is not None:
-            raise failure
+            raise self._redact(failure)
 
     async def _stream_sdk(self, request: ModelRequest) -> AsyncGenerator[ModelChunk, None]:
+        watch = self._watch(request)
         body = self._body(request, stream=True)
         stream: Any = None
         failure: ModelError | None = None
         try:
-            stream = await self._client.responses.create(**body)
+            stream = await watch.wait(self._client.responses.create(**body, timeout=watch.timeout))
+            guard(stream.response)
             if self._check_stream_type(stream.response):
-                for item in replay(self._final(self._json(await stream.response.aread()))):
+                for item in replay(
+                    self._final(self._json(await self._read(stream.response, watch)))
+                ):
                     yield item
                 return
             state = _StreamState(self)
-            async for event in stream:
+            while True:
+                try:
+                    event = await watch.wait(anext(stream))
+                except StopAsyncIteration:
+                    break
+                watch.progress()
                 state.handle(sdk_dict(event))
                 for delta in state.out:
                     yield delta
                 state.out.clear()
             yield state.result()
+        except ModelError as error:
+            failure = error
         except ERRORS as exc:
             failure = self._error(exc)
         finally:
             if stream is not None:
                 await close_quietly(stream)
         if failure is not None:
-            raise failure
+            raise self._redact(failure)
+
+
+def _not_openai_error(exc: BaseException) -> bool:
+    """Whether a 404 came without an OpenAI error object (a route the server lacks), rather
+    than with one (``model_not_found`` and the like)."""
+    body = getattr(exc, "body", None)
+    return not (isinstance(body, Mapping) and (body.get("code") or body.get("type")))
 
 
 class _StreamState:
