@@ -40,7 +40,7 @@ _AGENT_FILE_SUFFIXES = (".yaml", ".yml", ".toml")
 _NOT_IN_FILES = {"context", "tool_map"}
 
 
-def default_agent() -> Agent:
+def default_agent() -> Agent[Any]:
     """The agent ``exo run "task"`` uses when no AGENT is given: a planning researcher."""
     return Agent(
         name="researcher",
@@ -54,7 +54,7 @@ def default_agent() -> Agent:
     )
 
 
-def load_agent(reference: str) -> Agent:
+def load_agent(reference: str) -> Agent[Any]:
     """Load the agent named by an AGENT argument.
 
     Raises:
@@ -94,13 +94,13 @@ def is_agent_reference(text: str) -> bool:
     return bool(sep) and target.endswith(".py") and Path(target).is_file()
 
 
-def apply_overrides(agent: Agent, **overrides: Any) -> Agent:
+def apply_overrides(agent: Agent[Any], **overrides: Any) -> Agent[Any]:
     """Return ``agent`` with the command-line options that were given (``None`` = not given)."""
     changes = {k: v for k, v in overrides.items() if v is not None}
     return agent.replace(**changes) if changes else agent
 
 
-def check_backends(agent: Agent) -> None:
+def check_backends(agent: Agent[Any]) -> None:
     """Fail early, as a usage error, on a model string naming an unknown backend."""
     for label, model in (("model", agent.model), ("planning_model", agent.planning_model)):
         if model is None:
@@ -187,7 +187,7 @@ def _exited(where: str, exc: SystemExit, what: str) -> ConfigError:
     )
 
 
-def _load_agent_file(path: Path) -> Agent:
+def _load_agent_file(path: Path) -> Agent[Any]:
     if not path.is_file():
         raise ConfigError(f"agent file {str(path)!r} not found", parameter="agent")
     data = _read_settings(path)

@@ -15,12 +15,14 @@ from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from pydantic import ValidationError
+
 from exo._retry import RetryPolicy, call_model
 from exo._state import RunState
 from exo._threads import ToolLane
 from exo._window import window_messages
 from exo.context import Context
-from exo.errors import MaxStepsExceeded, ModelError, OutputTruncated
+from exo.errors import MaxStepsExceeded, ModelError, OutputTruncated, OutputValidationError
 from exo.models.base import (
     ModelChunk,
     ModelRequest,
@@ -31,8 +33,10 @@ from exo.models.base import (
     TextDelta,
     ToolSpec,
 )
+from exo.output import Answer, OutputType, PartialOutput, closing_results, error_lines
 from exo.tools import Tool, ToolContext, execute_tool_calls
 from exo.types import (
+    OutputEvent,
     ReasoningEvent,
     RunCompleteEvent,
     RunResult,
@@ -44,6 +48,7 @@ from exo.types import (
     ToolResult,
     ToolResultEvent,
     UsageEvent,
+    UserMessage,
 )
 
 __all__ = ["Effects", "InProcessEffects", "LoopDeps", "build_result", "run_loop"]
@@ -115,6 +120,7 @@ class LoopDeps:
         extras: Per-run services for built-in tools (spawn limits, artifacts).
         lane: The run's share of exo's worker threads for sync tools (``None``: a thread
             per call).
+        output: The agent's typed output (``None``: a free-text answer).
     """
 
     provider: Provider
@@ -130,13 +136,14 @@ class LoopDeps:
     window_max_tokens: int | None = None
     extras: dict[str, Any] = field(default_factory=dict)
     lane: ToolLane | None = None
+    output: OutputType[Any] | None = None
     specs: list[ToolSpec] = field(init=False)
 
     def __post_init__(self) -> None:
         self.specs = [t.spec for t in self.tools.values()]
 
 
-def build_result(state: RunState, output: str, last: ModelResponse | None = None) -> RunResult:
+def build_result(state: RunState, output: Any, last: ModelResponse | None = None) -> RunResult[Any]:
     """Build the honest RunResult of a run from its state (and its last model response)."""
     new = state.messages[state.turn_start :]
     if state.original_input is not None and new:
@@ -170,6 +177,7 @@ async def run_loop(state: RunState, deps: LoopDeps) -> AsyncGenerator[StreamEven
         ModelError: the provider failed beyond the retry budget.
     """
     name, lineage, detailed = state.agent_name, state.lineage, deps.detailed
+    output, failed = deps.output, 0
     while True:
         _check_budget(state, deps)
         state.steps += 1
@@ -177,8 +185,13 @@ async def run_loop(state: RunState, deps: LoopDeps) -> AsyncGenerator[StreamEven
         if detailed:
             yield StepEvent(agent_name=name, step=step, status="started", lineage=lineage)
         response: ModelResponse | None = None
+        partial = PartialOutput(output) if output is not None and deps.stream else None
         async with aclosing(_call_model(state, deps)) as chunks:
             async for chunk in chunks:
+                if partial is not None:
+                    changed, value = partial.feed(chunk)
+                    if changed:
+                        yield OutputEvent(agent_name=name, partial=value, lineage=lineage)
                 if isinstance(chunk, TextDelta):
                     if chunk.text:
                         yield TextEvent(agent_name=name, text=chunk.text, lineage=lineage)
@@ -193,6 +206,15 @@ async def run_loop(state: RunState, deps: LoopDeps) -> AsyncGenerator[StreamEven
         for event in _record(state, deps, response, step):
             yield event
         message = response.message
+        if output is not None and (answer := output.answer_of(message)) is not None:
+            done = _typed_answer(state, response, output, answer, failed)
+            if detailed:
+                yield StepEvent(agent_name=name, step=step, status="completed", lineage=lineage)
+            if done is not None:
+                yield done
+                return
+            failed += 1
+            continue
         if not message.tool_calls:
             if detailed:
                 yield StepEvent(agent_name=name, step=step, status="completed", lineage=lineage)
@@ -230,7 +252,11 @@ def _call_model(state: RunState, deps: LoopDeps) -> AsyncGenerator[ModelChunk, N
     if deps.window_max_tokens is not None:
         sent = window_messages(sent, deps.window_max_tokens).messages
     request = ModelRequest(
-        messages=list(sent), tools=deps.specs, settings=deps.settings, agent_name=state.agent_name
+        messages=list(sent),
+        tools=deps.specs,
+        settings=deps.settings,
+        agent_name=state.agent_name,
+        output=deps.output.spec if deps.output is not None else None,
     )
     return deps.effects.model_call(deps.provider, request, stream=deps.stream, policy=deps.policy)
 
@@ -260,8 +286,9 @@ def _record(
     return events
 
 
-def _finish(state: RunState, response: ModelResponse) -> RunCompleteEvent:
-    """End the run on a final answer (or raise if it was cut at ``max_tokens``)."""
+def _finish(state: RunState, response: ModelResponse, value: Any = None) -> RunCompleteEvent:
+    """End the run on a final answer (or raise if it was cut at ``max_tokens``); ``value``
+    is the validated typed answer, if the agent has an output type."""
     text = response.message.content
     if response.finish_reason == "length":
         raise OutputTruncated(
@@ -272,9 +299,46 @@ def _finish(state: RunState, response: ModelResponse) -> RunCompleteEvent:
         )
     return RunCompleteEvent(
         agent_name=state.agent_name,
-        result=build_result(state, text, response),
+        result=build_result(state, text if value is None else value, response),
         lineage=state.lineage,
     )
+
+
+def _typed_answer(
+    state: RunState,
+    response: ModelResponse,
+    output: OutputType[Any],
+    answer: Answer,
+    failed: int,
+) -> RunCompleteEvent | None:
+    """Validate a typed answer: finish on a valid one; send an invalid one back with its
+    errors (``None``: the loop asks again), or raise once ``output_retries`` are spent."""
+    message = response.message
+    if response.finish_reason == "length":
+        return _finish(state, response)  # raises OutputTruncated: no use validating a cut
+    try:
+        value = output.validate(answer.raw)
+    except ValidationError as exc:
+        errors = error_lines(exc)
+        feedback = output.retry_message(errors, tool=answer.call is not None)
+        if answer.call is not None:
+            state.messages.extend(closing_results(message, answer, feedback, accepted=False))
+        else:
+            state.messages.append(UserMessage(content=feedback))
+        if failed >= output.retries:
+            raise OutputValidationError(
+                f"agent {state.agent_name!r}: the answer does not match output_type "
+                f"{output.spec.name} after {failed} correction(s): " + "; ".join(errors[:5]),
+                result=build_result(state, answer.raw, response),
+                raw=answer.raw,
+                errors=errors,
+                hint="raise output_retries, describe the format in the instructions, or "
+                "simplify output_type",
+            ) from None
+        return None
+    if answer.call is not None:
+        state.messages.extend(closing_results(message, answer, "Answer accepted.", accepted=True))
+    return _finish(state, response, value)
 
 
 _DONE: Any = object()

@@ -13,13 +13,15 @@ import dataclasses
 import inspect
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from types import UnionType
+from typing import Any, Generic, Literal, _SpecialForm
 
 from exo.context import CONTEXT_TOOL_NAMES, Context
 from exo.errors import ConfigError
 from exo.memory import Memory, resolve_memory
 from exo.models import parse_model
-from exo.models.base import ModelSettings
+from exo.models.base import FINAL_RESULT, ModelSettings
+from exo.output import OutputT, OutputType, build_output
 from exo.tools import Tool, to_tool
 
 __all__ = ["Agent", "Instructions"]
@@ -38,7 +40,7 @@ def _check_type(name: str, value: object, types: type | tuple[type, ...], expect
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
-class Agent:
+class Agent(Generic[OutputT]):
     """An LLM agent: model, instructions, tools, and how it plans, spawns and remembers.
 
     Args:
@@ -86,6 +88,12 @@ class Agent:
         max_tool_threads: Most sync tools one run keeps running at once, each in a worker
             thread of exo's own pool (never the event loop's default executor); further
             calls wait for a free slot.
+        output_type: The type of the answer: ``str`` (free text, the default), or a pydantic
+            model, dataclass, TypedDict, ``list``/``dict`` of those, ``Literal`` or union;
+            ``result.output`` is then an instance of it (see docs/output.md). For a
+            ``Literal`` or union, name it on the class too: ``Agent[A | B](output_type=A | B)``.
+        output_retries: How many invalid typed answers are sent back to the model, with the
+            validation errors, before the run raises OutputValidationError.
     """
 
     name: str
@@ -116,8 +124,12 @@ class Agent:
     history_max_tokens: int | None = None
     window_max_tokens: int | None = None
     max_tool_threads: int = 16
+    output_type: type[OutputT] | UnionType | _SpecialForm = str  # type: ignore[assignment]
+    output_retries: int = 1
     tool_map: dict[str, Tool] = field(init=False, repr=False, compare=False)
     memory_backend: Memory | None = field(init=False, repr=False, compare=False)
+    output: OutputType[OutputT] | None = field(init=False, repr=False, compare=False)
+    """The prepared ``output_type`` (``None`` for ``str``): schema, validator."""
 
     def __post_init__(self) -> None:
         _check_type("name", self.name, str, "a non-empty string")
@@ -136,6 +148,13 @@ class Agent:
         object.__setattr__(self, "tools", tuple(self.tool_map.values()))
         self._check_planning_tools()
         self._check_builtin_names()
+        _check_type("output_retries", self.output_retries, int, "an integer from 0 to 10")
+        if not 0 <= self.output_retries <= 10:
+            raise ConfigError(
+                f"output_retries must be from 0 to 10, got {self.output_retries}",
+                parameter="output_retries",
+            )
+        object.__setattr__(self, "output", build_output(self.output_type, self.output_retries))
         # Resolved once (no I/O happens here), so every run of this agent shares the backend.
         object.__setattr__(self, "memory_backend", resolve_memory(self.memory))
         if self.context is not None and not isinstance(self.context, Context):
@@ -219,6 +238,8 @@ class Agent:
             builtin.append("spawn_self")
         if self.context_tools:
             builtin.extend(CONTEXT_TOOL_NAMES)
+        if self.output_type is not str:
+            builtin.append(FINAL_RESULT)
         if self.artifact_threshold or any(t.large_output for t in self.tool_map.values()):
             builtin.append("retrieve_artifact")
         for name in builtin:
@@ -277,7 +298,7 @@ class Agent:
             idle_timeout=self.model_idle_timeout,
         )
 
-    def replace(self, **changes: Any) -> Agent:
+    def replace(self, **changes: Any) -> Agent[Any]:
         """Return a copy with some settings changed (validated like a new Agent)."""
         return dataclasses.replace(self, **changes)
 
@@ -300,6 +321,8 @@ class Agent:
 
     def __repr__(self) -> str:
         extras = ", planning_enabled=True" if self.planning_enabled else ""
+        if self.output is not None:
+            extras += f", output_type={getattr(self.output_type, '__name__', self.output_type)}"
         return (
             f"Agent(name={self.name!r}, model={self.model!r}, "
             f"tools={list(self.tool_map)!r}{extras})"

@@ -25,7 +25,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import aclosing, contextmanager
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -221,7 +221,7 @@ def _agent(
     planning_on_error: PlanningOnError | None,
     instructions: str | None,
     max_steps: int | None,
-) -> Agent:
+) -> Agent[Any]:
     agent = load_agent(reference) if reference else default_agent()
     if planning_model is not None and plan is None:
         plan = True  # naming a planner model asks for planning
@@ -239,7 +239,7 @@ def _agent(
 
 
 async def _stream(
-    agent: Agent, task: str, view: RunView, *, conversation_id: str | None = None
+    agent: Agent[Any], task: str, view: RunView, *, conversation_id: str | None = None
 ) -> RunResult:
     """Run ``agent`` with detailed events and render them; return the result."""
     result: RunResult | None = None
@@ -372,7 +372,7 @@ def chat_command(
 
 
 def _chat(
-    runner: asyncio.Runner, agent: Agent, out: Console, err: Console, conversation_id: str
+    runner: asyncio.Runner, agent: Agent[Any], out: Console, err: Console, conversation_id: str
 ) -> None:
     """Read a line, run it as a turn, repeat.
 

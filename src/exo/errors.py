@@ -8,6 +8,7 @@ Every error exo raises on purpose derives from :class:`ExoError`::
     │   ├── ModelError             the model provider failed (HTTP status, retryable, partial text)
     │   ├── MaxStepsExceeded       the loop used all of max_steps; carries the partial RunResult
     │   ├── OutputTruncated        the model stopped at max_tokens; carries the partial RunResult
+    │   ├── OutputValidationError  the typed answer failed validation after output_retries
     │   ├── MemorySaveError        the answer is complete but saving the turn failed; carries it
     │   └── PlanningError          the planner pre-pass failed
     └── ToolError                  raised *by a tool* to hand the model an error message
@@ -34,6 +35,7 @@ __all__ = [
     "MemorySaveError",
     "ModelError",
     "OutputTruncated",
+    "OutputValidationError",
     "PlanningError",
     "ToolError",
 ]
@@ -130,7 +132,7 @@ class ModelError(AgentError):
 class _ResultError(AgentError):
     """An AgentError that carries the partial result of the run."""
 
-    def __init__(self, message: str, *, result: RunResult, hint: str | None = None) -> None:
+    def __init__(self, message: str, *, result: RunResult[Any], hint: str | None = None) -> None:
         self.result = result
         super().__init__(message, hint=hint)
 
@@ -149,6 +151,30 @@ class OutputTruncated(_ResultError):
     Attributes:
         result: The partial :class:`~exo.types.RunResult`; ``result.output`` is the cut text.
     """
+
+
+class OutputValidationError(_ResultError):
+    """The model's answer did not validate against the agent's ``output_type``, also after
+    ``output_retries`` corrections.
+
+    Attributes:
+        result: The partial :class:`~exo.types.RunResult` (transcript, usage, steps so far).
+        raw: The text (JSON) of the model's last answer, as it sent it.
+        errors: The validation errors of that answer, one line each.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        result: RunResult[Any],
+        raw: str,
+        errors: list[str],
+        hint: str | None = None,
+    ) -> None:
+        self.raw = raw
+        self.errors = errors
+        super().__init__(message, result=result, hint=hint)
 
 
 class MemorySaveError(_ResultError):

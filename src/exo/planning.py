@@ -23,6 +23,7 @@ settings. This module only composes public pieces: :class:`~exo.agent.Agent`, th
 from __future__ import annotations
 
 from contextlib import aclosing
+from typing import Any
 
 from exo._loop import Effects, LoopDeps, run_loop
 from exo._retry import RetryPolicy
@@ -77,7 +78,7 @@ def cap_plan(plan: str, limit: int) -> tuple[str, int | None]:
     return plan[:limit] + CUT_MARKER.format(kept=limit, total=len(plan)), len(plan)
 
 
-def _planner_tools(agent: Agent) -> list[Tool]:
+def _planner_tools(agent: Agent[Any]) -> list[Tool]:
     if agent.planning_tools is None:
         return list(agent.tool_map.values())
     chosen: list[Tool] = []
@@ -86,7 +87,7 @@ def _planner_tools(agent: Agent) -> list[Tool]:
     return chosen
 
 
-def build_planner(agent: Agent) -> Agent:
+def build_planner(agent: Agent[Any]) -> Agent[Any]:
     """Return the ephemeral planner agent for ``agent`` (a fresh one every run)."""
     return Agent(
         name=f"{agent.name}_planner",
@@ -111,7 +112,7 @@ def build_planner(agent: Agent) -> Agent:
     )
 
 
-def resolve_planner_provider(agent: Agent, executor: Provider) -> Provider:
+def resolve_planner_provider(agent: Agent[Any], executor: Provider) -> Provider:
     """Find the planner's provider: same model → the executor's; same backend → a copy with
     the new model name; other backend → :func:`~exo.models.get_provider`.
 
@@ -139,7 +140,7 @@ def resolve_planner_provider(agent: Agent, executor: Provider) -> Provider:
 
 
 async def run_planner(
-    agent: Agent,
+    agent: Agent[Any],
     task: str | list[ContentBlock],
     history: list[Message],
     *,

@@ -15,6 +15,7 @@ import logging
 from collections.abc import AsyncGenerator, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass
+from typing import Any
 
 from exo import planning
 from exo._loop import Effects, InProcessEffects, LoopDeps, run_loop
@@ -43,6 +44,7 @@ from exo.types import (
     ContentBlock,
     ErrorEvent,
     Message,
+    OutputT,
     PlanCompleteEvent,
     PlanSkippedEvent,
     PlanStartEvent,
@@ -89,7 +91,7 @@ class Runner:
 
     async def __call__(
         self,
-        agent: Agent,
+        agent: Agent[OutputT],
         input: Input,
         *,
         messages: Sequence[Message] | None = None,
@@ -99,7 +101,7 @@ class Runner:
         max_retries: int | None = None,
         retry: RetryPolicy | None = None,
         effects: Effects | None = None,
-    ) -> RunResult:
+    ) -> RunResult[OutputT]:
         """Run ``agent`` on ``input`` to a final answer.
 
         Args:
@@ -117,9 +119,11 @@ class Runner:
             MaxStepsExceeded: no final answer within ``max_steps``; carries the partial result.
             ModelError: the provider failed beyond the retry budget.
             PlanningError: the planner failed (and ``planning_on_error`` is ``"raise"``).
+            OutputValidationError: the answer did not fit ``output_type`` after
+                ``output_retries`` corrections; carries the partial result.
             AgentError: anything else that stops the run (e.g. an unresolvable model).
         """
-        result: RunResult | None = None
+        result: RunResult[OutputT] | None = None
         options = RunOptions(
             messages=messages,
             conversation_id=conversation_id,
@@ -138,7 +142,7 @@ class Runner:
 
     def sync(
         self,
-        agent: Agent,
+        agent: Agent[OutputT],
         input: Input,
         *,
         messages: Sequence[Message] | None = None,
@@ -148,7 +152,7 @@ class Runner:
         max_retries: int | None = None,
         retry: RetryPolicy | None = None,
         effects: Effects | None = None,
-    ) -> RunResult:
+    ) -> RunResult[OutputT]:
         """Run to completion from synchronous code (scripts); same arguments as ``run``.
 
         Raises:
@@ -177,7 +181,7 @@ class Runner:
 
     def stream(
         self,
-        agent: Agent,
+        agent: Agent[Any],
         input: Input,
         *,
         detailed: bool = False,
@@ -193,7 +197,8 @@ class Runner:
 
         By default: text deltas, tool calls and results, warnings, errors, and a final
         RunCompleteEvent carrying the RunResult. ``detailed=True`` adds plan lifecycle,
-        step, usage and reasoning events. Leaving the loop early cancels the run.
+        step, usage and reasoning events. An agent with an ``output_type`` also yields
+        OutputEvents with its answer parsed so far. Leaving the loop early cancels the run.
         """
         options = RunOptions(
             messages=messages,
@@ -209,7 +214,7 @@ class Runner:
         return self.events(agent, input, options)
 
     async def events(
-        self, agent: Agent, input: Input, options: RunOptions
+        self, agent: Agent[Any], input: Input, options: RunOptions
     ) -> AsyncGenerator[StreamEvent, None]:
         """The engine behind every entry point (see the module docstring)."""
         if not isinstance(agent, Agent):
@@ -254,7 +259,7 @@ class Runner:
 
     async def _prepare(
         self,
-        agent: Agent,
+        agent: Agent[Any],
         task: str | list[ContentBlock],
         history: list[Message],
         options: RunOptions,
@@ -289,7 +294,7 @@ class Runner:
             run.history = [*loaded, *history]
         return run
 
-    def memory_for(self, agent: Agent) -> Memory:
+    def memory_for(self, agent: Agent[Any]) -> Memory:
         """The memory backend a run of ``agent`` uses when it passes ``conversation_id``.
 
         An agent without ``memory=`` keeps conversations in the runner's default: one
@@ -302,7 +307,7 @@ class Runner:
             assert self._default_memory is not None  # "sqlite" always resolves
         return self._default_memory
 
-    async def save(self, agent: Agent, result: RunResult) -> None:
+    async def save(self, agent: Agent[Any], result: RunResult[Any]) -> None:
         """Append a finished run's turn to its conversation (e.g. after a MemorySaveError).
 
         Raises:
@@ -336,7 +341,9 @@ class _Run:
     state: RunState
 
 
-async def _plan(agent: Agent, run: _Run, options: RunOptions) -> AsyncGenerator[StreamEvent, None]:
+async def _plan(
+    agent: Agent[Any], run: _Run, options: RunOptions
+) -> AsyncGenerator[StreamEvent, None]:
     """Run the planner pre-pass and record its plan on the run's state (capped)."""
     lineage = options.lineage
     if options.detailed:
@@ -372,7 +379,7 @@ async def _plan(agent: Agent, run: _Run, options: RunOptions) -> AsyncGenerator[
         yield PlanCompleteEvent(agent_name=agent.name, plan=state.plan, lineage=lineage)
 
 
-async def _start(agent: Agent, run: _Run, options: RunOptions) -> LoopDeps:
+async def _start(agent: Agent[Any], run: _Run, options: RunOptions) -> LoopDeps:
     """Write the executor's opening transcript and build what its loop needs."""
     state = run.state
     task, history = run.task, run.history
@@ -395,10 +402,11 @@ async def _start(agent: Agent, run: _Run, options: RunOptions) -> LoopDeps:
         effects=run.effects,
         window_max_tokens=agent.window_max_tokens,
         lane=run.lane,
+        output=agent.output,
     )
 
 
-async def _save(memory: Memory, result: RunResult) -> MemorySaveError | None:
+async def _save(memory: Memory, result: RunResult[Any]) -> MemorySaveError | None:
     """Save a finished turn; return the error to raise if saving failed."""
     assert result.conversation_id is not None
     try:
@@ -416,7 +424,7 @@ async def _save(memory: Memory, result: RunResult) -> MemorySaveError | None:
     return None
 
 
-def _add_builtins(runner: Runner, agent: Agent, state: RunState, deps: LoopDeps) -> None:
+def _add_builtins(runner: Runner, agent: Agent[Any], state: RunState, deps: LoopDeps) -> None:
     """Add this run's built-in tools (never present on the Agent, so never on its planner)."""
     builtins: dict[str, Tool] = {}
     if agent.allow_self_spawn and state.depth < agent.max_spawn_depth:

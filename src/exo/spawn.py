@@ -30,7 +30,7 @@ import functools
 from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from exo._options import RunOptions
 from exo.errors import MaxStepsExceeded, ToolError
@@ -96,7 +96,7 @@ class _Outcome:
 class _Spawner:
     """The per-run state behind one run's ``spawn_self`` tool."""
 
-    def __init__(self, runner: Runner, agent: Agent, state: RunState, deps: LoopDeps) -> None:
+    def __init__(self, runner: Runner, agent: Agent[Any], state: RunState, deps: LoopDeps) -> None:
         self.runner = runner
         self.agent = agent
         self.state = state
@@ -152,7 +152,7 @@ class _Spawner:
     def _start(self, name: str, task: str, max_steps: int) -> AsyncGenerator[StreamEvent, None]:
         """Start one child's run through the runner's engine (always detailed: usage counts)."""
         deps, state = self.deps, self.state
-        child = self.agent.replace(name=name, planning_enabled=False, memory=None)
+        child = self.agent.replace(name=name, planning_enabled=False, memory=None, output_type=str)
         options = RunOptions(
             provider=deps.provider,
             context=deps.context.fork(),
@@ -270,7 +270,7 @@ def _spawn_self_tool(description: str) -> Tool:
     return Tool(spawn_self, name=SPAWN_TOOL, description=description)
 
 
-def spawn_tool(runner: Runner, agent: Agent, state: RunState, deps: LoopDeps) -> Tool:
+def spawn_tool(runner: Runner, agent: Agent[Any], state: RunState, deps: LoopDeps) -> Tool:
     """Return this run's ``spawn_self`` tool (its spawner lives in ``deps.extras``)."""
     spawner = _Spawner(runner, agent, state, deps)
     deps.extras[_SPAWNER] = spawner

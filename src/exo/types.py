@@ -8,10 +8,13 @@ serialize them (see :data:`MESSAGES_ADAPTER`). They are vendor-neutral: the adap
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Generic, Literal
 
+import pydantic_core
 from pydantic import Field, TypeAdapter
+from typing_extensions import TypeVar
 
 __all__ = [
     "MESSAGES_ADAPTER",
@@ -24,6 +27,8 @@ __all__ = [
     "ImageBlock",
     "Message",
     "MessageContent",
+    "OutputEvent",
+    "OutputT",
     "PlanCompleteEvent",
     "PlanResult",
     "PlanSkippedEvent",
@@ -275,12 +280,18 @@ class ChildResult:
     error: str | None = None
 
 
+OutputT = TypeVar("OutputT", default=str)
+"""The type of an agent's answer (``str`` unless its ``output_type`` says otherwise)."""
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
-class RunResult:
+class RunResult(Generic[OutputT]):
     """The honest outcome of a run.
 
     Attributes:
-        output: The final answer text.
+        output: The final answer: its text, or with an ``output_type`` the validated value
+            (the JSON the model sent is the last assistant message, or its ``final_result``
+            tool call).
         messages: The whole transcript the executor worked with: system prompt, history, the
             (plan-augmented) input, and every assistant and tool message of the run.
         new_messages: The messages this turn added, starting with the user's *original* input
@@ -301,7 +312,7 @@ class RunResult:
             explanation when the provider sent none; else ``None``.
     """
 
-    output: str
+    output: OutputT
     messages: list[Message]
     new_messages: list[Message] = field(default_factory=list)
     usage: Usage = field(default_factory=Usage)
@@ -317,8 +328,10 @@ class RunResult:
 
     @property
     def text(self) -> str:
-        """Alias of :attr:`output`."""
-        return self.output
+        """The answer as text: :attr:`output` itself, or a typed output as JSON."""
+        if isinstance(self.output, str):
+            return self.output
+        return pydantic_core.to_json(self.output).decode()
 
     @property
     def usage_by_phase(self) -> dict[str, Usage]:
@@ -334,7 +347,12 @@ class RunResult:
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict of the whole result."""
-        data: dict[str, Any] = _RESULT_ADAPTER.dump_python(self, mode="json")
+        typed = not isinstance(self.output, str)
+        this: RunResult[Any] = self
+        plain = dataclasses.replace(this, output="") if typed else this
+        data: dict[str, Any] = _RESULT_ADAPTER.dump_python(plain, mode="json")
+        if typed:  # a pydantic model, dataclass, TypedDict, list...: dumped as JSON data
+            data["output"] = pydantic_core.to_jsonable_python(self.output)
         # Every usage carries its total (a property, so the adapter leaves it out).
         data["usage"]["total_tokens"] = self.usage.total_tokens
         data["execute_usage"]["total_tokens"] = self.execute_usage.total_tokens
@@ -349,7 +367,7 @@ class RunResult:
         return data
 
 
-_RESULT_ADAPTER: TypeAdapter[RunResult] = TypeAdapter(RunResult)
+_RESULT_ADAPTER: TypeAdapter[RunResult[Any]] = TypeAdapter(RunResult[str])
 _USAGE_ADAPTER: TypeAdapter[Usage] = TypeAdapter(Usage)
 
 # --------------------------------------------------------------------------- stream events
@@ -498,11 +516,27 @@ class ErrorEvent:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class OutputEvent:
+    """The typed answer as it grows (agents with an ``output_type``; always streamed).
+
+    Attributes:
+        partial: The answer parsed so far: a (partial) instance of the output type when
+            what arrived validates, else the plain JSON data. The validated answer is
+            ``result.output`` of the RunCompleteEvent.
+    """
+
+    agent_name: str
+    partial: Any
+    lineage: tuple[str, ...] = ()
+    type: Literal["output"] = "output"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class RunCompleteEvent:
     """The run finished; carries the :class:`RunResult` (always the last event)."""
 
     agent_name: str
-    result: RunResult
+    result: RunResult[Any]
     lineage: tuple[str, ...] = ()
     type: Literal["run_complete"] = "run_complete"
 
@@ -520,6 +554,7 @@ StreamEvent = Annotated[
     | PlanSkippedEvent
     | WarningEvent
     | ErrorEvent
+    | OutputEvent
     | RunCompleteEvent,
     Field(discriminator="type"),
 ]

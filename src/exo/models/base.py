@@ -17,16 +17,22 @@ from typing import Any, Literal, Protocol, runtime_checkable
 from exo.types import AssistantMessage, FinishReason, Message, Usage
 
 __all__ = [
+    "FINAL_RESULT",
     "ModelChunk",
     "ModelRequest",
     "ModelResponse",
     "ModelSettings",
+    "OutputSpec",
     "Provider",
     "ReasoningDelta",
     "TextDelta",
     "ToolCallDelta",
     "ToolSpec",
+    "output_tool",
 ]
+
+FINAL_RESULT = "final_result"
+"""The tool a model calls to give its typed answer where the API has no native JSON mode."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -57,6 +63,34 @@ class ModelSettings:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class OutputSpec:
+    """The typed answer a request asks for (an agent's ``output_type``).
+
+    Providers ask for it natively where their API can (a JSON-schema response format, a
+    grammar), else by offering a tool named ``final_result`` whose arguments are the answer,
+    with ``description`` as its description, and forcing a tool call.
+
+    Attributes:
+        name: A name for the schema (letters, digits, ``_``, ``-``).
+        schema: The JSON schema of the answer; always an object at the root (a list,
+            ``Literal`` or union is wrapped in ``{"response": ...}``).
+        strict: The schema meets OpenAI's strict structured-output rules, so ask for
+            ``strict: true``.
+        description: What the ``final_result`` tool is for, in tool mode.
+    """
+
+    name: str
+    schema: dict[str, Any]
+    strict: bool = False
+    description: str = ""
+
+
+def output_tool(spec: OutputSpec) -> ToolSpec:
+    """The ``final_result`` tool that carries a typed answer in tool mode."""
+    return ToolSpec(name=FINAL_RESULT, description=spec.description, parameters=spec.schema)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ModelRequest:
     """One model call.
 
@@ -67,12 +101,14 @@ class ModelRequest:
         tools: The tools the model may call.
         settings: Sampling settings.
         agent_name: The agent making the call (for logs, tracing and test models).
+        output: The typed answer asked for; ``None`` for free text.
     """
 
     messages: list[Message]
     tools: list[ToolSpec] = field(default_factory=list)
     settings: ModelSettings = field(default_factory=ModelSettings)
     agent_name: str = ""
+    output: OutputSpec | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
