@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 
 from exo.models._wire import REFUSED, WireError, count, items, obj, opt_str, text
-from exo.models.base import ModelRequest, ModelResponse, ToolSpec
+from exo.models.base import FINAL_RESULT, ModelRequest, ModelResponse, ToolSpec, output_tool
 from exo.types import (
     AssistantMessage,
     DocumentBlock,
@@ -89,10 +89,17 @@ def build_body(
         "max_tokens": settings.max_tokens or max_tokens,
         "messages": messages,
     }
+    tools = request.tools
+    if request.output is not None:
+        tools = [*tools, output_tool(request.output)]
+        if thinking is None:
+            body["tool_choice"] = _output_choice(request)
+        else:  # the API refuses a forced tool with thinking on: ask in words instead
+            system = [*system, {"type": "text", "text": _ANSWER_BY_TOOL}]
     if system:
         body["system"] = system
-    if request.tools:
-        body["tools"] = [_tool(spec) for spec in request.tools]
+    if tools:
+        body["tools"] = [_tool(spec) for spec in tools]
     if settings.temperature is not None:
         body["temperature"] = settings.temperature
     if thinking is not None:
@@ -100,6 +107,17 @@ def build_body(
     if extra:
         body.update(extra)
     return body
+
+
+_ANSWER_BY_TOOL = f"Give your final answer by calling the {FINAL_RESULT} tool."
+
+
+def _output_choice(request: ModelRequest) -> dict[str, Any]:
+    """Force the typed answer: the ``final_result`` tool itself when it is the only tool,
+    else any tool (the model may still call its other tools first, then ``final_result``)."""
+    if request.tools:
+        return {"type": "any"}
+    return {"type": "tool", "name": FINAL_RESULT}
 
 
 def convert_messages(messages: Sequence[Message]) -> tuple[list[Block], list[dict[str, Any]]]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 from exo.errors import ModelError
 from exo.models._wire import (
@@ -27,10 +27,12 @@ from exo.models._wire import (
 from exo.models.base import (
     ModelRequest,
     ModelResponse,
+    OutputSpec,
     ReasoningDelta,
     TextDelta,
     ToolCallDelta,
     ToolSpec,
+    output_tool,
 )
 from exo.types import (
     AssistantMessage,
@@ -76,17 +78,29 @@ def chat_body(
     stream: bool,
     max_tokens_fields: tuple[str, ...],
     extra: Mapping[str, Any] | None = None,
+    output_mode: Literal["native", "tool"] = "native",
 ) -> dict[str, Any]:
     """Build the ``/chat/completions`` request body for ``request``.
 
-    ``max_tokens`` goes in each of ``max_tokens_fields`` (see ``OpenAIProvider``).
+    ``max_tokens`` goes in each of ``max_tokens_fields`` (see ``OpenAIProvider``). A typed
+    output is asked for as a ``response_format`` JSON schema (``output_mode="native"``) or
+    as a ``final_result`` tool the model must call (``"tool"``).
     """
     body: dict[str, Any] = {
         "model": model,
         "messages": chat_messages(request.messages, backend=backend, model=model),
     }
-    if request.tools:
-        body["tools"] = [_tool(t) for t in request.tools]
+    tools = request.tools
+    spec = request.output
+    if spec is not None and output_mode == "tool":
+        tools = [*tools, output_tool(spec)]
+        # The answer is a tool call, so every turn calls a tool: the widely supported
+        # "required" forces that without naming one.
+        body["tool_choice"] = "required"
+    elif spec is not None:
+        body["response_format"] = response_format(spec)
+    if tools:
+        body["tools"] = [_tool(t) for t in tools]
     settings = request.settings
     if settings.temperature is not None:
         body["temperature"] = settings.temperature
@@ -99,6 +113,14 @@ def chat_body(
     if extra:
         body.update(extra)
     return body
+
+
+def response_format(spec: OutputSpec) -> dict[str, Any]:
+    """The Chat Completions ``response_format`` asking for JSON of ``spec``'s schema."""
+    return {
+        "type": "json_schema",
+        "json_schema": {"name": spec.name, "schema": spec.schema, "strict": spec.strict},
+    }
 
 
 def _tool(tool: ToolSpec) -> dict[str, Any]:

@@ -67,10 +67,20 @@ def responses_body(
     encrypted_reasoning: bool,
     extra: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Build the ``/responses`` request body for ``request``."""
+    """Build the ``/responses`` request body for ``request`` (a typed output is asked for
+    natively, as a ``text.format`` JSON schema)."""
     body: dict[str, Any] = {"model": model, "input": input_items(request.messages), "store": False}
     if request.tools:
         body["tools"] = [_tool(t) for t in request.tools]
+    if (spec := request.output) is not None:
+        body["text"] = {
+            "format": {
+                "type": "json_schema",
+                "name": spec.name,
+                "schema": spec.schema,
+                "strict": spec.strict,
+            }
+        }
     settings = request.settings
     if settings.temperature is not None:
         body["temperature"] = settings.temperature

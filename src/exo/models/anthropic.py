@@ -363,7 +363,9 @@ class AnthropicProvider:
     async def _sdk_create(self, body: dict[str, Any], watch: Watch, *, stream: bool) -> Any:
         """Call ``messages.create``; fields the SDK signature lacks go in ``extra_body``."""
         rest = dict(body)
-        typed = {k: rest.pop(k) for k in ("system", "tools", "thinking") if k in rest}
+        typed = {
+            k: rest.pop(k) for k in ("system", "tools", "thinking", "tool_choice") if k in rest
+        }
         return await self._client.messages.create(
             model=rest.pop("model"),
             max_tokens=rest.pop("max_tokens"),

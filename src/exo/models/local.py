@@ -18,7 +18,9 @@ thread and stream back to the event loop (see ``_local_engine``).
 
 from __future__ import annotations
 
+import functools
 import importlib.util
+import json
 import logging
 import os
 import threading
@@ -43,6 +45,7 @@ from exo.models.base import (
     ModelResponse,
     TextDelta,
     ToolCallDelta,
+    output_tool,
 )
 from exo.types import AssistantMessage, FinishReason, Usage
 
@@ -229,6 +232,13 @@ class _Generation:
             return self._chat_with_tools(llm, job)
         return self._chat_stream(llm, job)
 
+    def _grammar(self) -> dict[str, Any]:
+        """A typed answer is constrained to its JSON schema by a llama.cpp grammar, so even
+        a small base model writes valid JSON of the right shape."""
+        if self.request.output is None:
+            return {}
+        return {"grammar": _json_grammar(json.dumps(self.request.output.schema))}
+
     def _completion(self, llm: Any, job: Job) -> _Outcome:
         prompt = render_completion(self.request.messages, agent_name=self.request.agent_name)
         chunks = llm.create_completion(
@@ -239,6 +249,7 @@ class _Generation:
             repeat_penalty=1.15,
             stop=prompt.stop,
             stream=True,
+            **self._grammar(),
         )
         text, raw_finish = _drain(chunks, job, lambda c: c["choices"][0].get("text"))
         message = AssistantMessage(content=text.strip())
@@ -250,6 +261,7 @@ class _Generation:
             max_tokens=self.max_tokens,
             stream=True,
             **self._sampling(),
+            **self._grammar(),
         )
         text, raw_finish = _drain(
             chunks, job, lambda c: c["choices"][0].get("delta", {}).get("content")
@@ -258,9 +270,12 @@ class _Generation:
 
     def _chat_with_tools(self, llm: Any, job: Job) -> _Outcome:
         # Tool calls arrive whole: llama.cpp's function-calling handlers cannot stream them.
+        tools = self.request.tools
+        if self.request.output is not None:  # tool mode: the answer is a final_result call
+            tools = [*tools, output_tool(self.request.output)]
         response = llm.create_chat_completion(
             messages=chat_messages(self.request.messages),
-            tools=chat_tools(self.request.tools),
+            tools=chat_tools(tools),
             tool_choice="auto",
             max_tokens=self.max_tokens,
             **self._sampling(),
@@ -273,6 +288,14 @@ class _Generation:
 
     def _sampling(self) -> dict[str, Any]:
         return {} if self.temperature is None else {"temperature": self.temperature}
+
+
+@functools.lru_cache(maxsize=32)
+def _json_grammar(schema: str) -> Any:
+    """The llama.cpp grammar of a JSON schema (built once per schema: it takes a while)."""
+    from llama_cpp.llama_grammar import LlamaGrammar
+
+    return LlamaGrammar.from_json_schema(schema, verbose=False)
 
 
 def _drain(

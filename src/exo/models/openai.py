@@ -94,6 +94,11 @@ class OpenAIProvider(OpenAIBase):
             most OpenAI-compatible servers read, some ignoring the other) or ``"both"``.
             ``None`` (the default) picks by base URL: ``max_completion_tokens`` for OpenAI
             (and Azure OpenAI), both fields for any other server.
+        output_mode: How a typed answer (``Agent(output_type=...)``) is asked for:
+            ``"native"`` (a ``response_format`` JSON schema, strict when the schema allows)
+            or ``"tool"`` (a ``final_result`` tool the model must call). ``None`` (the
+            default) picks by base URL: native for OpenAI, the tool for any other server
+            (OpenAI-compatible servers support tools more widely than JSON schemas).
         **options: ``api_key``, ``base_url``, ``http_client``, ``client``, ``timeout``,
             ``raw``, ``extra_body``, ``key_env``, ``base_url_env``, ``default_base_url``,
             ``key_required`` (see :class:`~exo.models._openai_common.OpenAIBase`).
@@ -108,9 +113,13 @@ class OpenAIProvider(OpenAIBase):
         *,
         backend: str = "openai",
         max_tokens_param: MaxTokensParam | None = None,
+        output_mode: Literal["native", "tool"] | None = None,
         **options: Unpack[ClientOptions],
     ) -> None:
         super().__init__(model, backend=backend, **options)
+        if output_mode is None:
+            output_mode = "native" if _is_openai(self.base_url) else "tool"
+        self.output_mode: Literal["native", "tool"] = output_mode
         if max_tokens_param is None:
             max_tokens_param = "max_completion_tokens" if _is_openai(self.base_url) else "both"
         self.max_tokens_param = max_tokens_param
@@ -128,6 +137,7 @@ class OpenAIProvider(OpenAIBase):
             stream=stream,
             max_tokens_fields=self._max_tokens_fields,
             extra=self.extra_body,
+            output_mode=self.output_mode,
         )
 
     async def complete(self, request: ModelRequest) -> ModelResponse:
