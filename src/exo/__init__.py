@@ -18,6 +18,7 @@ from exo.errors import (
     MemorySaveError,
     ModelError,
     OutputTruncated,
+    OutputValidationError,
     PlanningError,
     ToolError,
 )
@@ -53,6 +54,7 @@ __all__ = [
     "Message",
     "ModelError",
     "OutputTruncated",
+    "OutputValidationError",
     "PlanningError",
     "RetryPolicy",
     "RunResult",

@@ -78,8 +78,10 @@ def make_provider(
     raw: bool = True,
     http_client: httpx2.AsyncClient | None = None,
     timeout: float | None = None,
+    output_mode: str | None = None,
 ) -> Provider:
-    """The real exo provider for ``backend``, pointed at ``server`` (SDK inside)."""
+    """The real exo provider for ``backend``, pointed at ``server`` (SDK inside);
+    ``output_mode`` chooses how Chat Completions asks for a typed answer."""
     model = MODELS[backend]
     if backend == "anthropic":
         from exo.models.anthropic import AnthropicProvider
@@ -103,7 +105,7 @@ def make_provider(
     if backend == "openai":
         from exo.models.openai import OpenAIProvider
 
-        return OpenAIProvider(model, **options)
+        return OpenAIProvider(model, output_mode=output_mode, **options)  # type: ignore[arg-type]
     from exo.models.openai_responses import OpenAIResponsesProvider
 
     return OpenAIResponsesProvider(model, **options)

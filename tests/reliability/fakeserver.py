@@ -51,6 +51,7 @@ __all__ = [
     "answer",
     "fail",
     "reset",
+    "structured",
     "tools",
 ]
 
@@ -152,6 +153,27 @@ def fail(
 def reset(**options: Any) -> Reply:
     """A connection reset before the first byte."""
     return Reply(reset=True, **options)
+
+
+def structured(*payloads: str | Reply) -> Callable[[Attempt], Reply]:
+    """A responder answering each request with the next payload in the way the request asks
+    for a typed answer: as the text when it sets ``response_format`` / ``text.format``, as a
+    ``final_result`` tool call when it offers that tool (a ``Reply`` is sent as it is)."""
+    queue = collections.deque(payloads)
+
+    def respond(attempt: Attempt) -> Reply:
+        payload = queue.popleft() if queue else "the script has no more typed answers"
+        if isinstance(payload, Reply):
+            return payload
+        body = attempt.body
+        names = [
+            t.get("name") or t.get("function", {}).get("name") for t in body.get("tools") or ()
+        ]
+        if "response_format" in body or "text" in body or "final_result" not in names:
+            return answer(payload)
+        return tools(("final_result", payload))
+
+    return respond
 
 
 @dataclass(slots=True)

@@ -42,7 +42,65 @@ def validate(protocol: str, body: object, stream: bool) -> Problems:
         problems.append("stream flag does not match the request kind")
     check = {"openai": _chat, "openai-responses": _responses, "anthropic": _anthropic}[protocol]
     check(body, problems)
+    _output(protocol, body, problems)
     return problems
+
+
+# --------------------------------------------------------------------------- typed output
+
+
+def _output(protocol: str, body: Mapping[str, Any], problems: Problems) -> None:
+    """How each API checks a requested output format and a forced tool choice."""
+    fmt: Any = None
+    if protocol == "openai" and "response_format" in body:
+        rf = body["response_format"]
+        fmt = rf.get("json_schema") if rf.get("type") == "json_schema" else None
+        if fmt is None:
+            problems.append("response_format: type json_schema needs a json_schema object")
+    elif protocol == "openai-responses" and "text" in body:
+        fmt = body["text"].get("format")
+        if not isinstance(fmt, Mapping) or fmt.get("type") != "json_schema":
+            problems.append("text.format: type json_schema expected")
+            fmt = None
+    if fmt is not None:
+        if not isinstance(fmt.get("name"), str) or not fmt["name"] or len(fmt["name"]) > 64:
+            problems.append("output format: name must be 1-64 characters")
+        if not _is_schema(fmt.get("schema")):
+            problems.append("output format: schema must have type object at its root")
+        elif fmt.get("strict") is True:
+            problems.extend(_strict_problems(fmt["schema"], "schema"))
+    choice = body.get("tool_choice")
+    names = [t.get("name") or t.get("function", {}).get("name") for t in body.get("tools") or ()]
+    forced = choice in ("required", "any") or (
+        isinstance(choice, Mapping) and choice.get("type") == "any"
+    )
+    if (
+        isinstance(choice, Mapping)
+        and choice.get("type") == "tool"
+        and choice.get("name") not in names
+    ):
+        problems.append(f"tool_choice names {choice.get('name')!r}, which is not a tool")
+    if forced and not names:
+        problems.append("tool_choice forces a tool call, but no tools are given")
+
+
+def _strict_problems(node: Any, where: str) -> Problems:
+    """What OpenAI's strict mode rejects: an object without additionalProperties false or
+    with a property not in required."""
+    out: Problems = []
+    if isinstance(node, list):
+        for n, item in enumerate(node):
+            out += _strict_problems(item, f"{where}[{n}]")
+    elif isinstance(node, Mapping):
+        if "properties" in node:
+            if node.get("additionalProperties") is not False:
+                out.append(f"{where}: strict mode needs additionalProperties: false")
+            if set(node.get("required", [])) != set(node["properties"]):
+                out.append(f"{where}: strict mode needs every property in required")
+        for key, value in node.items():
+            if isinstance(value, Mapping | list):
+                out += _strict_problems(value, f"{where}.{key}")
+    return out
 
 
 # --------------------------------------------------------------------------- chat completions
