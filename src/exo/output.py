@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any, Generic
+from typing import Any, Generic, get_origin
 
 import pydantic_core
 from pydantic import ConfigDict, TypeAdapter, ValidationError, create_model
@@ -88,6 +88,8 @@ class OutputType(Generic[OutputT]):
         self.tp = tp
         self.retries = retries
         try:
+            if not isinstance(tp, type) and get_origin(tp) is None:
+                raise TypeError("it is a value, not a type")
             self.adapter: TypeAdapter[OutputT] = TypeAdapter(tp)
             schema = self.adapter.json_schema()
         except (PydanticUserError, pydantic_core.SchemaError, TypeError, NameError) as exc:

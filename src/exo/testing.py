@@ -216,22 +216,32 @@ class ScriptedModel(_RecordingModel):
         return reply
 
 
-def _sample(schema: dict[str, Any]) -> Any:
+_FORMATS = {"date-time": "2024-01-01T00:00:00Z", "date": "2024-01-01", "time": "12:00:00"}
+
+
+def _sample(schema: dict[str, Any], root: dict[str, Any] | None = None) -> Any:
+    """A simple value valid for ``schema`` (``$ref`` resolved against ``root``'s ``$defs``)."""
+    root = root if root is not None else schema
+    if "$ref" in schema:
+        name = str(schema["$ref"]).rsplit("/", 1)[-1]
+        return _sample(root.get("$defs", {}).get(name, {}), root)
+    if "const" in schema:
+        return schema["const"]
     if "enum" in schema:
         return schema["enum"][0]
-    if "anyOf" in schema:
-        return _sample(schema["anyOf"][0])
+    for key in ("anyOf", "oneOf"):
+        if key in schema:
+            return _sample(schema[key][0], root)
     kind = schema.get("type")
-    samples: dict[str, Any] = {
-        "string": "example",
-        "integer": 1,
-        "number": 1.0,
-        "boolean": True,
-        "array": [],
-    }
     if kind == "object":
         props = schema.get("properties", {})
-        return {k: _sample(v) for k, v in props.items() if k in schema.get("required", [])}
+        return {k: _sample(v, root) for k, v in props.items() if k in schema.get("required", [])}
+    if kind == "array":
+        items = schema.get("items")
+        return [_sample(items, root)] if isinstance(items, dict) else []
+    if kind == "string":
+        return _FORMATS.get(str(schema.get("format")), "example")
+    samples: dict[str, Any] = {"integer": 1, "number": 1.0, "boolean": True, "null": None}
     return samples.get(str(kind), {})
 
 
@@ -240,7 +250,10 @@ class TestModel(_RecordingModel):
 
     On the first call of a turn that has tools it calls each tool with sample arguments built
     from the schema; then it answers with a short numbered summary of the task (the last user
-    message) and the tool results of this turn. Deterministic, no network.
+    message) and the tool results of this turn, or, for an agent with an ``output_type``,
+    with a simple valid value built from the output's JSON schema (strings ``"example"``,
+    numbers ``1``, the first choice of an enum or union, one item per list). Deterministic,
+    no network.
     """
 
     __test__ = False  # not a pytest test class
@@ -256,6 +269,8 @@ class TestModel(_RecordingModel):
             return [
                 call(t.name, _sample(t.parameters)) for t in request.tools if t.name != "spawn_self"
             ] or "No tools to call."
+        if request.output is not None:
+            return json.dumps(_sample(request.output.schema))
         task = text_of(turn[0].content) if turn and isinstance(turn[0], UserMessage) else ""
         lines_in = [ln for ln in task.strip().splitlines() if ln and ln != "Original task:"]
         first_line = lines_in[0] if lines_in else "the task"
