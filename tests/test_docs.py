@@ -11,7 +11,9 @@ import ast
 import asyncio
 import inspect
 import re
+import sys
 import threading
+import types
 from pathlib import Path
 from types import CodeType
 from typing import Any
@@ -33,17 +35,23 @@ def blocks(page: Path) -> list[str]:
 
 def _run_page(codes: list[str], name: str) -> int:
     """Run the blocks in order; return how many ran (all of them, or it raised)."""
-    namespace: dict[str, Any] = {"__name__": f"docs_{name}"}
+    # A real module in sys.modules, as a pasted script has: @dataclass looks its module up.
+    module = types.ModuleType(f"docs_{name}")
+    sys.modules[module.__name__] = module
+    namespace: dict[str, Any] = module.__dict__
     ran = 0
-    for i, code in enumerate(codes):
-        compiled: CodeType = compile(
-            code, f"{name}[block {i}]", "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
-        )
-        if compiled.co_flags & inspect.CO_COROUTINE:
-            asyncio.run(eval(compiled, namespace))
-        else:
-            exec(compiled, namespace)
-        ran += 1
+    try:
+        for i, code in enumerate(codes):
+            compiled: CodeType = compile(
+                code, f"{name}[block {i}]", "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
+            )
+            if compiled.co_flags & inspect.CO_COROUTINE:
+                asyncio.run(eval(compiled, namespace))
+            else:
+                exec(compiled, namespace)
+            ran += 1
+    finally:
+        sys.modules.pop(module.__name__, None)
     return ran
 
 

@@ -207,6 +207,8 @@ def _load_agent_file(path: Path) -> Agent[Any]:
             parameter="tools",
         )
     data["tools"] = [_load_tool(ref, base=path.parent) for ref in tools]
+    if "output_type" in data:
+        data["output_type"] = _load_output_type(data["output_type"], base=path.parent)
     data.setdefault("name", path.stem)
     return Agent(**data)
 
@@ -229,6 +231,26 @@ def _read_settings(path: Path) -> dict[str, Any]:
             f"agent file {str(path)!r} must hold a mapping of Agent settings", parameter="agent"
         )
     return data
+
+
+def _load_output_type(reference: object, *, base: Path) -> Any:
+    """``output_type: "module:Class"`` (or ``"file.py:Class"``), imported like a tool;
+    ``"str"`` is the default free text."""
+    if reference == "str":
+        return str
+    if not isinstance(reference, str) or ":" not in reference:
+        raise ConfigError(
+            f"output_type must be an import path like 'mypkg.models:Answer', got {reference!r}",
+            parameter="output_type",
+        )
+    target, attr = reference.rsplit(":", 1)
+    module = _import_target(target, what="output_type", base=base)
+    value = getattr(module, attr, _MISSING)
+    if value is _MISSING:
+        raise ConfigError(
+            f"output_type {reference!r}: {target!r} has no {attr!r}", parameter="output_type"
+        )
+    return value
 
 
 def _load_tool(reference: str, *, base: Path) -> Any:

@@ -94,3 +94,45 @@ def test_bad_agent_files_are_usage_errors(
     result = cli.invoke(app, ["run", str(path), "t"])
     assert result.exit_code == 2, result.output
     assert message in result.stderr
+
+
+ANSWER_PY = """
+from pydantic import BaseModel
+
+
+class Answer(BaseModel):
+    title: str
+    score: int
+"""
+
+
+def test_an_agent_file_names_its_output_type_and_json_prints_it(
+    cli: CliRunner, agent_dir: Path
+) -> None:
+    (agent_dir / "answer_types.py").write_text(ANSWER_PY)
+    path = agent_dir / "typed.yaml"
+    path.write_text("model: test:typed\noutput_type: answer_types.py:Answer\n")
+    data = _run_json(cli, str(path), "Rate it")
+    assert data["output"] == {"title": "example", "score": 1}
+    toml = agent_dir / "typed.toml"
+    toml.write_text('model = "test:typed"\noutput_type = "answer_types:Answer"\n')
+    assert _run_json(cli, str(toml), "Rate it")["output"] == {"title": "example", "score": 1}
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("Answer", "output_type must be an import path like 'mypkg.models:Answer'"),
+        ("answer_types.py:Nope", "has no 'Nope'"),
+        ("answer_types.py:not_a_type", "is not a type exo can ask a model for"),
+    ],
+)
+def test_a_bad_output_type_in_an_agent_file_is_a_config_error(
+    cli: CliRunner, agent_dir: Path, value: str, message: str
+) -> None:
+    (agent_dir / "answer_types.py").write_text(ANSWER_PY + "\nnot_a_type = 3\n")
+    path = agent_dir / "typed.yaml"
+    path.write_text(f"model: test:typed\noutput_type: {value}\n")
+    result = cli.invoke(app, ["run", str(path), "t", "--json"])
+    assert result.exit_code == 2
+    assert message in result.output
