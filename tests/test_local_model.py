@@ -444,3 +444,38 @@ def test_the_embedded_model_is_on_disk_once(gemma_file: Path, tmp_path: Path) ->
     assert done.returncode == 0, done.stderr
     assert int(done.stdout) == gemma_file.stat().st_size
     assert list(tmp_path.rglob("*")) == []  # nothing written under HOME
+
+
+@pytest.mark.local_model
+async def test_embedded_model_returns_a_valid_typed_answer_through_the_grammar(
+    llama: None,
+) -> None:
+    from typing import Literal
+
+    from pydantic import BaseModel
+
+    from exo import Agent, run
+    from exo.types import OutputEvent
+
+    class Animal(BaseModel):
+        name: str
+        legs: int
+        kind: Literal["mammal", "bird", "fish"]
+
+    agent = Agent(name="zoo", model="local:gemma-3-270m", output_type=Animal, temperature=0)
+    result = await run(agent, "Describe a cat.")
+    assert isinstance(result.output, Animal)
+    assert result.steps == 1  # valid at the first try: the grammar allows nothing else
+    raw = result.messages[-1]
+    assert isinstance(raw, AssistantMessage)
+    assert Animal.model_validate_json(raw.content) == result.output
+    # Streamed: the answer grows, piece by piece, into the validated value.
+    partials = []
+    async for event in run.stream(agent, "Describe a dog."):
+        if isinstance(event, OutputEvent):
+            partials.append(event.partial)
+        elif event.type == "run_complete":
+            final = event.result.output
+    assert isinstance(final, Animal)
+    assert len(partials) >= 3
+    assert partials[-1] == final
