@@ -255,6 +255,10 @@ async def _stream(
     finally:
         view.close()
     assert result is not None  # the stream ends with RunCompleteEvent or raises
+    answer = next((m for m in reversed(result.messages) if m.role == "assistant"), None)
+    if not isinstance(result.output, str) and answer is not None and not answer.content:
+        # A typed answer given as a final_result call streamed no text: print it as JSON.
+        view.out.print(result.text, markup=False, highlight=False, soft_wrap=True)
     view.finish(result)
     return result
 

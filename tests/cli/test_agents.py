@@ -10,6 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from exo.cli import app
+from exo.models import unregister_provider
 
 
 def _run_json(cli: CliRunner, *args: str) -> dict[str, object]:
@@ -136,3 +137,22 @@ def test_a_bad_output_type_in_an_agent_file_is_a_config_error(
     result = cli.invoke(app, ["run", str(path), "t", "--json"])
     assert result.exit_code == 2
     assert message in result.output
+
+
+def test_exo_run_prints_a_typed_answer_given_in_tool_mode(cli: CliRunner, agent_dir: Path) -> None:
+    (agent_dir / "answer_types.py").write_text(ANSWER_PY)
+    (agent_dir / "tool_agent.py").write_text(
+        "from exo import Agent\n"
+        "from exo.testing import ScriptedModel, call\n"
+        "from exo.models import register_provider\n"
+        "from answer_types import Answer\n"
+        "register_provider('scripted', lambda m: ScriptedModel("
+        "[call('final_result', {'title': 'T', 'score': 9})]))\n"
+        "agent = Agent(name='t', model='scripted:x', output_type=Answer)\n"
+    )
+    try:
+        result = cli.invoke(app, ["run", str(agent_dir / "tool_agent.py"), "go", "--no-plan"])
+    finally:
+        unregister_provider("scripted")
+    assert result.exit_code == 0, result.output
+    assert '{"title":"T","score":9}' in result.stdout
