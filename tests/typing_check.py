@@ -8,10 +8,10 @@ never runs: the functions are only type-checked.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, assert_type
 
 from pydantic import BaseModel
-from typing_extensions import TypedDict, assert_type
+from typing_extensions import TypedDict
 
 from exo import Agent, RunResult, run
 
