@@ -174,6 +174,7 @@ async def run_loop(state: RunState, deps: LoopDeps) -> AsyncGenerator[StreamEven
     Raises:
         MaxStepsExceeded: ``max_steps`` model calls gave no final answer.
         OutputTruncated: the final answer was cut at ``max_tokens``.
+        OutputValidationError: the typed answer stayed invalid after ``output_retries``.
         ModelError: the provider failed beyond the retry budget.
     """
     name, lineage, detailed = state.agent_name, state.lineage, deps.detailed
@@ -206,19 +207,19 @@ async def run_loop(state: RunState, deps: LoopDeps) -> AsyncGenerator[StreamEven
         for event in _record(state, deps, response, step):
             yield event
         message = response.message
-        if output is not None and (answer := output.answer_of(message)) is not None:
-            done = _typed_answer(state, response, output, answer, failed)
+        answer = output.answer_of(message) if output is not None else None
+        if answer is not None or not message.tool_calls:
+            done = (
+                _finish(state, response)
+                if output is None or answer is None
+                else _typed_answer(state, response, output, answer, failed)
+            )
             if detailed:
                 yield StepEvent(agent_name=name, step=step, status="completed", lineage=lineage)
-            if done is not None:
-                yield done
-                return
-            failed += 1
-            continue
-        if not message.tool_calls:
-            if detailed:
-                yield StepEvent(agent_name=name, step=step, status="completed", lineage=lineage)
-            yield _finish(state, response)
+            if done is None:  # an invalid typed answer went back to the model: ask again
+                failed += 1
+                continue
+            yield done
             return
         for tool_call in message.tool_calls:
             yield ToolCallEvent(
@@ -326,9 +327,11 @@ def _typed_answer(
         else:
             state.messages.append(UserMessage(content=feedback))
         if failed >= output.retries:
+            refused = f" (the model refused: {response.refusal})" if response.refusal else ""
             raise OutputValidationError(
                 f"agent {state.agent_name!r}: the answer does not match output_type "
-                f"{output.spec.name} after {failed} correction(s): " + "; ".join(errors[:5]),
+                f"{output.spec.name} after {failed} correction(s){refused}: "
+                + "; ".join(errors[:5]),
                 result=build_result(state, answer.raw, response),
                 raw=answer.raw,
                 errors=errors,

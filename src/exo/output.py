@@ -166,10 +166,6 @@ class OutputType(Generic[OutputT]):
         listed = "\n".join(f"- {e}" for e in errors)
         return f"Your answer does not match the required output format:\n{listed}\n{again}"
 
-    def dump(self, value: OutputT) -> Any:
-        """The answer as JSON-ready data (``exo run --json``)."""
-        return self.adapter.dump_python(value, mode="json")
-
 
 class PartialOutput:
     """Follow one streamed model call and parse its typed answer as it grows.
