@@ -8,9 +8,12 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from pydantic import BaseModel
 
 from exo import Agent, ConfigError, OutputValidationError, run, tool
+from exo.output import strict_ok
 from exo.testing import ScriptedModel, TestModel, call
 from exo.types import AssistantMessage, OutputEvent, ToolResult, UserMessage
 
@@ -207,3 +210,53 @@ async def test_stream_events_and_result_serialization() -> None:
 async def test_a_plain_agent_streams_no_output_events() -> None:
     events = [e async for e in run.stream(Agent(name="a"), "hi", provider=ScriptedModel(["ok"]))]
     assert not any(isinstance(e, OutputEvent) for e in events)
+
+
+@given(
+    st.lists(
+        st.builds(City, name=st.text(max_size=8), population=st.integers(-(10**6), 10**6)),
+        max_size=4,
+    ),
+    st.data(),
+)
+def test_partial_parsing_takes_any_prefix_and_ends_at_the_value(
+    cities: list[City], data: st.DataObject
+) -> None:
+    output = Agent(name="a", output_type=list[City]).output
+    assert output is not None
+    raw = json.dumps({"response": [c.model_dump() for c in cities]})
+    cut = data.draw(st.integers(0, len(raw)))
+    output.partial(raw[:cut])  # never raises, whatever the prefix
+    assert output.partial(raw) == cities
+    assert output.validate(raw) == cities
+
+
+@pytest.mark.parametrize(
+    ("schema", "ok"),
+    [
+        ({"type": "object", "properties": {}, "required": [], "additionalProperties": False}, True),
+        ({"type": "array", "items": {}}, False),  # the root must be an object
+        ({"type": "object", "properties": {"a": {"type": "string"}}, "required": ["a"]}, False),
+        (
+            {
+                "type": "object",
+                "properties": {"a": {"type": "string", "minLength": 1}},
+                "required": ["a"],
+                "additionalProperties": False,
+            },
+            False,  # a keyword strict mode does not take
+        ),
+        (
+            {
+                "type": "object",
+                "properties": {"a": {"$ref": "#/$defs/B"}},
+                "required": ["a"],
+                "additionalProperties": False,
+                "$defs": {"B": {"type": "object", "properties": {"c": {"type": "integer"}}}},
+            },
+            False,  # a nested object without additionalProperties: false
+        ),
+    ],
+)
+def test_strict_ok(schema: dict[str, Any], ok: bool) -> None:
+    assert strict_ok(schema) is ok
