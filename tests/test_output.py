@@ -260,3 +260,18 @@ def test_partial_parsing_takes_any_prefix_and_ends_at_the_value(
 )
 def test_strict_ok(schema: dict[str, Any], ok: bool) -> None:
     assert strict_ok(schema) is ok
+
+
+def test_a_field_named_like_a_schema_keyword_stays_a_field() -> None:
+    class Odd(BaseModel):
+        properties: dict[str, int]
+        required: list[str]
+
+    output = Agent(name="a", output_type=Odd).output
+    assert output is not None
+    schema = output.spec.schema
+    assert set(schema["properties"]) == {"properties", "required"}
+    assert schema["additionalProperties"] is False
+    assert output.validate('{"properties": {"a": 1}, "required": []}') == Odd(
+        properties={"a": 1}, required=[]
+    )

@@ -302,7 +302,13 @@ def _close_objects(node: Any) -> Any:
         return [_close_objects(n) for n in node]
     if not isinstance(node, dict):
         return node
-    out = {k: _close_objects(v) for k, v in node.items()}
+    out: dict[str, Any] = {}
+    for key, value in node.items():
+        if key in ("properties", "$defs") and isinstance(value, dict):
+            # a map of names to schemas (a field may be named "properties"), not a schema
+            out[key] = {name: _close_objects(sub) for name, sub in value.items()}
+        else:
+            out[key] = _close_objects(value)
     if "properties" in out and "additionalProperties" not in out:
         out["additionalProperties"] = False
     return out
