@@ -272,3 +272,44 @@ async def test_max_tokens_is_always_sent(
     assert body["max_tokens"] == expected
     assert body["model"] == model
     assert "temperature" not in body
+
+
+@PATHS
+async def test_a_typed_answer_with_thinking_on_is_asked_for_in_words(raw: bool) -> None:
+    """The API refuses a forced tool_choice with thinking: the tool is offered, not forced."""
+    from pydantic import BaseModel
+
+    from exo.output import build_output
+
+    class Answer(BaseModel):
+        value: int
+
+    output = build_output(Answer, 1)
+    assert output is not None
+    bodies: list[dict[str, Any]] = []
+
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        bodies.append(json.loads(request.content))
+        return httpx2.Response(200, json=REPLY)
+
+    client = httpx2.AsyncClient(transport=httpx2.MockTransport(handler))
+    provider = AnthropicProvider(
+        "claude-test", api_key="k", http_client=client, raw=raw, thinking={"type": "adaptive"}
+    )
+    request = ModelRequest(
+        messages=[SystemMessage(content="Be exact."), UserMessage(content="7?")],
+        output=output.spec,
+    )
+    await provider.complete(request)
+    await provider.aclose()
+    (body,) = bodies
+    assert "tool_choice" not in body
+    assert body["tools"] == [
+        {
+            "name": "final_result",
+            "description": output.spec.description,
+            "input_schema": output.spec.schema,
+        }
+    ]
+    assert body["system"][0] == {"type": "text", "text": "Be exact."}  # the prefix stays
+    assert "calling the final_result tool" in body["system"][-1]["text"]

@@ -117,6 +117,8 @@ def _assert_asked(attempt: Attempt, backend: str, mode: str | None, agent: Agent
         others = len(body["tools"]) > 1
         expected = {"type": "any"} if others else {"type": "tool", "name": "final_result"}
         assert body["tool_choice"] == expected
+        said = "then give your final answer by calling the final_result tool" in attempt.seen.system
+        assert said is others  # told in words only beside other tools
 
 
 @pytest.mark.parametrize("raw", [True, False], ids=["raw", "sdk"])

@@ -94,7 +94,10 @@ def build_body(
         tools = [*tools, output_tool(request.output)]
         if thinking is None:
             body["tool_choice"] = _output_choice(request)
-        else:  # the API refuses a forced tool with thinking on: ask in words instead
+        if thinking is not None or request.tools:
+            # Beside other tools (or with thinking on, where the API refuses a forced tool),
+            # say in words how to answer; appended, so the leading system prompt (and its
+            # cached prefix) stays as it was.
             system = [*system, {"type": "text", "text": _ANSWER_BY_TOOL}]
     if system:
         body["system"] = system
@@ -109,7 +112,10 @@ def build_body(
     return body
 
 
-_ANSWER_BY_TOOL = f"Give your final answer by calling the {FINAL_RESULT} tool."
+_ANSWER_BY_TOOL = (
+    f"Use the other tools as you need, then give your final answer by calling the "
+    f"{FINAL_RESULT} tool: its input is the answer."
+)
 
 
 def _output_choice(request: ModelRequest) -> dict[str, Any]:
