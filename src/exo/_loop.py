@@ -15,6 +15,7 @@ from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from exo import approval
 from exo._retry import RetryPolicy, call_model
 from exo._state import RunState
 from exo._threads import ToolLane
@@ -33,6 +34,8 @@ from exo.models.base import (
 )
 from exo.tools import Tool, ToolContext, execute_tool_calls
 from exo.types import (
+    ApprovalRequiredEvent,
+    AssistantMessage,
     ReasoningEvent,
     RunCompleteEvent,
     RunResult,
@@ -115,6 +118,7 @@ class LoopDeps:
         extras: Per-run services for built-in tools (spawn limits, artifacts).
         lane: The run's share of exo's worker threads for sync tools (``None``: a thread
             per call).
+        gate: Which tool calls need a person's approval (``None``: none can).
     """
 
     provider: Provider
@@ -130,6 +134,7 @@ class LoopDeps:
     window_max_tokens: int | None = None
     extras: dict[str, Any] = field(default_factory=dict)
     lane: ToolLane | None = None
+    gate: approval.Gate | None = None
     specs: list[ToolSpec] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -158,11 +163,16 @@ def build_result(state: RunState, output: str, last: ModelResponse | None = None
     )
 
 
-async def run_loop(state: RunState, deps: LoopDeps) -> AsyncGenerator[StreamEvent, None]:
+async def run_loop(
+    state: RunState, deps: LoopDeps, resume: dict[str, approval.Answer] | None = None
+) -> AsyncGenerator[StreamEvent, None]:
     """Drive the agent to a final answer; the last event is a RunCompleteEvent.
 
     Each step: check the budget → call the model (streaming its deltas) → record the
-    response → finish, or run the tools the model asked for → next step.
+    response → finish, or run the tools the model asked for → next step. A turn with a call
+    that needs approval and no handler to answer it ends the run paused (its
+    RunCompleteEvent's result has ``status="paused"``); ``resume`` holds the answers for
+    that held turn, which then runs first.
 
     Raises:
         MaxStepsExceeded: ``max_steps`` model calls gave no final answer.
@@ -170,6 +180,14 @@ async def run_loop(state: RunState, deps: LoopDeps) -> AsyncGenerator[StreamEven
         ModelError: the provider failed beyond the retry budget.
     """
     name, lineage, detailed = state.agent_name, state.lineage, deps.detailed
+    if resume is not None:
+        held = state.messages[-1]
+        assert isinstance(held, AssistantMessage)  # approval.restore checked it
+        async with aclosing(_run_tools(state, deps, held.tool_calls, resume)) as tool_events:
+            async for event in tool_events:
+                yield event
+        if detailed:
+            yield StepEvent(agent_name=name, step=state.steps, status="completed", lineage=lineage)
     while True:
         _check_budget(state, deps)
         state.steps += 1
@@ -206,7 +224,15 @@ async def run_loop(state: RunState, deps: LoopDeps) -> AsyncGenerator[StreamEven
                 arguments=tool_call.arguments,
                 lineage=lineage,
             )
-        async with aclosing(_run_tools(state, deps, message.tool_calls)) as tool_events:
+        answers: dict[str, approval.Answer] = {}
+        if deps.gate is not None:
+            pending, answers = await deps.gate.review(state, message.tool_calls, deps.tools)
+            if pending:  # hold the whole turn: nothing runs, nothing more is sent
+                yield ApprovalRequiredEvent(agent_name=name, requests=pending, lineage=lineage)
+                result = approval.paused_result(state, pending, build_result(state, "", response))
+                yield RunCompleteEvent(agent_name=name, result=result, lineage=lineage)
+                return
+        async with aclosing(_run_tools(state, deps, message.tool_calls, answers)) as tool_events:
             async for event in tool_events:
                 yield event
         if detailed:
@@ -281,9 +307,20 @@ _DONE: Any = object()
 
 
 async def _run_tools(
-    state: RunState, deps: LoopDeps, calls: list[ToolCall]
+    state: RunState,
+    deps: LoopDeps,
+    calls: list[ToolCall],
+    answers: dict[str, approval.Answer] | None = None,
 ) -> AsyncGenerator[StreamEvent, None]:
-    """Run one turn's tools, forwarding events they emit while they run."""
+    """Run one turn's tools, forwarding events they emit while they run.
+
+    ``answers`` are a person's answers to the calls that needed approval: a denied call does
+    not run and gets an error result instead.
+    """
+    denied: dict[str, ToolResult] = {}
+    everything = calls
+    if answers:
+        calls, denied = approval.merge_denied(calls, answers)
     live = any((t := deps.tools.get(c.name)) is not None and t.takes_context for c in calls)
     queue: asyncio.Queue[Any] | None = asyncio.Queue() if live else None
     sink = _thread_safe_sink(queue) if queue is not None else None
@@ -299,7 +336,10 @@ async def _run_tools(
             lane=deps.lane,
         )
 
-    if queue is None:
+    outcomes: list[tuple[ToolResult, float]]
+    if not calls:
+        outcomes = []
+    elif queue is None:
         outcomes = await deps.effects.tool_calls(calls, deps.tools, make_ctx)
     else:
         task = asyncio.ensure_future(deps.effects.tool_calls(calls, deps.tools, make_ctx))
@@ -312,6 +352,9 @@ async def _run_tools(
             if not task.done():
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
+    if denied:  # back in call order, the denied ones in their places
+        ran = iter(outcomes)
+        outcomes = [(denied[c.id], 0.0) if c.id in denied else next(ran) for c in everything]
     for result, duration_ms in outcomes:
         if deps.on_tool_result is not None:
             result = await deps.on_tool_result(

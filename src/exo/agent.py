@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from exo.approval import ApprovalHandler, Gate, ToolApprover, check_agent_settings, gate_for
 from exo.context import CONTEXT_TOOL_NAMES, Context
 from exo.errors import ConfigError
 from exo.memory import Memory, resolve_memory
@@ -86,6 +87,14 @@ class Agent:
         max_tool_threads: Most sync tools one run keeps running at once, each in a worker
             thread of exo's own pool (never the event loop's default executor); further
             calls wait for a free slot.
+        approve_tools: Tools whose calls a person must approve before they run: names, or
+            a function ``(tool_name, arguments) -> bool`` (sync or async) deciding per call
+            (tools made with ``requires_approval=True`` always need it).
+        approve_plan: Pause after the planner so a person can accept, edit or reject the
+            plan (needs ``planning_enabled``).
+        approval_handler: Answers approval requests in process, ``(request) -> True |
+            False | str`` (sync or async), instead of pausing the run; children and the
+            planner use it too. See ``docs/approval.md``.
     """
 
     name: str
@@ -116,8 +125,12 @@ class Agent:
     history_max_tokens: int | None = None
     window_max_tokens: int | None = None
     max_tool_threads: int = 16
+    approve_tools: Sequence[str] | ToolApprover | None = None
+    approve_plan: bool = False
+    approval_handler: ApprovalHandler | None = None
     tool_map: dict[str, Tool] = field(init=False, repr=False, compare=False)
     memory_backend: Memory | None = field(init=False, repr=False, compare=False)
+    gate: Gate | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         _check_type("name", self.name, str, "a non-empty string")
@@ -136,6 +149,8 @@ class Agent:
         object.__setattr__(self, "tools", tuple(self.tool_map.values()))
         self._check_planning_tools()
         self._check_builtin_names()
+        check_agent_settings(self)
+        object.__setattr__(self, "gate", gate_for(self))
         # Resolved once (no I/O happens here), so every run of this agent shares the backend.
         object.__setattr__(self, "memory_backend", resolve_memory(self.memory))
         if self.context is not None and not isinstance(self.context, Context):

@@ -16,7 +16,7 @@ from collections.abc import AsyncGenerator, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass
 
-from exo import planning
+from exo import approval, planning
 from exo._loop import Effects, InProcessEffects, LoopDeps, run_loop
 from exo._options import (
     Input,
@@ -40,6 +40,7 @@ from exo.spawn import SPAWN_TOOL, spawn_tool
 from exo.tools import Tool
 from exo.types import (
     DETAILED_ONLY,
+    ApprovalRequiredEvent,
     ContentBlock,
     ErrorEvent,
     Message,
@@ -90,7 +91,7 @@ class Runner:
     async def __call__(
         self,
         agent: Agent,
-        input: Input,
+        input: Input | None = None,
         *,
         messages: Sequence[Message] | None = None,
         conversation_id: str | None = None,
@@ -99,8 +100,11 @@ class Runner:
         max_retries: int | None = None,
         retry: RetryPolicy | None = None,
         effects: Effects | None = None,
+        resume: object = None,
+        approvals: dict[str, bool | str] | None = None,
+        plan: bool | str | None = None,
     ) -> RunResult:
-        """Run ``agent`` on ``input`` to a final answer.
+        """Run ``agent`` on ``input`` to a final answer (or to a pause for approval).
 
         Args:
             agent: The agent.
@@ -112,11 +116,22 @@ class Runner:
             max_retries: Override the agent's retry budget for model calls.
             retry: A full retry policy (overrides ``max_retries``).
             effects: The seam model and tool calls pass through (default: in process).
+            resume: ``result.state`` of a paused run (after a JSON round-trip, in any
+                process): continue that run instead of starting one (``input`` stays unset).
+            approvals: When resuming after tool calls: call id → ``True`` (run it),
+                ``False`` or a reason (deny it: the model reads an error result).
+            plan: When resuming after a plan: ``True`` (accept), ``False`` (run unplanned)
+                or the edited plan text.
+
+        Returns:
+            The result; ``result.status == "paused"`` when a call (or the plan) waits for a
+            person: see ``result.pending`` and ``result.state``.
 
         Raises:
             MaxStepsExceeded: no final answer within ``max_steps``; carries the partial result.
             ModelError: the provider failed beyond the retry budget.
             PlanningError: the planner failed (and ``planning_on_error`` is ``"raise"``).
+            ConfigError: a bad argument, or a bad resume (see ``exo.approval.restore``).
             AgentError: anything else that stops the run (e.g. an unresolvable model).
         """
         result: RunResult | None = None
@@ -128,6 +143,9 @@ class Runner:
             max_retries=max_retries,
             retry=retry,
             effects=effects,
+            resume=resume,
+            approvals=approvals,
+            plan=plan,
         )
         async with aclosing(self.events(agent, input, options)) as stream:
             async for event in stream:
@@ -139,7 +157,7 @@ class Runner:
     def sync(
         self,
         agent: Agent,
-        input: Input,
+        input: Input | None = None,
         *,
         messages: Sequence[Message] | None = None,
         conversation_id: str | None = None,
@@ -148,6 +166,9 @@ class Runner:
         max_retries: int | None = None,
         retry: RetryPolicy | None = None,
         effects: Effects | None = None,
+        resume: object = None,
+        approvals: dict[str, bool | str] | None = None,
+        plan: bool | str | None = None,
     ) -> RunResult:
         """Run to completion from synchronous code (scripts); same arguments as ``run``.
 
@@ -168,6 +189,9 @@ class Runner:
                     max_retries=max_retries,
                     retry=retry,
                     effects=effects,
+                    resume=resume,
+                    approvals=approvals,
+                    plan=plan,
                 )
             )
         raise AgentError(
@@ -178,7 +202,7 @@ class Runner:
     def stream(
         self,
         agent: Agent,
-        input: Input,
+        input: Input | None = None,
         *,
         detailed: bool = False,
         messages: Sequence[Message] | None = None,
@@ -188,12 +212,17 @@ class Runner:
         max_retries: int | None = None,
         retry: RetryPolicy | None = None,
         effects: Effects | None = None,
+        resume: object = None,
+        approvals: dict[str, bool | str] | None = None,
+        plan: bool | str | None = None,
     ) -> AsyncGenerator[StreamEvent, None]:
         """Run ``agent`` and yield its events as they happen.
 
-        By default: text deltas, tool calls and results, warnings, errors, and a final
-        RunCompleteEvent carrying the RunResult. ``detailed=True`` adds plan lifecycle,
-        step, usage and reasoning events. Leaving the loop early cancels the run.
+        By default: text deltas, tool calls and results, warnings, errors, approval
+        requests, and a final RunCompleteEvent carrying the RunResult (paused, after an
+        ApprovalRequiredEvent, when a call waits for a person). ``detailed=True`` adds plan
+        lifecycle, step, usage and reasoning events. Leaving the loop early cancels the run.
+        ``resume``, ``approvals`` and ``plan`` continue a paused run as with ``run``.
         """
         options = RunOptions(
             messages=messages,
@@ -205,34 +234,48 @@ class Runner:
             effects=effects,
             stream=True,
             detailed=detailed,
+            resume=resume,
+            approvals=approvals,
+            plan=plan,
         )
         return self.events(agent, input, options)
 
     async def events(
-        self, agent: Agent, input: Input, options: RunOptions
+        self, agent: Agent, input: Input | None, options: RunOptions
     ) -> AsyncGenerator[StreamEvent, None]:
         """The engine behind every entry point (see the module docstring)."""
         if not isinstance(agent, Agent):
             raise ConfigError(
                 f"run() takes an exo.Agent first, got {type(agent).__name__}", parameter="agent"
             )
-        task = check_input(input)
-        history = check_history(options.messages)
+        paused = _check_resume(agent, input, options)
+        if paused is None:
+            task: str | list[ContentBlock] = check_input(input)
+            history = check_history(options.messages)
         check_options(options)
         detailed, lineage = options.detailed, options.lineage
         try:
-            run = await self._prepare(agent, task, history, options)
-            if agent.planning_enabled:
-                async with aclosing(_plan(agent, run, options)) as planned:
-                    async for event in planned:
-                        yield event
-            deps = await _start(agent, run, options)
+            if paused is None:
+                run = await self._prepare(agent, task, history, options)
+            else:
+                run = self._reopen(agent, paused, options)
+            async with aclosing(_open(agent, run, options, paused)) as opening:
+                async for event in opening:
+                    yield event
+            if run.deps is None:
+                return  # paused on the plan
+            deps = run.deps
             _add_builtins(self, agent, run.state, deps)
             if detailed:
                 yield RunStartEvent(agent_name=agent.name, model=agent.model, lineage=lineage)
-            async with aclosing(run_loop(run.state, deps)) as loop:
+            answers = paused.answers if paused is not None and paused.kind == "tools" else None
+            async with aclosing(run_loop(run.state, deps, answers)) as loop:
                 async for event in loop:
-                    if type(event) is RunCompleteEvent and run.memory is not None:
+                    if (
+                        type(event) is RunCompleteEvent
+                        and run.memory is not None
+                        and event.result.status == "completed"  # never a paused half turn
+                    ):
                         failed = await _save(run.memory, event.result)
                         if failed is not None:
                             try:
@@ -262,7 +305,35 @@ class Runner:
         """Resolve what the run uses (provider, context, retries, effects, threads, memory)
         and load the conversation's history."""
         conversation_id = options.conversation_id
-        run = _Run(
+        state = RunState(
+            agent_name=agent.name,
+            model=agent.model,
+            depth=options.depth,
+            lineage=options.lineage,
+            conversation_id=conversation_id,
+        )
+        run = self._resolve(agent, task, history, state, options)
+        if run.memory is not None and conversation_id is not None:
+            loaded = await run.memory.load(conversation_id, max_tokens=agent.history_max_tokens)
+            run.history = [*loaded, *history]
+        return run
+
+    def _reopen(self, agent: Agent, paused: approval.Paused, options: RunOptions) -> _Run:
+        """Resolve what a resumed run uses; its transcript comes from the paused state."""
+        state = paused.state
+        if paused.kind == "plan":  # the input and history waited on the state
+            return self._resolve(agent, paused.task, list(state.messages), state, options)
+        return self._resolve(agent, "", [], state, options)
+
+    def _resolve(
+        self,
+        agent: Agent,
+        task: str | list[ContentBlock],
+        history: list[Message],
+        state: RunState,
+        options: RunOptions,
+    ) -> _Run:
+        return _Run(
             task=task,
             history=history,
             provider=options.provider or get_provider(agent.model),
@@ -275,19 +346,9 @@ class Runner:
             ),
             effects=options.effects or InProcessEffects(),
             lane=self.threads.lane(agent.max_tool_threads),
-            memory=self.memory_for(agent) if conversation_id is not None else None,
-            state=RunState(
-                agent_name=agent.name,
-                model=agent.model,
-                depth=options.depth,
-                lineage=options.lineage,
-                conversation_id=options.conversation_id,
-            ),
+            memory=self.memory_for(agent) if state.conversation_id is not None else None,
+            state=state,
         )
-        if run.memory is not None and conversation_id is not None:
-            loaded = await run.memory.load(conversation_id, max_tokens=agent.history_max_tokens)
-            run.history = [*loaded, *history]
-        return run
 
     def memory_for(self, agent: Agent) -> Memory:
         """The memory backend a run of ``agent`` uses when it passes ``conversation_id``.
@@ -334,6 +395,68 @@ class _Run:
     lane: ToolLane
     memory: Memory | None
     state: RunState
+    deps: LoopDeps | None = None
+
+
+def _check_resume(agent: Agent, input: object, options: RunOptions) -> approval.Paused | None:
+    """Check a resume's arguments and restore its state; ``None`` for a fresh run."""
+    if options.resume is None:
+        if options.approvals is not None or options.plan is not None:
+            raise ConfigError(
+                "run(): approvals= and plan= answer a paused run, and resume= is missing",
+                parameter="resume",
+                hint="pass resume=result.state of the paused run",
+            )
+        if input is None:
+            raise ConfigError(
+                "run() needs the task: run(agent, input), or resume= for a paused run",
+                parameter="input",
+            )
+        return None
+    for name, value in (("input", input), ("messages", options.messages)):
+        if value is not None:
+            raise ConfigError(
+                f"run(resume=...) continues the paused run with its own transcript, so {name}= "
+                "must be left out",
+                parameter=name,
+            )
+    if options.conversation_id is not None:
+        raise ConfigError(
+            "run(resume=...): the paused state names its own conversation; leave out "
+            "conversation_id=",
+            parameter="conversation_id",
+        )
+    return approval.restore(agent, options.resume, options.approvals, options.plan)
+
+
+async def _open(
+    agent: Agent, run: _Run, options: RunOptions, paused: approval.Paused | None
+) -> AsyncGenerator[StreamEvent, None]:
+    """Everything before the loop: plan, get the plan approved, write the opening transcript.
+
+    Sets ``run.deps`` unless the run pauses on its plan (then its last event says so).
+    """
+    if paused is not None and paused.kind == "tools":
+        run.deps = _deps(agent, run, options)
+        return
+    if paused is not None:
+        approval.apply_plan_answer(run.state, paused.plan)
+    elif agent.planning_enabled:
+        async with aclosing(_plan(agent, run, options)) as planned:
+            async for event in planned:
+                yield event
+        if agent.approve_plan:
+            request = await approval.review_plan(agent, run.state)
+            if request is not None:
+                approval.pause_plan(run.state, run.task, run.history)
+                result = approval.paused_result(run.state, [request])
+                lineage = options.lineage
+                yield ApprovalRequiredEvent(
+                    agent_name=agent.name, requests=[request], lineage=lineage
+                )
+                yield RunCompleteEvent(agent_name=agent.name, result=result, lineage=lineage)
+                return
+    run.deps = await _start(agent, run, options)
 
 
 async def _plan(agent: Agent, run: _Run, options: RunOptions) -> AsyncGenerator[StreamEvent, None]:
@@ -383,6 +506,11 @@ async def _start(agent: Agent, run: _Run, options: RunOptions) -> LoopDeps:
     state.messages = [*system, *history, UserMessage(content=task)]
     state.turn_start = len(state.messages) - 1
     state.original_input = UserMessage(content=run.task)
+    return _deps(agent, run, options)
+
+
+def _deps(agent: Agent, run: _Run, options: RunOptions) -> LoopDeps:
+    """What the executor's loop needs besides its state."""
     return LoopDeps(
         provider=run.provider,
         tools=dict(agent.tool_map),
@@ -395,6 +523,7 @@ async def _start(agent: Agent, run: _Run, options: RunOptions) -> LoopDeps:
         effects=run.effects,
         window_max_tokens=agent.window_max_tokens,
         lane=run.lane,
+        gate=agent.gate,
     )
 
 

@@ -175,6 +175,10 @@ class _Spawner:
             async with aclosing(self._start(name, task, max_steps)) as events:
                 async for event in events:
                     result = tally.see(event)
+                    if result is not None and result.status == "paused":
+                        # Agent() refuses spawning agents whose children could pause; this
+                        # guards a run that got here anyway (e.g. a custom runner).
+                        raise ToolError(f"child {name!r} needs an approval it cannot ask for")
                     if result is not None:
                         child = ChildResult(
                             name=name,

@@ -1,0 +1,513 @@
+"""Human approval: which tool calls (and plans) wait for a person, pausing and resuming a run.
+
+A tool call needs approval when its tool was made with ``requires_approval=True`` or the
+agent's ``approve_tools`` names it (or, as a function, says so for this call). The loop asks
+its :class:`Gate` once per turn, before any tool of the turn runs:
+
+* with an ``approval_handler`` on the agent, the handler answers each request in turn and the
+  run goes on (approved calls run, denied ones become error results the model reads);
+* without one, the run *pauses*: the whole turn is held (no tool of it runs, not even the ones
+  that need no approval, so nothing happens that a person has not seen), the stream yields an
+  :class:`~exo.types.ApprovalRequiredEvent`, and the run ends with a ``RunResult`` whose
+  ``status`` is ``"paused"``, ``pending`` lists the requests and ``state`` holds the whole run
+  as JSON-ready data. ``run(agent, resume=state, approvals={call_id: answer})`` continues it.
+
+With ``approve_plan=True`` the same happens once, after the planner, for the plan.
+
+Every check of a resume (:func:`restore`) raises :class:`~exo.errors.ConfigError`: a state
+that is malformed, not paused or from another agent, and answers that are unknown or missing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import inspect
+import json
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import TypeAdapter, ValidationError
+
+from exo._state import RunState
+from exo.errors import AgentError, ConfigError
+from exo.types import (
+    ApprovalRequest,
+    AssistantMessage,
+    RunResult,
+    ToolCall,
+    ToolResult,
+    UserMessage,
+)
+
+if TYPE_CHECKING:
+    from exo.agent import Agent
+    from exo.tools import Tool
+
+__all__ = [
+    "Answer",
+    "ApprovalHandler",
+    "Gate",
+    "Paused",
+    "ToolApprover",
+    "apply_plan_answer",
+    "gate_for",
+    "merge_denied",
+    "pause_plan",
+    "paused_result",
+    "restore",
+    "review_plan",
+]
+
+Answer = bool | str
+"""A person's answer. For a tool call: ``True`` runs it, ``False`` or a reason denies it.
+For a plan: ``True`` accepts it, ``False`` runs unplanned, a string replaces the plan."""
+
+ApprovalHandler = Callable[[ApprovalRequest], Awaitable[Answer] | Answer]
+"""``Agent(approval_handler=...)``: answers requests in process (sync or async)."""
+
+ToolApprover = Callable[[str, dict[str, Any]], Awaitable[bool] | bool]
+"""``Agent(approve_tools=fn)``: ``fn(tool_name, arguments)`` says whether a call needs approval."""
+
+STATE_FORMAT = "exo.paused_run/1"
+"""The ``format`` tag of a paused run's state (bumped when its shape changes)."""
+
+PausedKind = Literal["tools", "plan"]
+
+
+class Gate:
+    """Which tool calls of a turn need approval, and who answers (a handler, or a pause).
+
+    Built once per Agent (``None`` when nothing of it needs approval, so the loop's check is
+    one attribute test).
+
+    Args:
+        names: Tools whose every call needs approval.
+        decide: ``approve_tools`` as a function, asked for the calls ``names`` leaves out.
+        handler: The agent's ``approval_handler``.
+        pauses: Pause without a handler (``False`` for the planner, which cannot pause: its
+            calls that need approval are denied unless the handler approves them).
+    """
+
+    __slots__ = ("decide", "handler", "names", "pauses")
+
+    def __init__(
+        self,
+        *,
+        names: frozenset[str],
+        decide: ToolApprover | None,
+        handler: ApprovalHandler | None,
+        pauses: bool = True,
+    ) -> None:
+        self.names = names
+        self.decide = decide
+        self.handler = handler
+        self.pauses = pauses
+
+    def for_planner(self) -> Gate:
+        """The same gate for the planner, which never pauses."""
+        return Gate(names=self.names, decide=self.decide, handler=self.handler, pauses=False)
+
+    async def review(
+        self, state: RunState, calls: Sequence[ToolCall], tools: Mapping[str, Tool]
+    ) -> tuple[list[ApprovalRequest], dict[str, Answer]]:
+        """Return the requests to pause on (empty: go on) and the answers known now."""
+        requests = [r for c in calls if (r := await self._request(state, c, tools)) is not None]
+        if not requests:
+            return [], {}
+        if self.handler is not None:
+            return [], {r.call_id: await ask(self.handler, r) for r in requests}
+        if self.pauses:
+            return requests, {}
+        return [], {r.call_id: _PLANNER_DENIAL for r in requests}
+
+    async def _request(
+        self, state: RunState, call: ToolCall, tools: Mapping[str, Tool]
+    ) -> ApprovalRequest | None:
+        tool = tools.get(call.name)
+        if tool is None:
+            return None  # an unknown tool never runs
+        try:
+            arguments = json.loads(call.arguments or "{}")
+        except ValueError:
+            return None  # malformed arguments never reach the tool
+        if not isinstance(arguments, dict):
+            return None
+        needed = tool.requires_approval or call.name in self.names
+        if not needed and self.decide is not None:
+            verdict = self.decide(call.name, dict(arguments))
+            if inspect.isawaitable(verdict):
+                verdict = await verdict
+            needed = bool(verdict)
+        if not needed:
+            return None
+        return ApprovalRequest(
+            kind="tool",
+            call_id=call.id,
+            tool_name=call.name,
+            arguments=arguments,
+            agent_name=state.agent_name,
+            lineage=state.lineage,
+        )
+
+
+_PLANNER_DENIAL = (
+    "this tool needs a person's approval, which the planner cannot ask for; plan the call "
+    "for the executor instead of making it"
+)
+
+
+def gate_for(agent: Agent) -> Gate | None:
+    """The agent's gate, or ``None`` when none of its tool calls can need approval."""
+    names = {n for n, t in agent.tool_map.items() if t.requires_approval}
+    decide: ToolApprover | None = None
+    if callable(agent.approve_tools):
+        decide = agent.approve_tools
+    elif agent.approve_tools is not None:
+        names.update(agent.approve_tools)
+    if not names and decide is None:
+        return None
+    return Gate(names=frozenset(names), decide=decide, handler=agent.approval_handler)
+
+
+async def ask(handler: ApprovalHandler, request: ApprovalRequest) -> Answer:
+    """Ask the handler; check that it answered ``True``, ``False`` or a string.
+
+    Raises:
+        AgentError: the handler raised or answered something else.
+    """
+    try:
+        answer = handler(request)
+        if inspect.isawaitable(answer):
+            answer = await answer
+    except Exception as exc:
+        raise AgentError(
+            f"the approval_handler raised {type(exc).__name__} on the {request.kind} request "
+            f"{request.call_id!r}: {exc}",
+            hint="an approval_handler returns True, False or a string; let it not raise",
+        ) from exc
+    if not isinstance(answer, bool | str):
+        raise AgentError(
+            f"the approval_handler answered {type(answer).__name__} ({answer!r:.80}) for "
+            f"{request.call_id!r}; it must return True, False or a string",
+        )
+    return answer
+
+
+def denied_text(tool_name: str, answer: Answer) -> str:
+    """What the model reads for a denied call."""
+    reason = f": {answer}" if isinstance(answer, str) and answer.strip() else ""
+    return (
+        f"Error: the call of {tool_name!r} was not approved, so it did not run{reason}. "
+        "Do not repeat it; go on without it or ask the user."
+    )
+
+
+def merge_denied(
+    calls: Sequence[ToolCall], answers: Mapping[str, Answer]
+) -> tuple[list[ToolCall], dict[str, ToolResult]]:
+    """Split a turn into the calls to run and the error results of the denied ones."""
+    run: list[ToolCall] = []
+    denied: dict[str, ToolResult] = {}
+    for call in calls:
+        answer = answers.get(call.id, True)
+        if answer is True:
+            run.append(call)
+        else:
+            denied[call.id] = ToolResult(
+                tool_call_id=call.id,
+                tool_name=call.name,
+                content=denied_text(call.name, answer),
+                is_error=True,
+            )
+    return run, denied
+
+
+# --------------------------------------------------------------------------- plans
+
+
+async def review_plan(agent: Agent, state: RunState) -> ApprovalRequest | None:
+    """Get the plan approved: by the handler (applied here), else return the request."""
+    plan = state.plan
+    if not agent.approve_plan or plan is None or plan.skipped is not None or not plan.text:
+        return None  # nothing to approve: no plan is injected
+    request = ApprovalRequest(
+        kind="plan",
+        call_id="plan",
+        agent_name=state.agent_name,
+        lineage=state.lineage,
+        plan=plan.text,
+    )
+    if agent.approval_handler is None:
+        return request
+    apply_plan_answer(state, await ask(agent.approval_handler, request))
+    return None
+
+
+def apply_plan_answer(state: RunState, answer: Answer) -> None:
+    """Record the answer on the plan: kept, replaced, or dropped (the planner's usage stays)."""
+    plan = state.plan
+    assert plan is not None
+    if answer is False:
+        state.plan = dataclasses.replace(plan, text="", skipped="the plan was not approved")
+    elif isinstance(answer, str):
+        state.plan = dataclasses.replace(plan, text=answer)
+
+
+def pause_plan(state: RunState, task: Any, history: list[Any]) -> None:
+    """Keep the executor's input and history on the state while the plan waits."""
+    state.messages = list(history)
+    state.original_input = UserMessage(content=task)
+
+
+# --------------------------------------------------------------------------- pause / resume
+
+
+def paused_result(
+    state: RunState, requests: list[ApprovalRequest], base: RunResult | None = None
+) -> RunResult:
+    """The result of a run that pauses on ``requests`` (its state included)."""
+    kind: PausedKind = "plan" if requests[0].kind == "plan" else "tools"
+    data = {
+        "format": STATE_FORMAT,
+        "agent_name": state.agent_name,
+        "paused": kind,
+        "pending": _requests_adapter().dump_python(requests, mode="json"),
+        "run": json.loads(state.to_json()),
+    }
+    if base is None:
+        base = RunResult(
+            output="",
+            messages=[],
+            usage=state.total_usage(),
+            agent_name=state.agent_name,
+            model=state.model,
+            plan=state.plan,
+            conversation_id=state.conversation_id,
+        )
+    return dataclasses.replace(base, output="", status="paused", pending=list(requests), state=data)
+
+
+@dataclass(slots=True, kw_only=True)
+class Paused:
+    """A checked resume: the restored state and the checked answers.
+
+    Attributes:
+        kind: What the run paused on.
+        state: The run's state as it was when it paused.
+        answers: Tool call id → answer (``kind="tools"``).
+        plan: The answer for the plan (``kind="plan"``).
+    """
+
+    kind: PausedKind
+    state: RunState
+    answers: dict[str, Answer]
+    plan: Answer = True
+
+    @property
+    def task(self) -> Any:
+        """The user's input (for a plan pause)."""
+        assert self.state.original_input is not None
+        return self.state.original_input.content
+
+
+def restore(agent: Agent, resume: object, approvals: object, plan: object) -> Paused:
+    """Check a resume (state and answers) and restore the paused run.
+
+    Raises:
+        ConfigError: the state is malformed, not paused or another agent's; an answer is
+            unknown, missing or not ``True`` / ``False`` / a string.
+    """
+    kind, pending, state = _load(resume)
+    if state.agent_name != agent.name:
+        raise ConfigError(
+            f"run(resume=...): this state is a run of agent {state.agent_name!r}, not of "
+            f"{agent.name!r}",
+            parameter="resume",
+            hint="resume a paused run with the agent that started it",
+        )
+    if kind == "plan":
+        if approvals:
+            raise ConfigError(
+                "run(resume=...): the run paused on its plan, so answer it with plan=True, "
+                "False or the edited plan text, not approvals=",
+                parameter="approvals",
+            )
+        if plan is None:
+            raise ConfigError(
+                "run(resume=...): the run paused on its plan and plan= is missing",
+                parameter="plan",
+                hint="pass plan=True to accept it, plan=False to run unplanned, or the edited text",
+            )
+        if not isinstance(plan, bool | str):
+            raise _bad_answer("plan", plan)
+        if state.plan is None or state.original_input is None:
+            raise _malformed("a plan pause without its plan or input")
+        return Paused(kind="plan", state=state, answers={}, plan=plan)
+    if plan is not None:
+        raise ConfigError(
+            "run(resume=...): plan= answers a paused plan, but this run paused on tool calls",
+            parameter="plan",
+            hint="answer them with approvals={call_id: True | False | 'reason'}",
+        )
+    return Paused(kind="tools", state=state, answers=_check_approvals(pending, approvals))
+
+
+def _check_approvals(pending: list[ApprovalRequest], approvals: object) -> dict[str, Answer]:
+    ids = [r.call_id for r in pending]
+    if approvals is None:
+        approvals = {}
+    if not isinstance(approvals, Mapping):
+        raise ConfigError(
+            f"run(): approvals must be a dict of call id → True | False | 'reason', got "
+            f"{type(approvals).__name__}",
+            parameter="approvals",
+        )
+    unknown = [k for k in approvals if k not in ids]
+    if unknown:
+        raise ConfigError(
+            f"run(): approvals names {unknown[0]!r}, which is not a pending call of this run; "
+            f"the pending calls are {ids}",
+            parameter="approvals",
+        )
+    missing = [i for i in ids if i not in approvals]
+    if missing:
+        names = {r.call_id: r.tool_name for r in pending}
+        shown = ", ".join(f"{i!r} ({names[i]})" for i in missing)
+        raise ConfigError(
+            f"run(): approvals has no answer for the pending call {shown}",
+            parameter="approvals",
+            hint="answer every call in result.pending: True, False or a reason to deny",
+        )
+    answers: dict[str, Answer] = {}
+    for key, value in approvals.items():
+        if not isinstance(value, bool | str):
+            raise _bad_answer(f"approvals[{key!r}]", value)
+        answers[key] = value
+    return answers
+
+
+def _load(resume: object) -> tuple[PausedKind, list[ApprovalRequest], RunState]:
+    if isinstance(resume, RunResult):
+        raise ConfigError(
+            "run(resume=...) takes the result's state, not the result",
+            parameter="resume",
+            hint="pass resume=result.state",
+        )
+    if isinstance(resume, str | bytes):
+        try:
+            resume = json.loads(resume)
+        except ValueError:
+            raise _malformed("it is not JSON") from None
+    if not isinstance(resume, dict):
+        raise _malformed(f"it is a {type(resume).__name__}, not a dict")
+    if resume.get("format") != STATE_FORMAT:
+        if "messages" in resume or "agent_name" in resume:
+            raise ConfigError(
+                "run(resume=...): this state is not paused: only result.state of a paused "
+                "run (status 'paused') can be resumed",
+                parameter="resume",
+            )
+        raise _malformed(f"its format is not {STATE_FORMAT!r}")
+    kind = resume.get("paused")
+    if kind not in ("tools", "plan"):
+        raise _malformed("'paused' is neither 'tools' nor 'plan'")
+    try:
+        pending = _requests_adapter().validate_python(resume.get("pending"))
+        state = RunState.from_json(json.dumps(resume.get("run")))
+    except (ValidationError, TypeError, ValueError) as exc:
+        raise _malformed(f"{type(exc).__name__}: {str(exc)[:300]}") from None
+    if not pending:
+        raise ConfigError(
+            "run(resume=...): this state is not paused (nothing is pending)", parameter="resume"
+        )
+    if kind == "tools":
+        _check_turn(state, pending)
+    return kind, pending, state
+
+
+def _check_turn(state: RunState, pending: list[ApprovalRequest]) -> None:
+    last = state.messages[-1] if state.messages else None
+    if not isinstance(last, AssistantMessage) or not last.tool_calls:
+        raise _malformed("its transcript does not end with the held tool calls")
+    ids = {c.id for c in last.tool_calls}
+    if any(r.kind != "tool" or r.call_id not in ids for r in pending):
+        raise _malformed("a pending request is not a call of the held turn")
+
+
+def _malformed(why: str) -> ConfigError:
+    return ConfigError(
+        f"run(resume=...): the state is malformed ({why})",
+        parameter="resume",
+        hint="pass result.state of a paused run as it was (json.dumps / json.loads round-trip "
+        "it unchanged)",
+    )
+
+
+def _bad_answer(parameter: str, value: object) -> ConfigError:
+    return ConfigError(
+        f"run(): {parameter} must be True, False or a string, got {type(value).__name__} "
+        f"({value!r:.80})",
+        parameter=parameter,
+    )
+
+
+@functools.cache
+def _requests_adapter() -> TypeAdapter[list[ApprovalRequest]]:
+    return TypeAdapter(list[ApprovalRequest])
+
+
+def check_agent_settings(agent: Agent) -> None:
+    """Check ``approve_tools``, ``approve_plan`` and ``approval_handler`` at construction.
+
+    Raises:
+        ConfigError: a setting has the wrong type, names no tool, or cannot work (a plan
+            approval without planning; a spawning agent whose children could pause).
+    """
+    tools = agent.approve_tools
+    if tools is not None and not callable(tools):
+        if isinstance(tools, str | bytes) or not isinstance(tools, Sequence):
+            raise ConfigError(
+                "approve_tools must be a list of tool names or a function (name, arguments) "
+                "-> bool",
+                parameter="approve_tools",
+            )
+        known = set(agent.tool_map) | {"spawn_self"}
+        for name in tools:
+            if name not in known:
+                raise ConfigError(
+                    f"approve_tools: no tool named {name!r}; the agent's tools are "
+                    f"{sorted(agent.tool_map)}",
+                    parameter="approve_tools",
+                )
+    if not isinstance(agent.approve_plan, bool):
+        raise ConfigError("approve_plan must be True or False", parameter="approve_plan")
+    if agent.approve_plan and not agent.planning_enabled:
+        raise ConfigError(
+            "approve_plan=True needs planning_enabled=True (there is no plan to approve)",
+            parameter="approve_plan",
+        )
+    if agent.approval_handler is not None and not callable(agent.approval_handler):
+        raise ConfigError(
+            "approval_handler must be a function (request) -> True | False | str",
+            parameter="approval_handler",
+        )
+    if agent.allow_self_spawn and agent.approval_handler is None and _children_may_pause(agent):
+        raise ConfigError(
+            f"agent {agent.name!r} spawns children whose tool calls need approval, and a "
+            "child run cannot pause",
+            parameter="approval_handler",
+            hint="give the agent an approval_handler (children inherit it), or drop "
+            "allow_self_spawn",
+        )
+
+
+def _children_may_pause(agent: Agent) -> bool:
+    """Whether a child (a copy of the agent) could reach a call that needs approval."""
+    if callable(agent.approve_tools):
+        return True
+    names = set(agent.approve_tools or ())
+    if any(t.requires_approval or t.name in names for t in agent.tool_map.values()):
+        return True
+    return "spawn_self" in names and agent.max_spawn_depth > 1
