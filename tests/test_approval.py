@@ -294,10 +294,62 @@ async def test_a_childs_request_reaches_the_inherited_handler_with_its_lineage()
     assert RAN == ["delete a"]
 
 
-def test_a_spawning_agent_whose_children_could_pause_is_refused() -> None:
-    with pytest.raises(ConfigError, match="child run cannot pause"):
-        agent(allow_self_spawn=True)
-    agent(tools=[read_file], allow_self_spawn=True, approve_tools=["spawn_self"])  # depth 1
+async def test_a_paused_child_pauses_the_parent_then_resumes_child_then_parent() -> None:
+    model = ScriptedModel(
+        {
+            "ops": [
+                [call("spawn_self", tasks=["delete a", "read b"]), call("read_file", path="p")],
+                "All done.",
+            ],
+            "ops_child_1": [call("delete_file", path="a"), "deleted a"],
+            "ops_child_2": [call("read_file", path="b"), "read b"],
+        }
+    )
+    ops = agent(allow_self_spawn=True)
+    paused = await run(ops, "go", provider=model)
+    assert paused.status == "paused"
+    (request,) = paused.pending
+    assert (request.agent_name, request.lineage, request.tool_name, request.arguments) == (
+        "ops_child_1",
+        ("ops",),
+        "delete_file",
+        {"path": "a"},
+    )
+    assert sorted(RAN) == ["read b", "read p"]  # the rest of the tree ran up to the pause
+    before = len(model.requests)
+    assert before == 4  # ops, child 1 (paused), child 2 twice
+    state = json.loads(json.dumps(paused.state))
+    done = await run(ops, resume=state, approvals={request.call_id: True}, provider=model)
+    assert done.status == "completed" and done.output == "All done."
+    assert sorted(RAN) == ["delete a", "read b", "read p"]  # nothing ran twice
+    assert model.agents[before:] == ["ops_child_1", "ops"]  # the child goes on, then the parent
+    assert [(c.name, c.output, c.steps) for c in done.children] == [
+        ("ops_child_1", "deleted a", 2),
+        ("ops_child_2", "read b", 2),
+    ]
+    assert done.usage.requests == len(model.requests) == 6  # every call counted once
+    spawned, read = tool_results(done.messages)
+    assert "deleted a" in str(spawned.content) and "read b" in str(spawned.content)
+    assert read.content == "contents of p"
+
+
+async def test_a_childs_denied_call_reaches_the_child_model() -> None:
+    model = ScriptedModel(
+        {
+            "ops": [call("spawn_self", tasks=["delete a"]), "ok"],
+            "ops_child_1": [call("delete_file", path="a"), "kept a"],
+        }
+    )
+    ops = agent(allow_self_spawn=True)
+    paused = await run(ops, "go", provider=model)
+    call_id = paused.pending[0].call_id
+    done = await run(ops, resume=paused.state, approvals={call_id: "no"}, provider=model)
+    assert RAN == [] and done.output == "ok"
+    (denied,) = tool_results(model.requests[-2].messages)  # what the child's model read
+    assert denied.is_error and str(denied.content).endswith(
+        "was not approved, so it did not run: no. Do not repeat it; go on without it or ask "
+        "the user."
+    )
 
 
 # --------------------------------------------------------------------------- bad resumes

@@ -183,9 +183,14 @@ async def run_loop(
     if resume is not None:
         held = state.messages[-1]
         assert isinstance(held, AssistantMessage)  # approval.restore checked it
+        deps.extras[approval.ANSWERS] = resume  # for paused children of the held turn
         async with aclosing(_run_tools(state, deps, held.tool_calls, resume)) as tool_events:
             async for event in tool_events:
                 yield event
+        if state.held:
+            yield _paused(state, None)
+            yield _paused_complete(state, None)
+            return
         if detailed:
             yield StepEvent(agent_name=name, step=state.steps, status="completed", lineage=lineage)
     while True:
@@ -235,8 +240,25 @@ async def run_loop(
         async with aclosing(_run_tools(state, deps, message.tool_calls, answers)) as tool_events:
             async for event in tool_events:
                 yield event
+        if state.held:  # a child waits for approval: the turn (and this run) waits too
+            yield _paused(state, response)
+            yield _paused_complete(state, response)
+            return
         if detailed:
             yield StepEvent(agent_name=name, step=step, status="completed", lineage=lineage)
+
+
+def _paused(state: RunState, response: ModelResponse | None) -> ApprovalRequiredEvent:
+    """The event of a run that waits for its children's approvals."""
+    return ApprovalRequiredEvent(
+        agent_name=state.agent_name, requests=approval.held_requests(state), lineage=state.lineage
+    )
+
+
+def _paused_complete(state: RunState, response: ModelResponse | None) -> RunCompleteEvent:
+    result = build_result(state, "", response)
+    result = approval.paused_result(state, approval.held_requests(state), result)
+    return RunCompleteEvent(agent_name=state.agent_name, result=result, lineage=state.lineage)
 
 
 def _check_budget(state: RunState, deps: LoopDeps) -> None:
@@ -319,6 +341,8 @@ async def _run_tools(
     """
     denied: dict[str, ToolResult] = {}
     everything = calls
+    if state.held:  # a turn held for a child: what ran before the pause is not run again
+        calls = [c for c in calls if (h := state.held.get(c.id)) is None or h.result is None]
     if answers:
         calls, denied = approval.merge_denied(calls, answers)
     live = any((t := deps.tools.get(c.name)) is not None and t.takes_context for c in calls)
@@ -352,9 +376,11 @@ async def _run_tools(
             if not task.done():
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
-    if denied:  # back in call order, the denied ones in their places
-        ran = iter(outcomes)
-        outcomes = [(denied[c.id], 0.0) if c.id in denied else next(ran) for c in everything]
+    if denied or state.held:  # back in call order; or held while a child waits
+        settled = approval.settle_turn(state, everything, calls, outcomes, denied)
+        if settled is None:
+            return
+        outcomes = settled
     for result, duration_ms in outcomes:
         if deps.on_tool_result is not None:
             result = await deps.on_tool_result(

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import TypeAdapter, ValidationError
 
-from exo._state import RunState
+from exo._state import HeldCall, RunState
 from exo.errors import AgentError, ConfigError
 from exo.types import (
     ApprovalRequest,
@@ -432,8 +432,47 @@ def _check_turn(state: RunState, pending: list[ApprovalRequest]) -> None:
     if not isinstance(last, AssistantMessage) or not last.tool_calls:
         raise _malformed("its transcript does not end with the held tool calls")
     ids = {c.id for c in last.tool_calls}
-    if any(r.kind != "tool" or r.call_id not in ids for r in pending):
+    own = [r for r in pending if r.agent_name == state.agent_name and r.lineage == state.lineage]
+    if any(r.kind != "tool" for r in pending) or any(r.call_id not in ids for r in own):
         raise _malformed("a pending request is not a call of the held turn")
+    if len(own) < len(pending) and not any(h.children for h in state.held.values()):
+        raise _malformed("a child's request, but no child waits")
+
+
+# --------------------------------------------------------------------------- held turns
+
+ANSWERS = "exo.approvals"
+"""Where a resumed run's answers wait in ``LoopDeps.extras`` for its paused children."""
+
+
+def held_requests(state: RunState) -> list[ApprovalRequest]:
+    """What the paused children of the held turn wait for (their descendants' included)."""
+    return [r for h in state.held.values() for c in h.children for r in c.pending]
+
+
+def settle_turn(
+    state: RunState,
+    calls: list[ToolCall],
+    ran: list[ToolCall],
+    outcomes: list[tuple[ToolResult, float]],
+    denied: dict[str, ToolResult],
+) -> list[tuple[ToolResult, float]] | None:
+    """Put a turn's results in call order, or hold them while a child waits (``None``).
+
+    Results of calls that ran before the turn was held are taken from ``state.held``.
+    """
+    by_id = {c.id: o for c, o in zip(ran, outcomes, strict=True)}
+    by_id.update((i, (r, 0.0)) for i, r in denied.items())
+    by_id.update((i, (h.result, h.duration_ms)) for i, h in state.held.items() if h.result)
+    if any(h.children for h in state.held.values()):
+        for call in calls:
+            entry = state.held.get(call.id)
+            if entry is None or not entry.children:
+                result, duration_ms = by_id[call.id]
+                state.held[call.id] = HeldCall(result=result, duration_ms=duration_ms)
+        return None
+    state.held.clear()
+    return [by_id[c.id] for c in calls]
 
 
 def _malformed(why: str) -> ConfigError:
@@ -463,7 +502,7 @@ def check_agent_settings(agent: Agent) -> None:
 
     Raises:
         ConfigError: a setting has the wrong type, names no tool, or cannot work (a plan
-            approval without planning; a spawning agent whose children could pause).
+            approval without planning).
     """
     tools = agent.approve_tools
     if tools is not None and not callable(tools):
@@ -493,21 +532,3 @@ def check_agent_settings(agent: Agent) -> None:
             "approval_handler must be a function (request) -> True | False | str",
             parameter="approval_handler",
         )
-    if agent.allow_self_spawn and agent.approval_handler is None and _children_may_pause(agent):
-        raise ConfigError(
-            f"agent {agent.name!r} spawns children whose tool calls need approval, and a "
-            "child run cannot pause",
-            parameter="approval_handler",
-            hint="give the agent an approval_handler (children inherit it), or drop "
-            "allow_self_spawn",
-        )
-
-
-def _children_may_pause(agent: Agent) -> bool:
-    """Whether a child (a copy of the agent) could reach a call that needs approval."""
-    if callable(agent.approve_tools):
-        return True
-    names = set(agent.approve_tools or ())
-    if any(t.requires_approval or t.name in names for t in agent.tool_map.values()):
-        return True
-    return "spawn_self" in names and agent.max_spawn_depth > 1
