@@ -259,9 +259,12 @@ class Runner:
                 run = await self._prepare(agent, task, history, options)
             else:
                 run = self._reopen(agent, paused, options)
-            async with aclosing(_open(agent, run, options, paused)) as opening:
-                async for event in opening:
-                    yield event
+            if paused is None and not agent.planning_enabled:  # the common case, directly
+                run.deps = await _start(agent, run, options)
+            else:
+                async with aclosing(_open(agent, run, options, paused)) as opening:
+                    async for event in opening:
+                        yield event
             if run.deps is None:
                 return  # paused on the plan
             deps = run.deps
