@@ -77,6 +77,7 @@ async def test_a_call_that_needs_approval_pauses_before_the_tool_runs() -> None:
     )
     assert result.state is not None
     assert json.loads(json.dumps(result.state)) == result.state  # plain JSON data
+    assert json.loads(json.dumps(result.to_dict()))["status"] == "paused"
     assert result.steps == 1 and result.usage.requests == 1
 
 
@@ -331,6 +332,32 @@ async def test_a_paused_child_pauses_the_parent_then_resumes_child_then_parent()
     spawned, read = tool_results(done.messages)
     assert "deleted a" in str(spawned.content) and "read b" in str(spawned.content)
     assert read.content == "contents of p"
+
+
+async def test_a_turn_paused_twice_own_call_then_child_runs_each_call_once() -> None:
+    model = ScriptedModel(
+        {
+            "ops": [
+                [call("delete_file", path="mine"), call("spawn_self", tasks=["delete theirs"])],
+                "ok",
+            ],
+            "ops_child_1": [call("delete_file", path="theirs"), "deleted theirs"],
+        }
+    )
+    ops = agent(allow_self_spawn=True)
+    first = await run(ops, "go", provider=model)
+    assert [r.agent_name for r in first.pending] == ["ops"] and RAN == []
+    second = await run(
+        ops, resume=first.state, approvals={first.pending[0].call_id: True}, provider=model
+    )
+    assert second.status == "paused" and RAN == ["delete mine"]
+    assert [r.agent_name for r in second.pending] == ["ops_child_1"]
+    done = await run(
+        ops, resume=second.state, approvals={second.pending[0].call_id: True}, provider=model
+    )
+    assert RAN == ["delete mine", "delete theirs"]
+    assert [r.content for r in tool_results(done.messages)] == ["deleted mine", "deleted theirs"]
+    assert done.usage.requests == len(model.requests) == 4
 
 
 async def test_a_childs_denied_call_reaches_the_child_model() -> None:
