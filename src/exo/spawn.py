@@ -106,6 +106,8 @@ class _Spawner:
         self.deps = deps
         inherited = _POOL.get() if state.depth > 0 else None
         self.pool = inherited if inherited is not None else SpawnPool(agent.max_spawn_total)
+        if inherited is None:
+            self.pool.used = state.spawned  # a resumed run: its children so far count
 
     def check(self, tasks: list[str]) -> int:
         """Refuse calls over a limit; return the model calls each child may make."""
