@@ -46,18 +46,24 @@ if TYPE_CHECKING:
     from exo.tools import Tool
 
 __all__ = [
+    "ANSWERS",
     "Answer",
     "ApprovalHandler",
     "Gate",
     "Paused",
     "ToolApprover",
     "apply_plan_answer",
+    "ask",
+    "check_agent_settings",
+    "denied_text",
     "gate_for",
+    "held_requests",
     "merge_denied",
     "pause_plan",
     "paused_result",
     "restore",
     "review_plan",
+    "settle_turn",
 ]
 
 Answer = bool | str
