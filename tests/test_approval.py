@@ -360,6 +360,22 @@ async def test_a_turn_paused_twice_own_call_then_child_runs_each_call_once() -> 
     assert done.usage.requests == len(model.requests) == 4
 
 
+async def test_a_paused_tree_streams_one_request_event_from_the_top() -> None:
+    model = ScriptedModel(
+        {
+            "ops": [call("spawn_self", tasks=["delete a"]), "ok"],
+            "ops_child_1": [call("delete_file", path="a"), "deleted a"],
+        }
+    )
+    stream = run.stream(agent(allow_self_spawn=True), "go", provider=model, detailed=True)
+    events = [e async for e in stream]
+    required = [e for e in events if isinstance(e, ApprovalRequiredEvent)]
+    assert [(e.agent_name, e.lineage) for e in required] == [("ops", ())]
+    assert [(r.agent_name, r.lineage) for r in required[0].requests] == [("ops_child_1", ("ops",))]
+    last = events[-1]
+    assert isinstance(last, RunCompleteEvent) and last.result.pending == required[0].requests
+
+
 async def test_a_childs_denied_call_reaches_the_child_model() -> None:
     model = ScriptedModel(
         {

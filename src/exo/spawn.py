@@ -38,6 +38,7 @@ from exo.approval import ANSWERS, Answer
 from exo.errors import MaxStepsExceeded, ToolError
 from exo.tools import Tool, ToolContext
 from exo.types import (
+    ApprovalRequiredEvent,
     ChildResult,
     ErrorEvent,
     RunCompleteEvent,
@@ -226,8 +227,13 @@ class _Spawner:
                         )
                         return _Outcome(child, failed=False)
                     # The child's own end is reported by this tool's result, not as an error
-                    # of the parent's stream.
-                    if self.deps.detailed and not tally.own(event, ErrorEvent):
+                    # of the parent's stream; its approval requests by the top-level run's
+                    # own ApprovalRequiredEvent, which lists them all.
+                    if (
+                        self.deps.detailed
+                        and not tally.own(event, ErrorEvent)
+                        and type(event) is not ApprovalRequiredEvent
+                    ):
                         ctx.emit(event)
             raise ToolError(f"child {name!r} ended without an answer")
         except Exception as exc:
