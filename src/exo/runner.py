@@ -16,7 +16,7 @@ from collections.abc import AsyncGenerator, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass
 
-from exo import approval, planning
+from exo import _resume, approval, planning
 from exo._loop import Effects, InProcessEffects, LoopDeps, run_loop
 from exo._options import (
     Input,
@@ -321,7 +321,7 @@ class Runner:
             run.history = [*loaded, *history]
         return run
 
-    def _reopen(self, agent: Agent, paused: approval.Paused, options: RunOptions) -> _Run:
+    def _reopen(self, agent: Agent, paused: _resume.Paused, options: RunOptions) -> _Run:
         """Resolve what a resumed run uses; its transcript comes from the paused state."""
         state = paused.state
         if paused.kind == "plan":  # the input and history waited on the state
@@ -401,7 +401,7 @@ class _Run:
     deps: LoopDeps | None = None
 
 
-def _check_resume(agent: Agent, input: object, options: RunOptions) -> approval.Paused | None:
+def _check_resume(agent: Agent, input: object, options: RunOptions) -> _resume.Paused | None:
     """Check a resume's arguments and restore its state; ``None`` for a fresh run."""
     if options.resume is None:
         if options.approvals is not None or options.plan is not None:
@@ -429,11 +429,11 @@ def _check_resume(agent: Agent, input: object, options: RunOptions) -> approval.
             "conversation_id=",
             parameter="conversation_id",
         )
-    return approval.restore(agent, options.resume, options.approvals, options.plan)
+    return _resume.restore(agent, options.resume, options.approvals, options.plan)
 
 
 async def _open(
-    agent: Agent, run: _Run, options: RunOptions, paused: approval.Paused | None
+    agent: Agent, run: _Run, options: RunOptions, paused: _resume.Paused | None
 ) -> AsyncGenerator[StreamEvent, None]:
     """Everything before the loop: plan, get the plan approved, write the opening transcript.
 
