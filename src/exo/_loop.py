@@ -181,18 +181,11 @@ async def run_loop(
     """
     name, lineage, detailed = state.agent_name, state.lineage, deps.detailed
     if resume is not None:
-        held = state.messages[-1]
-        assert isinstance(held, AssistantMessage)  # approval.restore checked it
-        deps.extras[approval.ANSWERS] = resume  # for paused children of the held turn
-        async with aclosing(_run_tools(state, deps, held.tool_calls, resume)) as tool_events:
-            async for event in tool_events:
+        async with aclosing(_held_turn(state, deps, resume)) as held_events:
+            async for event in held_events:
                 yield event
         if state.held:
-            yield _paused(state, None)
-            yield _paused_complete(state, None)
-            return
-        if detailed:
-            yield StepEvent(agent_name=name, step=state.steps, status="completed", lineage=lineage)
+            return  # paused again: a child waits
     while True:
         _check_budget(state, deps)
         state.steps += 1
@@ -241,14 +234,33 @@ async def run_loop(
             async for event in tool_events:
                 yield event
         if state.held:  # a child waits for approval: the turn (and this run) waits too
-            yield _paused(state, response)
+            yield _paused(state)
             yield _paused_complete(state, response)
             return
         if detailed:
             yield StepEvent(agent_name=name, step=step, status="completed", lineage=lineage)
 
 
-def _paused(state: RunState, response: ModelResponse | None) -> ApprovalRequiredEvent:
+async def _held_turn(
+    state: RunState, deps: LoopDeps, answers: dict[str, approval.Answer]
+) -> AsyncGenerator[StreamEvent, None]:
+    """Run the turn a run paused on, with a person's answers (or pause again for a child)."""
+    held = state.messages[-1]
+    assert isinstance(held, AssistantMessage)  # exo._resume checked it
+    deps.extras[approval.ANSWERS] = answers  # for paused children of the held turn
+    async with aclosing(_run_tools(state, deps, held.tool_calls, answers)) as tool_events:
+        async for event in tool_events:
+            yield event
+    if state.held:
+        yield _paused(state)
+        yield _paused_complete(state, None)
+    elif deps.detailed:
+        yield StepEvent(
+            agent_name=state.agent_name, step=state.steps, status="completed", lineage=state.lineage
+        )
+
+
+def _paused(state: RunState) -> ApprovalRequiredEvent:
     """The event of a run that waits for its children's approvals."""
     return ApprovalRequiredEvent(
         agent_name=state.agent_name, requests=approval.held_requests(state), lineage=state.lineage
