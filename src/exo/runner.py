@@ -131,7 +131,7 @@ class Runner:
             MaxStepsExceeded: no final answer within ``max_steps``; carries the partial result.
             ModelError: the provider failed beyond the retry budget.
             PlanningError: the planner failed (and ``planning_on_error`` is ``"raise"``).
-            ConfigError: a bad argument, or a bad resume (see ``exo.approval.restore``).
+            ConfigError: a bad argument, or a bad resume (see ``exo._resume.restore``).
             AgentError: anything else that stops the run (e.g. an unresolvable model).
         """
         result: RunResult | None = None
