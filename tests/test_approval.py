@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from exo import Agent, ConfigError, run, tool
+from exo import Agent, ConfigError, ModelError, run, tool
 from exo._state import RunState
 from exo.memory import InMemoryMemory
 from exo.planning import STRING_TEMPLATE
@@ -247,6 +247,17 @@ async def test_plan_accepted_or_rejected(answer: bool, injected: bool) -> None:
     sent = model.requests[1].messages[-1]
     expected = STRING_TEMPLATE.format(task="clean up", plan=PLAN) if injected else "clean up"
     assert sent == UserMessage(content=expected)
+
+
+async def test_no_plan_to_inject_means_nothing_to_approve() -> None:
+    failing = ModelError("planner down", backend="test", model="x")
+    model = ScriptedModel({"ops_planner": [failing], "ops": ["Done."]})
+    result = await run(
+        planner_agent(planning_on_error="skip", max_retries=0), "clean up", provider=model
+    )
+    assert result.status == "completed" and result.output == "Done."
+    model = ScriptedModel({"ops_planner": ["   "], "ops": ["Done."]})
+    assert (await run(planner_agent(), "clean up", provider=model)).status == "completed"
 
 
 async def test_plan_handler_edits_the_plan_in_process() -> None:
