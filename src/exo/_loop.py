@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 from pydantic import ValidationError
 
+from exo import approval
 from exo._retry import RetryPolicy, call_model
 from exo._state import RunState
 from exo._threads import ToolLane
@@ -36,6 +37,8 @@ from exo.models.base import (
 from exo.output import Answer, OutputType, PartialOutput, closing_results, error_lines
 from exo.tools import Tool, ToolContext, execute_tool_calls
 from exo.types import (
+    ApprovalRequiredEvent,
+    AssistantMessage,
     OutputEvent,
     ReasoningEvent,
     RunCompleteEvent,
@@ -121,6 +124,7 @@ class LoopDeps:
         lane: The run's share of exo's worker threads for sync tools (``None``: a thread
             per call).
         output: The agent's typed output (``None``: a free-text answer).
+        gate: Which tool calls need a person's approval (``None``: none can).
     """
 
     provider: Provider
@@ -137,6 +141,7 @@ class LoopDeps:
     extras: dict[str, Any] = field(default_factory=dict)
     lane: ToolLane | None = None
     output: OutputType[Any] | None = None
+    gate: approval.Gate | None = None
     specs: list[ToolSpec] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -165,11 +170,16 @@ def build_result(state: RunState, output: Any, last: ModelResponse | None = None
     )
 
 
-async def run_loop(state: RunState, deps: LoopDeps) -> AsyncGenerator[StreamEvent, None]:
+async def run_loop(
+    state: RunState, deps: LoopDeps, resume: dict[str, approval.Answer] | None = None
+) -> AsyncGenerator[StreamEvent, None]:
     """Drive the agent to a final answer; the last event is a RunCompleteEvent.
 
     Each step: check the budget → call the model (streaming its deltas) → record the
-    response → finish, or run the tools the model asked for → next step.
+    response → finish, or run the tools the model asked for → next step. A turn with a call
+    that needs approval and no handler to answer it ends the run paused (its
+    RunCompleteEvent's result has ``status="paused"``); ``resume`` holds the answers for
+    that held turn, which then runs first.
 
     Raises:
         MaxStepsExceeded: ``max_steps`` model calls gave no final answer.
@@ -179,6 +189,12 @@ async def run_loop(state: RunState, deps: LoopDeps) -> AsyncGenerator[StreamEven
     """
     name, lineage, detailed = state.agent_name, state.lineage, deps.detailed
     output, failed = deps.output, 0
+    if resume is not None:
+        async with aclosing(_held_turn(state, deps, resume)) as held_events:
+            async for event in held_events:
+                yield event
+        if state.held:
+            return  # paused again: a child waits
     while True:
         _check_budget(state, deps)
         state.steps += 1
@@ -229,11 +245,55 @@ async def run_loop(state: RunState, deps: LoopDeps) -> AsyncGenerator[StreamEven
                 arguments=tool_call.arguments,
                 lineage=lineage,
             )
-        async with aclosing(_run_tools(state, deps, message.tool_calls)) as tool_events:
+        answers: dict[str, approval.Answer] = {}
+        if deps.gate is not None:
+            pending, answers = await deps.gate.review(state, message.tool_calls, deps.tools)
+            if pending:  # hold the whole turn: nothing runs, nothing more is sent
+                yield ApprovalRequiredEvent(agent_name=name, requests=pending, lineage=lineage)
+                result = approval.paused_result(state, pending, build_result(state, "", response))
+                yield RunCompleteEvent(agent_name=name, result=result, lineage=lineage)
+                return
+        async with aclosing(_run_tools(state, deps, message.tool_calls, answers)) as tool_events:
             async for event in tool_events:
                 yield event
+        if state.held:  # a child waits for approval: the turn (and this run) waits too
+            yield _paused(state)
+            yield _paused_complete(state, response)
+            return
         if detailed:
             yield StepEvent(agent_name=name, step=step, status="completed", lineage=lineage)
+
+
+async def _held_turn(
+    state: RunState, deps: LoopDeps, answers: dict[str, approval.Answer]
+) -> AsyncGenerator[StreamEvent, None]:
+    """Run the turn a run paused on, with a person's answers (or pause again for a child)."""
+    held = state.messages[-1]
+    assert isinstance(held, AssistantMessage)  # exo._resume checked it
+    deps.extras[approval.ANSWERS] = answers  # for paused children of the held turn
+    async with aclosing(_run_tools(state, deps, held.tool_calls, answers)) as tool_events:
+        async for event in tool_events:
+            yield event
+    if state.held:
+        yield _paused(state)
+        yield _paused_complete(state, None)
+    elif deps.detailed:
+        yield StepEvent(
+            agent_name=state.agent_name, step=state.steps, status="completed", lineage=state.lineage
+        )
+
+
+def _paused(state: RunState) -> ApprovalRequiredEvent:
+    """The event of a run that waits for its children's approvals."""
+    return ApprovalRequiredEvent(
+        agent_name=state.agent_name, requests=approval.held_requests(state), lineage=state.lineage
+    )
+
+
+def _paused_complete(state: RunState, response: ModelResponse | None) -> RunCompleteEvent:
+    result = build_result(state, "", response)
+    result = approval.paused_result(state, approval.held_requests(state), result)
+    return RunCompleteEvent(agent_name=state.agent_name, result=result, lineage=state.lineage)
 
 
 def _check_budget(state: RunState, deps: LoopDeps) -> None:
@@ -348,9 +408,22 @@ _DONE: Any = object()
 
 
 async def _run_tools(
-    state: RunState, deps: LoopDeps, calls: list[ToolCall]
+    state: RunState,
+    deps: LoopDeps,
+    calls: list[ToolCall],
+    answers: dict[str, approval.Answer] | None = None,
 ) -> AsyncGenerator[StreamEvent, None]:
-    """Run one turn's tools, forwarding events they emit while they run."""
+    """Run one turn's tools, forwarding events they emit while they run.
+
+    ``answers`` are a person's answers to the calls that needed approval: a denied call does
+    not run and gets an error result instead.
+    """
+    denied: dict[str, ToolResult] = {}
+    everything = calls
+    if state.held:  # a turn held for a child: what ran before the pause is not run again
+        calls = [c for c in calls if (h := state.held.get(c.id)) is None or h.result is None]
+    if answers:
+        calls, denied = approval.merge_denied(calls, answers)
     live = any((t := deps.tools.get(c.name)) is not None and t.takes_context for c in calls)
     queue: asyncio.Queue[Any] | None = asyncio.Queue() if live else None
     sink = _thread_safe_sink(queue) if queue is not None else None
@@ -366,7 +439,10 @@ async def _run_tools(
             lane=deps.lane,
         )
 
-    if queue is None:
+    outcomes: list[tuple[ToolResult, float]]
+    if not calls:
+        outcomes = []
+    elif queue is None:
         outcomes = await deps.effects.tool_calls(calls, deps.tools, make_ctx)
     else:
         task = asyncio.ensure_future(deps.effects.tool_calls(calls, deps.tools, make_ctx))
@@ -379,6 +455,11 @@ async def _run_tools(
             if not task.done():
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
+    if denied or state.held:  # back in call order; or held while a child waits
+        settled = approval.settle_turn(state, everything, calls, outcomes, denied)
+        if settled is None:
+            return
+        outcomes = settled
     for result, duration_ms in outcomes:
         if deps.on_tool_result is not None:
             result = await deps.on_tool_result(

@@ -117,7 +117,7 @@ def check_options(options: RunOptions) -> None:
         raise bad_argument("detailed", "True or False", detailed)
 
 
-# Not frozen: a frozen dataclass's __init__ sets each of these twelve fields through
+# Not frozen: a frozen dataclass's __init__ sets each of these fifteen fields through
 # object.__setattr__ (~3.5 µs per run, about 1 µs per model call of a short run); the engine
 # only reads it.
 @dataclass(slots=True, kw_only=True)
@@ -133,6 +133,9 @@ class RunOptions:
         depth: 0 for a top-level run, 1 for its children, and so on.
         lineage: Names of the parent agents, outermost first.
         max_steps: Model calls allowed (default: the agent's ``max_steps``).
+        resume: A paused run's state to continue (``run(resume=...)``).
+        approvals: Answers to a paused run's tool calls.
+        plan: The answer to a paused run's plan.
     """
 
     messages: Sequence[Message] | None = None
@@ -147,3 +150,6 @@ class RunOptions:
     depth: int = 0
     lineage: tuple[str, ...] = ()
     max_steps: int | None = None
+    resume: object = None
+    approvals: dict[str, bool | str] | None = None
+    plan: bool | str | None = None

@@ -8,12 +8,43 @@ the event sink, cancellation) travels separately in the loop's dependencies.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from pydantic import TypeAdapter
 
-from exo.types import ChildResult, Message, PlanResult, Usage
+from exo.types import ApprovalRequest, ChildResult, Message, PlanResult, ToolResult, Usage
 
-__all__ = ["RunState"]
+__all__ = ["HeldCall", "HeldChild", "RunState"]
+
+
+@dataclass(slots=True, kw_only=True)
+class HeldChild:
+    """One child of a ``spawn_self`` call whose turn waits for a child's approval.
+
+    Attributes:
+        name: The child's agent name.
+        task: Its task.
+        max_steps: The model calls it was given.
+        result: Its result, when it finished before the pause.
+        state: Its paused state (``RunResult.state``), when it waits itself.
+        pending: What it waits for (its descendants' requests included).
+    """
+
+    name: str
+    task: str
+    max_steps: int
+    result: ChildResult | None = None
+    state: dict[str, Any] | None = None
+    pending: list[ApprovalRequest] = field(default_factory=list)
+
+
+@dataclass(slots=True, kw_only=True)
+class HeldCall:
+    """A call of a turn held because a child paused: its result, or its paused children."""
+
+    result: ToolResult | None = None
+    duration_ms: float = 0.0
+    children: list[HeldChild] = field(default_factory=list)
 
 
 @dataclass(slots=True, kw_only=True)
@@ -37,6 +68,7 @@ class RunState:
         lineage: Names of the parent agents, outermost first.
         conversation_id: The memory conversation, if any.
         spawned: Children started so far by this run (for the per-run cap).
+        held: The calls of the last turn while it waits for a child's approval, by call id.
     """
 
     agent_name: str
@@ -52,6 +84,7 @@ class RunState:
     lineage: tuple[str, ...] = ()
     conversation_id: str | None = None
     spawned: int = 0
+    held: dict[str, HeldCall] = field(default_factory=dict)
 
     def total_usage(self) -> Usage:
         """Everything this run cost: its own calls, the planner's and its children's."""

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from types import UnionType
 from typing import Any, Generic, Literal, _SpecialForm
 
+from exo.approval import ApprovalHandler, Gate, ToolApprover, check_agent_settings, gate_for
 from exo.context import CONTEXT_TOOL_NAMES, Context
 from exo.errors import ConfigError
 from exo.memory import Memory, resolve_memory
@@ -94,6 +95,14 @@ class Agent(Generic[OutputT]):
             ``Literal`` or union, name it on the class too: ``Agent[A | B](output_type=A | B)``.
         output_retries: How many invalid typed answers are sent back to the model, with the
             validation errors, before the run raises OutputValidationError.
+        approve_tools: Tools whose calls a person must approve before they run: names, or
+            a function ``(tool_name, arguments) -> bool`` (sync or async) deciding per call
+            (tools made with ``requires_approval=True`` always need it).
+        approve_plan: Pause after the planner so a person can accept, edit or reject the
+            plan (needs ``planning_enabled``).
+        approval_handler: Answers approval requests in process, ``(request) -> True |
+            False | str`` (sync or async), instead of pausing the run; children and the
+            planner use it too. See ``docs/approval.md``.
     """
 
     name: str
@@ -126,10 +135,14 @@ class Agent(Generic[OutputT]):
     max_tool_threads: int = 16
     output_type: type[OutputT] | UnionType | _SpecialForm = str  # type: ignore[assignment]
     output_retries: int = 1
+    approve_tools: Sequence[str] | ToolApprover | None = None
+    approve_plan: bool = False
+    approval_handler: ApprovalHandler | None = None
     tool_map: dict[str, Tool] = field(init=False, repr=False, compare=False)
     memory_backend: Memory | None = field(init=False, repr=False, compare=False)
     output: OutputType[OutputT] | None = field(init=False, repr=False, compare=False)
     """The prepared ``output_type`` (``None`` for ``str``): schema, validator."""
+    gate: Gate | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         _check_type("name", self.name, str, "a non-empty string")
@@ -155,6 +168,8 @@ class Agent(Generic[OutputT]):
                 parameter="output_retries",
             )
         object.__setattr__(self, "output", build_output(self.output_type, self.output_retries))
+        check_agent_settings(self)
+        object.__setattr__(self, "gate", gate_for(self))
         # Resolved once (no I/O happens here), so every run of this agent shares the backend.
         object.__setattr__(self, "memory_backend", resolve_memory(self.memory))
         if self.context is not None and not isinstance(self.context, Context):

@@ -39,6 +39,7 @@ from exo._cli_agents import (
     is_agent_reference,
     load_agent,
 )
+from exo._cli_approval import TerminalApproval
 from exo._cli_models import show_models
 from exo._cli_render import ConsoleLogHandler, RunView, say
 from exo.agent import Agent
@@ -157,9 +158,19 @@ def run_command(
     json_output: Annotated[
         bool, typer.Option("--json", help="Print the whole result as JSON, and nothing else.")
     ] = False,
+    yes: Annotated[
+        bool,
+        typer.Option(
+            "--yes", "-y", help="Approve every tool call and plan that asks for approval."
+        ),
+    ] = False,
     debug: DebugOpt = False,
 ) -> None:
-    """Run an agent on a task, streaming its plan, tool calls and answer."""
+    """Run an agent on a task, streaming its plan, tool calls and answer.
+
+    Tool calls and plans that need approval are asked about at the terminal (y / n, or
+    y / n / edit for a plan) unless --yes approves them all.
+    """
     out, err = _console(), _console(stderr=True)
     with _reporting(err, debug):
         if len(args) > 2:
@@ -187,11 +198,14 @@ def run_command(
             instructions=instructions,
             max_steps=max_steps,
         )
+        approval = TerminalApproval(err, yes=yes)
+        agent = approval.install(agent)
         if json_output:
             result = asyncio.run(run(agent, task))
             typer.echo(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
             return
-        asyncio.run(_stream(agent, task, RunView(out, err, model=agent.model)))
+        approval.view = RunView(out, err, model=agent.model)
+        asyncio.run(_stream(agent, task, approval.view))
 
 
 def _console(*, stderr: bool = False) -> Console:
@@ -230,6 +244,7 @@ def _agent(
         model=model,
         planning_model=planning_model,
         planning_enabled=plan,
+        approve_plan=False if plan is False else None,  # --no-plan: no plan to approve
         planning_on_error=planning_on_error.value if planning_on_error else None,
         instructions=instructions,
         max_steps=max_steps,
@@ -361,6 +376,8 @@ def chat_command(
             instructions=instructions,
             max_steps=max_steps,
         )
+        approval = TerminalApproval(err, yes=False)
+        agent = approval.install(agent)
         if memory is not None:
             agent = agent.replace(memory=memory)
         elif agent.memory is None:
@@ -372,11 +389,17 @@ def chat_command(
         # One event loop for the whole session (providers and memory pools live on it); each
         # turn is one Runner.run, so Ctrl-C cancels that turn's task only, not the session.
         with asyncio.Runner() as runner:
-            _chat(runner, agent, out, err, conversation or f"chat-{uuid.uuid4().hex[:8]}")
+            conversation_id = conversation or f"chat-{uuid.uuid4().hex[:8]}"
+            _chat(runner, agent, out, err, conversation_id, approval)
 
 
 def _chat(
-    runner: asyncio.Runner, agent: Agent[Any], out: Console, err: Console, conversation_id: str
+    runner: asyncio.Runner,
+    agent: Agent[Any],
+    out: Console,
+    err: Console,
+    conversation_id: str,
+    approval: TerminalApproval,
 ) -> None:
     """Read a line, run it as a turn, repeat.
 
@@ -397,7 +420,7 @@ def _chat(
             conversation_id = f"chat-{uuid.uuid4().hex[:8]}"
             err.print(f"[dim]new conversation[/] [cyan]{conversation_id}[/]")
             continue
-        view = RunView(out, err, model=agent.model)
+        view = approval.view = RunView(out, err, model=agent.model)
         try:
             runner.run(_stream(agent, text, view, conversation_id=conversation_id))
         except KeyboardInterrupt:  # Runner.run cancelled the turn's task: nothing was kept

@@ -109,6 +109,7 @@ def build_planner(agent: Agent[Any]) -> Agent[Any]:
         planning_enabled=False,
         artifact_threshold=0,
         context_tools=False,
+        approval_handler=agent.approval_handler,
     )
 
 
@@ -178,6 +179,8 @@ async def run_planner(
             policy=policy or RetryPolicy(max_retries=planner.max_retries),
             effects=effects,
             lane=lane,
+            # The agent's approval rules hold for the planner too; it never pauses.
+            gate=agent.gate.for_planner() if agent.gate is not None else None,
         )
         output = ""
         async with aclosing(run_loop(state, deps)) as events:

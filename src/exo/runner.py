@@ -17,7 +17,7 @@ from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any
 
-from exo import planning
+from exo import _resume, approval, planning
 from exo._loop import Effects, InProcessEffects, LoopDeps, run_loop
 from exo._options import (
     Input,
@@ -41,6 +41,7 @@ from exo.spawn import SPAWN_TOOL, spawn_tool
 from exo.tools import Tool
 from exo.types import (
     DETAILED_ONLY,
+    ApprovalRequiredEvent,
     ContentBlock,
     ErrorEvent,
     Message,
@@ -92,7 +93,7 @@ class Runner:
     async def __call__(
         self,
         agent: Agent[OutputT],
-        input: Input,
+        input: Input | None = None,
         *,
         messages: Sequence[Message] | None = None,
         conversation_id: str | None = None,
@@ -101,8 +102,11 @@ class Runner:
         max_retries: int | None = None,
         retry: RetryPolicy | None = None,
         effects: Effects | None = None,
+        resume: object = None,
+        approvals: dict[str, bool | str] | None = None,
+        plan: bool | str | None = None,
     ) -> RunResult[OutputT]:
-        """Run ``agent`` on ``input`` to a final answer.
+        """Run ``agent`` on ``input`` to a final answer (or to a pause for approval).
 
         Args:
             agent: The agent.
@@ -114,6 +118,16 @@ class Runner:
             max_retries: Override the agent's retry budget for model calls.
             retry: A full retry policy (overrides ``max_retries``).
             effects: The seam model and tool calls pass through (default: in process).
+            resume: ``result.state`` of a paused run (after a JSON round-trip, in any
+                process): continue that run instead of starting one (``input`` stays unset).
+            approvals: When resuming after tool calls: call id → ``True`` (run it),
+                ``False`` or a reason (deny it: the model reads an error result).
+            plan: When resuming after a plan: ``True`` (accept), ``False`` (run unplanned)
+                or the edited plan text.
+
+        Returns:
+            The result; ``result.status == "paused"`` when a call (or the plan) waits for a
+            person: see ``result.pending`` and ``result.state``.
 
         Raises:
             MaxStepsExceeded: no final answer within ``max_steps``; carries the partial result.
@@ -121,6 +135,7 @@ class Runner:
             PlanningError: the planner failed (and ``planning_on_error`` is ``"raise"``).
             OutputValidationError: the answer did not fit ``output_type`` after
                 ``output_retries`` corrections; carries the partial result.
+            ConfigError: a bad argument, or a bad resume (see ``exo._resume.restore``).
             AgentError: anything else that stops the run (e.g. an unresolvable model).
         """
         result: RunResult[OutputT] | None = None
@@ -132,6 +147,9 @@ class Runner:
             max_retries=max_retries,
             retry=retry,
             effects=effects,
+            resume=resume,
+            approvals=approvals,
+            plan=plan,
         )
         async with aclosing(self.events(agent, input, options)) as stream:
             async for event in stream:
@@ -143,7 +161,7 @@ class Runner:
     def sync(
         self,
         agent: Agent[OutputT],
-        input: Input,
+        input: Input | None = None,
         *,
         messages: Sequence[Message] | None = None,
         conversation_id: str | None = None,
@@ -152,6 +170,9 @@ class Runner:
         max_retries: int | None = None,
         retry: RetryPolicy | None = None,
         effects: Effects | None = None,
+        resume: object = None,
+        approvals: dict[str, bool | str] | None = None,
+        plan: bool | str | None = None,
     ) -> RunResult[OutputT]:
         """Run to completion from synchronous code (scripts); same arguments as ``run``.
 
@@ -172,6 +193,9 @@ class Runner:
                     max_retries=max_retries,
                     retry=retry,
                     effects=effects,
+                    resume=resume,
+                    approvals=approvals,
+                    plan=plan,
                 )
             )
         raise AgentError(
@@ -182,7 +206,7 @@ class Runner:
     def stream(
         self,
         agent: Agent[Any],
-        input: Input,
+        input: Input | None = None,
         *,
         detailed: bool = False,
         messages: Sequence[Message] | None = None,
@@ -192,13 +216,18 @@ class Runner:
         max_retries: int | None = None,
         retry: RetryPolicy | None = None,
         effects: Effects | None = None,
+        resume: object = None,
+        approvals: dict[str, bool | str] | None = None,
+        plan: bool | str | None = None,
     ) -> AsyncGenerator[StreamEvent, None]:
         """Run ``agent`` and yield its events as they happen.
 
-        By default: text deltas, tool calls and results, warnings, errors, and a final
-        RunCompleteEvent carrying the RunResult. ``detailed=True`` adds plan lifecycle,
-        step, usage and reasoning events. An agent with an ``output_type`` also yields
-        OutputEvents with its answer parsed so far. Leaving the loop early cancels the run.
+        By default: text deltas, tool calls and results, warnings, errors, approval
+        requests, and a final RunCompleteEvent carrying the RunResult (paused, after an
+        ApprovalRequiredEvent, when a call waits for a person). ``detailed=True`` adds plan
+        lifecycle, step, usage and reasoning events. An agent with an ``output_type`` also
+        yields OutputEvents with its answer parsed so far. Leaving the loop early cancels the run.
+        ``resume``, ``approvals`` and ``plan`` continue a paused run as with ``run``.
         """
         options = RunOptions(
             messages=messages,
@@ -210,34 +239,51 @@ class Runner:
             effects=effects,
             stream=True,
             detailed=detailed,
+            resume=resume,
+            approvals=approvals,
+            plan=plan,
         )
         return self.events(agent, input, options)
 
     async def events(
-        self, agent: Agent[Any], input: Input, options: RunOptions
+        self, agent: Agent[Any], input: Input | None, options: RunOptions
     ) -> AsyncGenerator[StreamEvent, None]:
         """The engine behind every entry point (see the module docstring)."""
         if not isinstance(agent, Agent):
             raise ConfigError(
                 f"run() takes an exo.Agent first, got {type(agent).__name__}", parameter="agent"
             )
-        task = check_input(input)
-        history = check_history(options.messages)
+        paused = _check_resume(agent, input, options)
+        if paused is None:
+            task: str | list[ContentBlock] = check_input(input)
+            history = check_history(options.messages)
         check_options(options)
         detailed, lineage = options.detailed, options.lineage
         try:
-            run = await self._prepare(agent, task, history, options)
-            if agent.planning_enabled:
-                async with aclosing(_plan(agent, run, options)) as planned:
-                    async for event in planned:
+            if paused is None:
+                run = await self._prepare(agent, task, history, options)
+            else:
+                run = self._reopen(agent, paused, options)
+            if paused is None and not agent.planning_enabled:  # the common case, directly
+                run.deps = await _start(agent, run, options)
+            else:
+                async with aclosing(_open(agent, run, options, paused)) as opening:
+                    async for event in opening:
                         yield event
-            deps = await _start(agent, run, options)
+            if run.deps is None:
+                return  # paused on the plan
+            deps = run.deps
             _add_builtins(self, agent, run.state, deps)
             if detailed:
                 yield RunStartEvent(agent_name=agent.name, model=agent.model, lineage=lineage)
-            async with aclosing(run_loop(run.state, deps)) as loop:
+            answers = paused.answers if paused is not None and paused.kind == "tools" else None
+            async with aclosing(run_loop(run.state, deps, answers)) as loop:
                 async for event in loop:
-                    if type(event) is RunCompleteEvent and run.memory is not None:
+                    if (
+                        type(event) is RunCompleteEvent
+                        and run.memory is not None
+                        and event.result.status == "completed"  # never a paused half turn
+                    ):
                         failed = await _save(run.memory, event.result)
                         if failed is not None:
                             try:
@@ -267,7 +313,35 @@ class Runner:
         """Resolve what the run uses (provider, context, retries, effects, threads, memory)
         and load the conversation's history."""
         conversation_id = options.conversation_id
-        run = _Run(
+        state = RunState(
+            agent_name=agent.name,
+            model=agent.model,
+            depth=options.depth,
+            lineage=options.lineage,
+            conversation_id=conversation_id,
+        )
+        run = self._resolve(agent, task, history, state, options)
+        if run.memory is not None and conversation_id is not None:
+            loaded = await run.memory.load(conversation_id, max_tokens=agent.history_max_tokens)
+            run.history = [*loaded, *history]
+        return run
+
+    def _reopen(self, agent: Agent[Any], paused: _resume.Paused, options: RunOptions) -> _Run:
+        """Resolve what a resumed run uses; its transcript comes from the paused state."""
+        state = paused.state
+        if paused.kind == "plan":  # the input and history waited on the state
+            return self._resolve(agent, paused.task, list(state.messages), state, options)
+        return self._resolve(agent, "", [], state, options)
+
+    def _resolve(
+        self,
+        agent: Agent[Any],
+        task: str | list[ContentBlock],
+        history: list[Message],
+        state: RunState,
+        options: RunOptions,
+    ) -> _Run:
+        return _Run(
             task=task,
             history=history,
             provider=options.provider or get_provider(agent.model),
@@ -280,19 +354,9 @@ class Runner:
             ),
             effects=options.effects or InProcessEffects(),
             lane=self.threads.lane(agent.max_tool_threads),
-            memory=self.memory_for(agent) if conversation_id is not None else None,
-            state=RunState(
-                agent_name=agent.name,
-                model=agent.model,
-                depth=options.depth,
-                lineage=options.lineage,
-                conversation_id=options.conversation_id,
-            ),
+            memory=self.memory_for(agent) if state.conversation_id is not None else None,
+            state=state,
         )
-        if run.memory is not None and conversation_id is not None:
-            loaded = await run.memory.load(conversation_id, max_tokens=agent.history_max_tokens)
-            run.history = [*loaded, *history]
-        return run
 
     def memory_for(self, agent: Agent[Any]) -> Memory:
         """The memory backend a run of ``agent`` uses when it passes ``conversation_id``.
@@ -339,6 +403,68 @@ class _Run:
     lane: ToolLane
     memory: Memory | None
     state: RunState
+    deps: LoopDeps | None = None
+
+
+def _check_resume(agent: Agent[Any], input: object, options: RunOptions) -> _resume.Paused | None:
+    """Check a resume's arguments and restore its state; ``None`` for a fresh run."""
+    if options.resume is None:
+        if options.approvals is not None or options.plan is not None:
+            raise ConfigError(
+                "run(): approvals= and plan= answer a paused run, and resume= is missing",
+                parameter="resume",
+                hint="pass resume=result.state of the paused run",
+            )
+        if input is None:
+            raise ConfigError(
+                "run() needs the task: run(agent, input), or resume= for a paused run",
+                parameter="input",
+            )
+        return None
+    for name, value in (("input", input), ("messages", options.messages)):
+        if value is not None:
+            raise ConfigError(
+                f"run(resume=...) continues the paused run with its own transcript, so {name}= "
+                "must be left out",
+                parameter=name,
+            )
+    if options.conversation_id is not None:
+        raise ConfigError(
+            "run(resume=...): the paused state names its own conversation; leave out "
+            "conversation_id=",
+            parameter="conversation_id",
+        )
+    return _resume.restore(agent, options.resume, options.approvals, options.plan)
+
+
+async def _open(
+    agent: Agent[Any], run: _Run, options: RunOptions, paused: _resume.Paused | None
+) -> AsyncGenerator[StreamEvent, None]:
+    """Everything before the loop: plan, get the plan approved, write the opening transcript.
+
+    Sets ``run.deps`` unless the run pauses on its plan (then its last event says so).
+    """
+    if paused is not None and paused.kind == "tools":
+        run.deps = _deps(agent, run, options)
+        return
+    if paused is not None:
+        approval.apply_plan_answer(run.state, paused.plan)
+    elif agent.planning_enabled:
+        async with aclosing(_plan(agent, run, options)) as planned:
+            async for event in planned:
+                yield event
+        if agent.approve_plan:
+            request = await approval.review_plan(agent, run.state)
+            if request is not None:
+                approval.pause_plan(run.state, run.task, run.history)
+                result = approval.paused_result(run.state, [request])
+                lineage = options.lineage
+                yield ApprovalRequiredEvent(
+                    agent_name=agent.name, requests=[request], lineage=lineage
+                )
+                yield RunCompleteEvent(agent_name=agent.name, result=result, lineage=lineage)
+                return
+    run.deps = await _start(agent, run, options)
 
 
 async def _plan(
@@ -390,6 +516,11 @@ async def _start(agent: Agent[Any], run: _Run, options: RunOptions) -> LoopDeps:
     state.messages = [*system, *history, UserMessage(content=task)]
     state.turn_start = len(state.messages) - 1
     state.original_input = UserMessage(content=run.task)
+    return _deps(agent, run, options)
+
+
+def _deps(agent: Agent[Any], run: _Run, options: RunOptions) -> LoopDeps:
+    """What the executor's loop needs besides its state."""
     return LoopDeps(
         provider=run.provider,
         tools=dict(agent.tool_map),
@@ -403,6 +534,7 @@ async def _start(agent: Agent[Any], run: _Run, options: RunOptions) -> LoopDeps:
         window_max_tokens=agent.window_max_tokens,
         lane=run.lane,
         output=agent.output,
+        gate=agent.gate,
     )
 
 

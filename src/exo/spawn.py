@@ -33,9 +33,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from exo._options import RunOptions
+from exo._state import HeldCall, HeldChild
+from exo.approval import ANSWERS, Answer
 from exo.errors import MaxStepsExceeded, ToolError
 from exo.tools import Tool, ToolContext
 from exo.types import (
+    ApprovalRequiredEvent,
     ChildResult,
     ErrorEvent,
     RunCompleteEvent,
@@ -91,6 +94,7 @@ _POOL: contextvars.ContextVar[SpawnPool | None] = contextvars.ContextVar(
 class _Outcome:
     result: ChildResult
     failed: bool
+    held: HeldChild | None = None  # the child paused for an approval
 
 
 class _Spawner:
@@ -103,6 +107,8 @@ class _Spawner:
         self.deps = deps
         inherited = _POOL.get() if state.depth > 0 else None
         self.pool = inherited if inherited is not None else SpawnPool(agent.max_spawn_total)
+        if inherited is None:
+            self.pool.used = state.spawned  # a resumed run: its children so far count
 
     def check(self, tasks: list[str]) -> int:
         """Refuse calls over a limit; return the model calls each child may make."""
@@ -135,24 +141,44 @@ class _Spawner:
         return steps_left
 
     async def __call__(self, tasks: list[str], ctx: ToolContext) -> str:
-        steps_left = self.check(tasks)
-        # Reserve before the first await, so concurrent calls cannot overdraw the pool.
-        self.pool.used += len(tasks)
-        first = self.state.spawned + 1
-        self.state.spawned += len(tasks)
-        async with asyncio.TaskGroup() as group:
-            runs = [
-                group.create_task(self._child(first + i, task, steps_left, ctx))
-                for i, task in enumerate(tasks)
+        held = self.state.held.get(ctx.tool_call_id)
+        if held is not None and held.children:  # resumed: the children as they were held
+            jobs = held.children
+        else:
+            steps_left = self.check(tasks)
+            # Reserve before the first await, so concurrent calls cannot overdraw the pool.
+            self.pool.used += len(tasks)
+            first = self.state.spawned + 1
+            self.state.spawned += len(tasks)
+            jobs = [
+                HeldChild(name=f"{self.agent.name}_child_{first + i}", task=t, max_steps=steps_left)
+                for i, t in enumerate(tasks)
             ]
+        async with asyncio.TaskGroup() as group:
+            runs = [group.create_task(self._child(job, ctx)) for job in jobs]
         outcomes = [r.result() for r in runs]
+        if any(o.held is not None for o in outcomes):
+            # A child waits for a person: hold this call (and its turn) with every child's
+            # state; the result below never reaches the model.
+            children = [
+                o.held
+                or HeldChild(name=j.name, task=j.task, max_steps=j.max_steps, result=o.result)
+                for o, j in zip(outcomes, jobs, strict=True)
+            ]
+            self.state.held[ctx.tool_call_id] = HeldCall(children=children)
+            raise ToolError("a child waits for approval")
+        self.state.held.pop(ctx.tool_call_id, None)
         self.state.children.extend(o.result for o in outcomes)
         return _answer(outcomes)
 
-    def _start(self, name: str, task: str, max_steps: int) -> AsyncGenerator[StreamEvent, None]:
-        """Start one child's run through the runner's engine (always detailed: usage counts)."""
+    def _start(self, job: HeldChild) -> AsyncGenerator[StreamEvent, None]:
+        """Start (or resume) one child's run through the runner's engine (always detailed:
+        usage counts)."""
         deps, state = self.deps, self.state
-        child = self.agent.replace(name=name, planning_enabled=False, memory=None, output_type=str)
+        child = self.agent.replace(
+            name=job.name, planning_enabled=False, approve_plan=False, memory=None, output_type=str
+        )
+        answers: dict[str, Answer] = deps.extras.get(ANSWERS, {})
         options = RunOptions(
             provider=deps.provider,
             context=deps.context.fork(),
@@ -162,19 +188,35 @@ class _Spawner:
             detailed=True,
             depth=state.depth + 1,
             lineage=(*state.lineage, state.agent_name),
-            max_steps=max_steps,
+            max_steps=job.max_steps,
         )
-        return self.runner.events(child, task, options)
+        if job.state is None:
+            return self.runner.events(child, job.task, options)
+        options.resume = job.state
+        options.approvals = {r.call_id: answers[r.call_id] for r in job.pending}
+        return self.runner.events(child, None, options)
 
-    async def _child(self, number: int, task: str, max_steps: int, ctx: ToolContext) -> _Outcome:
-        """Run one child to its end; its failure is returned, cancellation propagates."""
+    async def _child(self, job: HeldChild, ctx: ToolContext) -> _Outcome:
+        """Run one child to its end (or its pause); its failure is returned, cancellation
+        propagates."""
+        if job.result is not None:  # finished before the turn was held
+            return _Outcome(job.result, failed=job.result.error is not None)
         _POOL.set(self.pool)
-        name = f"{self.agent.name}_child_{number}"
+        name, task = job.name, job.task
         tally = _Tally(name, (*self.state.lineage, self.state.agent_name))
         try:
-            async with aclosing(self._start(name, task, max_steps)) as events:
+            async with aclosing(self._start(job)) as events:
                 async for event in events:
                     result = tally.see(event)
+                    if result is not None and result.status == "paused":
+                        paused = HeldChild(
+                            name=name,
+                            task=task,
+                            max_steps=job.max_steps,
+                            state=result.state,
+                            pending=result.pending,
+                        )
+                        return _Outcome(ChildResult(name=name, task=task), False, paused)
                     if result is not None:
                         child = ChildResult(
                             name=name,
@@ -185,8 +227,13 @@ class _Spawner:
                         )
                         return _Outcome(child, failed=False)
                     # The child's own end is reported by this tool's result, not as an error
-                    # of the parent's stream.
-                    if self.deps.detailed and not tally.own(event, ErrorEvent):
+                    # of the parent's stream; its approval requests by the top-level run's
+                    # own ApprovalRequiredEvent, which lists them all.
+                    if (
+                        self.deps.detailed
+                        and not tally.own(event, ErrorEvent)
+                        and type(event) is not ApprovalRequiredEvent
+                    ):
                         ctx.emit(event)
             raise ToolError(f"child {name!r} ended without an answer")
         except Exception as exc:

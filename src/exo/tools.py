@@ -102,9 +102,20 @@ class Tool:
         description: What the tool does (default: the docstring's description).
         large_output: Always park the result as an artifact of the run (the model sees a
             pointer and can page through it with ``retrieve_artifact``).
+        requires_approval: A person must approve each call before it runs (the run pauses,
+            or the agent's ``approval_handler`` answers; see ``docs/approval.md``).
     """
 
-    __slots__ = ("_schema", "description", "fn", "is_async", "large_output", "name", "spec")
+    __slots__ = (
+        "_schema",
+        "description",
+        "fn",
+        "is_async",
+        "large_output",
+        "name",
+        "requires_approval",
+        "spec",
+    )
 
     def __init__(
         self,
@@ -113,6 +124,7 @@ class Tool:
         name: str | None = None,
         description: str | None = None,
         large_output: bool = False,
+        requires_approval: bool = False,
     ) -> None:
         if not callable(fn):
             raise ConfigError(
@@ -125,6 +137,13 @@ class Tool:
         self._schema: FunctionSchema = function_schema(fn, context_type=ToolContext, name=self.name)
         self.description = description or self._schema.description or self.name
         self.large_output = large_output
+        if not isinstance(requires_approval, bool):
+            raise ConfigError(
+                f"tool {self.name!r}: requires_approval must be True or False, "
+                f"got {requires_approval!r}",
+                parameter="requires_approval",
+            )
+        self.requires_approval = requires_approval
         target = fn if inspect.isroutine(fn) else type(fn).__call__
         self.is_async = inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(target)
         self.spec = ToolSpec(
@@ -197,12 +216,17 @@ def tool(
     name: str | None = None,
     description: str | None = None,
     large_output: bool = False,
+    requires_approval: bool = False,
 ) -> Tool: ...
 
 
 @overload
 def tool(
-    *, name: str | None = None, description: str | None = None, large_output: bool = False
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    large_output: bool = False,
+    requires_approval: bool = False,
 ) -> Callable[[Callable[..., Any]], Tool]: ...
 
 
@@ -213,17 +237,30 @@ def tool(
     name: str | None = None,
     description: str | None = None,
     large_output: bool = False,
+    requires_approval: bool = False,
 ) -> Tool | Callable[[Callable[..., Any]], Tool]:
     """Make a function a :class:`Tool`, optionally renaming or re-describing it.
 
-    Usable bare (``@tool``), with options (``@tool(name="web_search")``), or as a call
-    (``tool(search, name="web_search")``).
+    Usable bare (``@tool``), with options (``@tool(name="web_search")``,
+    ``@tool(requires_approval=True)``), or as a call (``tool(search, name="web_search")``).
     """
     if fn is not None:
-        return Tool(fn, name=name, description=description, large_output=large_output)
+        return Tool(
+            fn,
+            name=name,
+            description=description,
+            large_output=large_output,
+            requires_approval=requires_approval,
+        )
 
     def wrap(f: Callable[..., Any]) -> Tool:
-        return Tool(f, name=name, description=description, large_output=large_output)
+        return Tool(
+            f,
+            name=name,
+            description=description,
+            large_output=large_output,
+            requires_approval=requires_approval,
+        )
 
     return wrap
 

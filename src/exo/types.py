@@ -18,6 +18,8 @@ from typing_extensions import TypeVar
 
 __all__ = [
     "MESSAGES_ADAPTER",
+    "ApprovalRequest",
+    "ApprovalRequiredEvent",
     "AssistantMessage",
     "ChildResult",
     "ContentBlock",
@@ -38,6 +40,7 @@ __all__ = [
     "RunCompleteEvent",
     "RunResult",
     "RunStartEvent",
+    "RunStatus",
     "StepEvent",
     "StreamEvent",
     "SystemMessage",
@@ -285,6 +288,34 @@ OutputT = TypeVar("OutputT", default=str)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ApprovalRequest:
+    """A call (or a plan) that waits for a person's answer (see ``exo.approval``).
+
+    Attributes:
+        kind: ``"tool"`` for a tool call, ``"plan"`` for the planner's plan.
+        call_id: The tool call's id (the key of ``run(..., approvals={call_id: ...})``);
+            ``"plan"`` for a plan.
+        tool_name: The tool the model called ("" for a plan).
+        arguments: The call's arguments as the model sent them, parsed from JSON.
+        agent_name: The agent whose model made the call.
+        lineage: Names of the agent's parents, outermost first (empty at the top level).
+        plan: The plan text, for ``kind="plan"``.
+    """
+
+    kind: Literal["tool", "plan"]
+    call_id: str
+    agent_name: str
+    tool_name: str = ""
+    arguments: dict[str, Any] = field(default_factory=dict)
+    lineage: tuple[str, ...] = ()
+    plan: str = ""
+
+
+RunStatus = Literal["completed", "paused"]
+"""``"paused"``: the run waits for approvals (``RunResult.pending``); else ``"completed"``."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class RunResult(Generic[OutputT]):
     """The honest outcome of a run.
 
@@ -310,6 +341,10 @@ class RunResult(Generic[OutputT]):
             server gave a reason exo does not know (or none).
         refusal: When ``finish_reason == "refusal"``: the model's refusal text, or an
             explanation when the provider sent none; else ``None``.
+        status: ``"completed"``, or ``"paused"`` when the run waits for a person's approval.
+        pending: What a paused run waits for (tool calls, or the plan).
+        state: A paused run's whole state as JSON-ready data: pass it back as
+            ``run(agent, resume=result.state, approvals={...})``, in this process or another.
     """
 
     output: OutputT
@@ -325,6 +360,9 @@ class RunResult(Generic[OutputT]):
     conversation_id: str | None = None
     finish_reason: FinishReason = "stop"
     refusal: str | None = None
+    status: RunStatus = "completed"
+    pending: list[ApprovalRequest] = field(default_factory=list)
+    state: dict[str, Any] | None = None
 
     @property
     def text(self) -> str:
@@ -532,6 +570,19 @@ class OutputEvent:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ApprovalRequiredEvent:
+    """The run pauses for a person's answer to ``requests`` (always streamed).
+
+    The RunCompleteEvent right after it carries the paused result (``status="paused"``).
+    """
+
+    agent_name: str
+    requests: list[ApprovalRequest]
+    lineage: tuple[str, ...] = ()
+    type: Literal["approval_required"] = "approval_required"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class RunCompleteEvent:
     """The run finished; carries the :class:`RunResult` (always the last event)."""
 
@@ -555,6 +606,7 @@ StreamEvent = Annotated[
     | WarningEvent
     | ErrorEvent
     | OutputEvent
+    | ApprovalRequiredEvent
     | RunCompleteEvent,
     Field(discriminator="type"),
 ]
