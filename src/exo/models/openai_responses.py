@@ -36,7 +36,15 @@ from exo.models._openai_responses_convert import (
 )
 from exo.models._openai_sse import SSEReader
 from exo.models._transport import guard
-from exo.models._wire import arguments, opt_obj, opt_str, replay, sdk_dict, text
+from exo.models._wire import (
+    arguments,
+    opt_obj,
+    opt_str,
+    replay,
+    required_items,
+    sdk_dict,
+    text,
+)
 from exo.models.base import (
     ModelChunk,
     ModelRequest,
@@ -137,10 +145,16 @@ class OpenAIResponsesProvider(OpenAIBase):
             return missing
         return error
 
-    def _final(self, data: Mapping[str, Any]) -> ModelResponse:
-        """The response ``data`` holds; a failed one is its error (WireError if malformed)."""
+    def _final(self, data: Mapping[str, Any], *, whole: bool = True) -> ModelResponse:
+        """The response ``data`` holds; a failed one is its error (WireError if malformed).
+
+        ``whole``: ``data`` is a whole body, which must carry its ``output`` list to be a
+        response at all; the final event of a stream may be bare (what streamed is kept).
+        """
         if data.get("status") == "failed":
             raise self._event_error(data.get("error") or {"message": "the response failed"})
+        if whole:
+            required_items(data, "output", "the response's output")
         return parse_response(data, model=self._model)
 
     async def _stream_raw(self, request: ModelRequest) -> AsyncGenerator[ModelChunk, None]:
@@ -261,7 +275,9 @@ class _StreamState:
             if item.get("type") == "reasoning":
                 self.reasoning.append(reasoning_block(item))
         elif kind in _FINAL:
-            self.final = self.provider._final(opt_obj(event.get("response"), "the response"))
+            self.final = self.provider._final(
+                opt_obj(event.get("response"), "the response"), whole=False
+            )
         elif kind == "response.failed":
             response = event.get("response")
             error = response.get("error") if isinstance(response, Mapping) else None
