@@ -83,12 +83,28 @@ __all__ = [
 _OPENAI_HEADERS = ("OpenAI-Organization", "OpenAI-Project")
 """Headers the SDK fills from ``OPENAI_ORG_ID`` / ``OPENAI_PROJECT_ID``: OpenAI's own."""
 
-ERRORS = (
+
+def _aiohttp_errors() -> tuple[type[Exception], ...]:
+    """aiohttp's own error base, when aiohttp is installed (the SDK's aiohttp transport)."""
+    try:
+        import aiohttp
+    except ImportError:  # pragma: no cover - aiohttp is optional
+        return ()
+    return (aiohttp.ClientError,)
+
+
+_CLIENT_ERRORS = _aiohttp_errors()
+"""Errors the SDK's aiohttp transport lets through unmapped: it maps only some aiohttp
+errors to httpx ones, and a reply that is not valid HTTP (a header block past aiohttp's
+limit, a bad status line) reaches the caller as aiohttp's ``ClientResponseError``."""
+
+ERRORS: tuple[type[Exception], ...] = (
     openai.OpenAIError,
     httpx2.HTTPError,
     httpx2.StreamError,
     json.JSONDecodeError,
     WireError,
+    *_CLIENT_ERRORS,
 )
 """What the SDK and its transport raise; every one becomes a ModelError."""
 
@@ -418,7 +434,7 @@ def to_model_error(exc: BaseException, *, backend: str, model: str, key_env: str
         # the SDK's aiohttp transport reports a dropped connection as a timeout too
         reason = transport_reason(exc)
         message, code, retryable = f"timed out or lost the connection ({reason})", None, True
-    elif isinstance(exc, openai.APIConnectionError | httpx2.TransportError):
+    elif isinstance(exc, (openai.APIConnectionError, httpx2.TransportError, *_CLIENT_ERRORS)):
         message, code, retryable = f"connection failed: {transport_reason(exc)}", None, True
     elif isinstance(exc, WireError):  # a 200 in the wrong shape: the same bytes would fail again
         message, code = f"malformed response from the server: {exc}", None
