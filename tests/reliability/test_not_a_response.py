@@ -76,3 +76,18 @@ async def test_an_empty_but_well_formed_answer_is_still_a_result(
     provider = build(protocol, raw, Boundary(json.dumps(doc).encode()))
     response = await provider.complete(REQUEST)
     assert response.message.content == "" and response.finish_reason == "stop"
+
+
+@PATHS
+@PROTOCOLS
+async def test_a_web_page_answering_a_stream_is_a_non_retryable_error_naming_the_url(
+    protocol: str, raw: bool
+) -> None:
+    """A wrong base URL serves the site's page: every backend says so and does not retry
+    (Anthropic read the page as events and retried "the stream ended before message_stop")."""
+    page = b"<!doctype html><html><body><h1>Welcome</h1></body></html>"
+    provider = build(protocol, raw, Boundary(page, "text/html; charset=utf-8"))
+    with pytest.raises(ModelError) as caught:
+        _ = [chunk async for chunk in provider.stream(REQUEST)]
+    assert not caught.value.retryable
+    assert "web page" in caught.value.detail and "base URL" in (caught.value.hint or "")

@@ -291,6 +291,23 @@ class AnthropicProvider:
         # One generator per path, so that each chunk crosses a single generator frame.
         return self._stream_raw(request) if self._raw else self._stream_sdk(request)
 
+    def _answered_whole(self, response: httpx2.Response) -> bool:
+        """Whether a streamed call got one JSON body; a web page is refused outright.
+
+        A web page means the base URL points at a site, not at the API: the same page would
+        come again, so it is not retried (read as events, it was a retried "stream ended").
+        """
+        kind = response.headers.get("content-type", "")
+        if "html" in kind:
+            raise ModelError(
+                f"expected an event stream, got a web page ({kind})",
+                backend=BACKEND,
+                model=self._model,
+                hint=f"check the base URL ({self._public_url()}): it should be the API's, "
+                "without /v1",
+            )
+        return "json" in kind
+
     async def _stream_raw(self, request: ModelRequest) -> AsyncGenerator[ModelChunk, None]:
         watch = self._watch(request)
         body = self._body(request)
@@ -300,7 +317,7 @@ class AnthropicProvider:
         response: httpx2.Response | None = None
         try:
             response = await self._post(body, watch, stream=True)
-            if "json" in response.headers.get("content-type", ""):
+            if self._answered_whole(response):
                 # a server that ignored stream=true and answered in one piece
                 whole = self._whole(await watch.wait(response.aread(), idle=False))
                 for item in replay(whole):
@@ -333,7 +350,7 @@ class AnthropicProvider:
                 self._sdk_create(self._body(request), watch, stream=True)
             )
             guard(stream.response)
-            if "json" in stream.response.headers.get("content-type", ""):
+            if self._answered_whole(stream.response):
                 whole = self._whole(await watch.wait(stream.response.aread(), idle=False))
                 for item in replay(whole):
                     yield item
