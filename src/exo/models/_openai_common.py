@@ -46,7 +46,7 @@ except ImportError:  # pragma: no cover - orjson is an optional speed-up
         return json.loads(bytes(data) if isinstance(data, memoryview) else data)
 
 
-from exo.errors import ModelError
+from exo.errors import ConfigError, ModelError
 from exo.models._common import (
     PLACEHOLDER_KEY,
     check_client_conflict,
@@ -167,7 +167,8 @@ class OpenAIBase:
 
     Raises:
         ModelError: no API key was given or found (the message names the variable to set).
-        ConfigError: ``client=`` was combined with options it already fixes.
+        ConfigError: ``client=`` was combined with options it already fixes, or the base
+            URL carries credentials (``user:password@``).
     """
 
     def __init__(self, model: str, *, backend: str = "openai", **options: Unpack[ClientOptions]):
@@ -202,6 +203,8 @@ class OpenAIBase:
             or os.environ.get(options.get("base_url_env", "OPENAI_BASE_URL"))
             or options.get("default_base_url")
         )
+        if url:
+            _refuse_credentials(url)
         http_client = options.get("http_client") or _default_http_client()
         self._client = openai.AsyncOpenAI(
             api_key=self._secret,
@@ -370,6 +373,25 @@ def _isolation_headers() -> Mapping[str, str]:
             names.append(name)
     omitted: dict[str, Any] = dict.fromkeys(names, openai.Omit())
     return omitted
+
+
+def _refuse_credentials(url: str) -> None:
+    """Refuse a base URL carrying ``user:password@``, without repeating the password.
+
+    The key goes out as ``Authorization: Bearer``: aiohttp refuses to combine that header
+    with URL credentials (a raw ``ValueError`` at the first call), and httpx would replace
+    the key with Basic auth (every call refused as unauthenticated).
+    """
+    parsed = httpx2.URL(url)
+    if parsed.userinfo:
+        shown = parsed.copy_with(userinfo=b"")
+        raise ConfigError(
+            f"the base URL {shown} carries credentials (user:password@), which cannot be "
+            "sent together with the API key",
+            parameter="base_url",
+            hint="remove the credentials from the URL (and OPENAI_BASE_URL or the preset's "
+            "*_BASE_URL variable); a gateway's token goes in api_key=",
+        )
 
 
 def _default_http_client() -> httpx2.AsyncClient:
