@@ -325,8 +325,11 @@ class AnthropicProvider:
                 return
             async with aclosing(SSEReader(response, watch).batches()) as batches:
                 async for events in batches:
-                    for _, data in events:
-                        chunk = feed_dict(asm, _object(data))
+                    for name, data in events:
+                        event = _object(data)
+                        if name == "error":  # whatever its data's type says
+                            raise from_stream_error(event, self._model, partial_text=asm.text)
+                        chunk = feed_dict(asm, event)
                         if chunk is not None:
                             yield chunk
             yield asm.response()

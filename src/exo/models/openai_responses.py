@@ -173,8 +173,11 @@ class OpenAIResponsesProvider(OpenAIBase):
             out = state.out
             async with aclosing(SSEReader(response, watch).batches()) as batches:
                 async for events in batches:
-                    for _, data in events:
-                        state.handle(self._json(data))
+                    for name, data in events:
+                        event = self._json(data)
+                        if name == "error":  # whatever its data's type says
+                            raise self._event_error(event.get("error") or event)
+                        state.handle(event)
                         if out:
                             for delta in out:
                                 yield delta
