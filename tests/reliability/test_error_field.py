@@ -33,6 +33,7 @@ READERS = [
     ("openai", True),
     ("openai", False),
     ("openai-responses", True),
+    ("openai-responses", False),
     ("anthropic", True),
 ]
 
