@@ -28,13 +28,14 @@ TOO_LONG = {
     "type": "exceed_context_size_error",
 }
 CRASHED = {"code": 500, "message": "decode failed", "type": "server_error"}
-# (protocol, request path): the paths that read events with exo's own decoder
+# (protocol, raw): every backend and path reads events with exo's own decoder
 READERS = [
     ("openai", True),
     ("openai", False),
     ("openai-responses", True),
     ("openai-responses", False),
     ("anthropic", True),
+    ("anthropic", False),
 ]
 
 
