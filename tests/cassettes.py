@@ -66,7 +66,11 @@ def _request_body(req: dict[str, Any]) -> Any:
     body = req.get("body")
     if body in (None, ""):
         return None
-    if isinstance(body, dict):  # {string: ...}
+    if isinstance(body, dict) and "content" in body:  # newer pydantic-ai: {type, content}
+        if body.get("type") == "json":
+            return body["content"]
+        body = body["content"]
+    elif isinstance(body, dict):  # {string: ...}
         body = body.get("string")
     if isinstance(body, bytes):
         body = body.decode()
@@ -80,6 +84,10 @@ def _response_body(resp: dict[str, Any], headers: dict[str, str]) -> bytes:
     if "parsed_body" in resp:
         return json.dumps(resp["parsed_body"]).encode()
     body = resp.get("body", {})
+    if isinstance(body, dict) and "content" in body:  # newer pydantic-ai: {type, content}
+        if body.get("type") == "json":
+            return json.dumps(body["content"]).encode()
+        body = {"string": body["content"]}
     raw = body.get("string", "") if isinstance(body, dict) else body
     data = raw if isinstance(raw, bytes) else str(raw).encode()
     if headers.get("content-encoding") == "gzip" or data[:2] == b"\x1f\x8b":

@@ -8,6 +8,8 @@ instructions, and every tool result), so the wire and memory never see a lone su
 
 from __future__ import annotations
 
+from typing import Any
+
 from exo.types import (
     AssistantMessage,
     Message,
@@ -18,7 +20,7 @@ from exo.types import (
     UserMessage,
 )
 
-__all__ = ["describe", "encodable", "encodable_content", "encodable_message"]
+__all__ = ["describe", "encodable", "encodable_content", "encodable_json", "encodable_message"]
 
 
 def encodable(text: str) -> str:
@@ -36,6 +38,29 @@ def encodable(text: str) -> str:
         pass
     joined = text.encode("utf-16", "surrogatepass").decode("utf-16", "surrogatepass")
     return joined.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def encodable_json(value: Any) -> Any:
+    """Return a JSON value (a tool's schema) with every string in it made encodable.
+
+    The same object when nothing needed escaping. Tool descriptions and schemas are built
+    from docstrings and signatures, which may be generated from data (file names): they are
+    made encodable once, when the tool is built, not on every call.
+    """
+    if isinstance(value, str):
+        return encodable(value)
+    if isinstance(value, dict):
+        out: dict[Any, Any] = {}
+        changed = False
+        for key, item in value.items():
+            new_key, new_item = encodable_json(key), encodable_json(item)
+            changed = changed or new_key is not key or new_item is not item
+            out[new_key] = new_item
+        return out if changed else value
+    if isinstance(value, list):
+        items = [encodable_json(v) for v in value]
+        return value if all(a is b for a, b in zip(items, value, strict=True)) else items
+    return value
 
 
 def encodable_content(content: MessageContent) -> MessageContent:

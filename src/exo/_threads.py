@@ -10,6 +10,11 @@ runs them, and each run takes at most its agent's ``max_tool_threads`` of it at 
 A function run here never raises across the thread boundary: its outcome comes back as data
 (:class:`Outcome`), so exceptions a future cannot carry (``StopIteration``) or that mean
 something else to the event loop (``GeneratorExit``, ``CancelledError``) stay the tool's own.
+
+The workers are daemon threads (:class:`DaemonPool`), unlike ``ThreadPoolExecutor``'s, which
+the interpreter joins at exit: a tool still blocked when its run was cancelled or timed out
+(``time.sleep``, ``input()``, a socket without a timeout) would hold the process open until
+it returned, after Ctrl-C too.
 """
 
 from __future__ import annotations
@@ -17,12 +22,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import queue
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, Future
 from typing import Any, NamedTuple
 
-__all__ = ["Outcome", "ToolLane", "ToolThreads", "capture", "run_in_own_thread"]
+__all__ = ["DaemonPool", "Outcome", "ToolLane", "ToolThreads", "capture", "run_in_own_thread"]
 
 
 class Outcome(NamedTuple):
@@ -43,6 +49,71 @@ def capture(fn: Callable[..., Any], args: list[Any], kwargs: dict[str, Any]) -> 
         return Outcome(error=exc)
 
 
+_Work = tuple[Future[Any], Callable[..., Any], tuple[Any, ...], dict[str, Any]]
+
+
+class DaemonPool(Executor):
+    """An executor of at most ``size`` daemon threads, started as work arrives.
+
+    Like ``ThreadPoolExecutor`` (an idle worker takes the next call; a new one starts only
+    when none is idle), but its threads never hold the interpreter's exit.
+    """
+
+    def __init__(self, size: int, name: str = "exo-tool") -> None:
+        self._size = size
+        self._name = name
+        self._queue: queue.SimpleQueue[_Work | None] = queue.SimpleQueue()
+        self._idle = threading.Semaphore(0)
+        self._lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
+        self._closed = False
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        """Schedule ``fn(*args, **kwargs)``; return its future."""
+        future: Future[Any] = Future()
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("cannot schedule new calls after shutdown")
+            self._queue.put((future, fn, args, kwargs))
+            if not self._idle.acquire(blocking=False) and len(self._threads) < self._size:
+                name = f"{self._name}_{len(self._threads)}"
+                thread = threading.Thread(target=self._work, name=name, daemon=True)
+                self._threads.append(thread)
+                thread.start()
+        return future
+
+    def _work(self) -> None:
+        while (item := self._queue.get()) is not None:
+            future, fn, args, kwargs = item
+            del item  # hold nothing of a finished call while idle
+            if future.set_running_or_notify_cancel():
+                try:
+                    future.set_result(fn(*args, **kwargs))
+                except BaseException as exc:  # the future carries it to the caller
+                    future.set_exception(exc)
+            del future, fn, args, kwargs
+            self._idle.release()
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        """Let each thread end after its current call; ``cancel_futures`` drops queued ones."""
+        with self._lock:
+            self._closed = True
+            threads = list(self._threads)
+        if cancel_futures:
+            while True:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is not None:
+                    item[0].cancel()
+        for _ in threads:
+            self._queue.put(None)
+        if wait:
+            for thread in threads:
+                thread.join()
+
+
 class ToolThreads:
     """A pool of worker threads for sync tools, started on first use.
 
@@ -54,15 +125,15 @@ class ToolThreads:
 
     def __init__(self, size: int = 64) -> None:
         self.size = size
-        self._pool: ThreadPoolExecutor | None = None
+        self._pool: DaemonPool | None = None
         self._lock = threading.Lock()
 
-    def executor(self) -> ThreadPoolExecutor:
+    def executor(self) -> DaemonPool:
         """The pool (created on first use: a runner whose tools are all async starts none)."""
         if self._pool is None:
             with self._lock:
                 if self._pool is None:
-                    self._pool = ThreadPoolExecutor(self.size, thread_name_prefix="exo-tool")
+                    self._pool = DaemonPool(self.size)
         return self._pool
 
     def lane(self, limit: int) -> ToolLane:

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, overload
 from pydantic import BaseModel, ValidationError
 
 from exo._schema import FunctionSchema, format_validation_error, function_schema
-from exo._text import describe, encodable, encodable_content
+from exo._text import describe, encodable, encodable_content, encodable_json
 from exo._threads import Outcome, ToolLane, run_in_own_thread
 from exo.errors import ConfigError, ToolError
 from exo.models.base import ToolSpec
@@ -135,7 +135,8 @@ class Tool:
         self.fn = fn
         self.name = _check_name(name or getattr(fn, "__name__", None) or type(fn).__name__)
         self._schema: FunctionSchema = function_schema(fn, context_type=ToolContext, name=self.name)
-        self.description = description or self._schema.description or self.name
+        # text from docstrings may be generated (file names): sendable once, here
+        self.description = encodable(description or self._schema.description or self.name)
         self.large_output = large_output
         if not isinstance(requires_approval, bool):
             raise ConfigError(
@@ -147,7 +148,9 @@ class Tool:
         target = fn if inspect.isroutine(fn) else type(fn).__call__
         self.is_async = inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(target)
         self.spec = ToolSpec(
-            name=self.name, description=self.description, parameters=self._schema.json_schema
+            name=self.name,
+            description=self.description,
+            parameters=encodable_json(self._schema.json_schema),
         )
 
     @property
@@ -157,8 +160,8 @@ class Tool:
 
     @property
     def parameters(self) -> dict[str, Any]:
-        """The JSON schema of the arguments."""
-        return self._schema.json_schema
+        """The JSON schema of the arguments (as sent: its text made encodable)."""
+        return self.spec.parameters
 
     def __repr__(self) -> str:
         return f"Tool(name={self.name!r})"

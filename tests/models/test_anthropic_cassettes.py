@@ -156,7 +156,8 @@ def assert_deltas_add_up(chunks: list[ModelChunk], response: ModelResponse) -> N
 
 
 def test_every_anthropic_cassette_is_replayed_here() -> None:
-    source = Path(__file__).read_text()
+    here = Path(__file__)  # or, for those with server tools, in test_server_tool_cassettes.py
+    source = here.read_text() + (here.parent / "test_server_tool_cassettes.py").read_text()
     files = sorted(
         p.relative_to(TRAFFIC).as_posix() for p in (TRAFFIC / "anthropic").rglob("*.yaml")
     )

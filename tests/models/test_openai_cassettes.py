@@ -186,7 +186,8 @@ def recorded_tool_outputs(replayer: Replayer, turn: int) -> dict[str, str]:
 
 def test_every_openai_cassette_is_replayed_here_or_in_the_responses_file() -> None:
     here = Path(__file__)
-    source = here.read_text() + (here.parent / "test_openai_responses_cassettes.py").read_text()
+    others = ("test_openai_responses_cassettes.py", "test_server_tool_cassettes.py")
+    source = here.read_text() + "".join((here.parent / name).read_text() for name in others)
     files = sorted(p.relative_to(TRAFFIC).as_posix() for p in (TRAFFIC / "openai").rglob("*.yaml"))
     assert files
     assert [f for f in files if f not in source] == []

@@ -73,7 +73,8 @@ class Reply:
         turn: The answer (None for a pure fault).
         status: HTTP status; anything but 200 sends the provider's error body.
         message: The error message for a status reply.
-        headers: Extra response headers (``Retry-After``, ``x-should-retry``…).
+        headers: Extra response headers (``Retry-After``, ``x-should-retry``…), on an error
+            or a plain answer.
         reset: Reset the connection before the first byte of the response.
         reset_after: Streams: reset after this many events (0: right after the headers).
             JSON: reset halfway through the body.
@@ -396,7 +397,7 @@ class FakeServer:
             return await self._drip(request, attempt, reply, data, "application/json")
         if reply.reset_after is None:
             attempt.outcome = "ok"
-            return web.Response(body=data, content_type="application/json")
+            return web.Response(body=data, content_type="application/json", headers=reply.headers)
         response = web.StreamResponse(headers={"content-type": "application/json"})
         response.content_length = len(data)
         await response.prepare(request)
@@ -462,6 +463,7 @@ class FakeServer:
             return await self._echo(request, attempt, reply.echo, reply.echo_in)
         response = web.StreamResponse(
             headers={"content-type": "text/event-stream", "cache-control": "no-cache"}
+            | dict(reply.headers)
         )
         await response.prepare(request)
         pause = max(reply.event_delay, 0.002) if reply.endless else reply.event_delay

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import random
+from typing import Any
 
+import httpx2
 import pytest
 
+from exo import Agent, run
 from exo._text import describe, encodable
+from reliability.fuzzwire import Boundary, build, json_seeds
 
 POOLS = [
     (0x20, 0x7E),  # ASCII
@@ -60,3 +65,38 @@ class _Raises:
 def test_describe_never_raises() -> None:
     assert describe(_Raises()) == "<_Raises object: str() raised KeyError>"
     assert describe("x\ud800") == "x\\ud800"
+
+
+def _described_by_data() -> Any:
+    """A tool whose docstring was generated from data: a file name that is not UTF-8."""
+
+    def listing(path: str) -> str:
+        return path
+
+    listing.__doc__ = (
+        "List a folder, e.g. report-\udcff.txt.\n\nArgs:\n    path: A folder like data-\ud800/."
+    )
+    return listing
+
+
+@pytest.mark.parametrize("raw", [True, False], ids=["raw", "sdk"])
+@pytest.mark.parametrize("protocol", ["openai", "openai-responses", "anthropic"])
+async def test_a_tool_description_with_lone_surrogates_is_sent_escaped(
+    protocol: str, raw: bool
+) -> None:
+    """Found by the outside test: a raw TypeError / UnicodeEncodeError on every call of a run
+    offering such a tool (the descriptions never passed the transcript boundary)."""
+    sent: list[bytes] = []
+
+    def handle(request: httpx2.Request) -> httpx2.Response:
+        sent.append(request.content)
+        return httpx2.Response(200, json=json_seeds(protocol)[0])
+
+    boundary = Boundary()
+    boundary.handle = handle  # type: ignore[method-assign]
+    agent = Agent(name="a", model="test:m", tools=[_described_by_data()])
+    result = await run(agent, "go", provider=build(protocol, raw, boundary))
+    assert result.output == "Hello there, friend."
+    text = sent[0].decode("utf-8")
+    assert "report-\\\\udcff.txt" in text and "data-\\\\ud800/" in text
+    assert json.loads(text)

@@ -17,7 +17,15 @@ from typing import Any
 
 import orjson
 
-from exo.models._wire import REFUSED, WireError, count, items, obj, opt_str, text
+from exo.models._wire import (
+    REFUSED,
+    WireError,
+    count,
+    obj,
+    opt_str,
+    required_items,
+    text,
+)
 from exo.models.base import FINAL_RESULT, ModelRequest, ModelResponse, ToolSpec, output_tool
 from exo.types import (
     AssistantMessage,
@@ -342,7 +350,7 @@ def response_from_dict(data: object, model: str) -> ModelResponse:
     said: list[str] = []
     calls: list[ToolCall] = []
     reasoning: list[ReasoningBlock] = []
-    for raw in items(message.get("content"), "the response's content"):
+    for raw in required_items(message, "content", "the response's content"):
         block = obj(raw, "a content block")
         kind = block.get("type")
         if kind == "text":

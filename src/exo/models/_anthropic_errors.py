@@ -74,7 +74,10 @@ def from_exception(
 def from_stream_error(body: object, model: str, *, partial_text: str = "") -> ModelError:
     """Map the body of a mid-stream ``event: error`` to a :class:`ModelError`."""
     kind, message = _error_fields(body)
-    status = _TYPE_STATUS.get(kind or "", 500)
+    code = body.get("code") if isinstance(body, Mapping) else None
+    if not (isinstance(code, int) and 400 <= code < 600):  # a compatible server's status
+        code = 500
+    status = _TYPE_STATUS.get(kind or "", code)
     detail = f"{kind}: {message}" if kind else message
     return _error(
         f"the response stream failed: {detail}",
@@ -120,6 +123,10 @@ def _error_fields(body: object) -> tuple[str | None, str]:
         if isinstance(error, Mapping):
             kind = error.get("type")
             return (str(kind) if kind else None), str(error.get("message") or "")
+        message = body.get("message")
+        if isinstance(message, str):  # a compatible server's flat {"type", "message"}
+            kind = body.get("type")
+            return (kind if isinstance(kind, str) and kind else None), message
         return None, str(body)
     return None, "" if body is None else str(body)
 

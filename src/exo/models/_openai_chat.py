@@ -22,6 +22,7 @@ from exo.models._wire import (
     obj,
     opt_obj,
     opt_str,
+    required_items,
     text,
 )
 from exo.models.base import (
@@ -299,7 +300,7 @@ def parse_completion(data: Mapping[str, Any], *, backend: str, model: str) -> Mo
     Raises:
         WireError: the object is not a completion (no choices, or parts of the wrong type).
     """
-    choices = items(data.get("choices"), "the response's choices")
+    choices = required_items(data, "choices", "the response's choices")
     if not choices:
         raise WireError("the response has no choices")
     choice = obj(choices[0], "the response's first choice")

@@ -46,7 +46,7 @@ except ImportError:  # pragma: no cover - orjson is an optional speed-up
         return json.loads(bytes(data) if isinstance(data, memoryview) else data)
 
 
-from exo.errors import ModelError
+from exo.errors import ConfigError, ModelError
 from exo.models._common import (
     PLACEHOLDER_KEY,
     check_client_conflict,
@@ -83,12 +83,28 @@ __all__ = [
 _OPENAI_HEADERS = ("OpenAI-Organization", "OpenAI-Project")
 """Headers the SDK fills from ``OPENAI_ORG_ID`` / ``OPENAI_PROJECT_ID``: OpenAI's own."""
 
-ERRORS = (
+
+def _aiohttp_errors() -> tuple[type[Exception], ...]:
+    """aiohttp's own error base, when aiohttp is installed (the SDK's aiohttp transport)."""
+    try:
+        import aiohttp
+    except ImportError:  # pragma: no cover - aiohttp is optional
+        return ()
+    return (aiohttp.ClientError,)
+
+
+_CLIENT_ERRORS = _aiohttp_errors()
+"""Errors the SDK's aiohttp transport lets through unmapped: it maps only some aiohttp
+errors to httpx ones, and a reply that is not valid HTTP (a header block past aiohttp's
+limit, a bad status line) reaches the caller as aiohttp's ``ClientResponseError``."""
+
+ERRORS: tuple[type[Exception], ...] = (
     openai.OpenAIError,
     httpx2.HTTPError,
     httpx2.StreamError,
     json.JSONDecodeError,
     WireError,
+    *_CLIENT_ERRORS,
 )
 """What the SDK and its transport raise; every one becomes a ModelError."""
 
@@ -151,7 +167,8 @@ class OpenAIBase:
 
     Raises:
         ModelError: no API key was given or found (the message names the variable to set).
-        ConfigError: ``client=`` was combined with options it already fixes.
+        ConfigError: ``client=`` was combined with options it already fixes, or the base
+            URL carries credentials (``user:password@``).
     """
 
     def __init__(self, model: str, *, backend: str = "openai", **options: Unpack[ClientOptions]):
@@ -186,6 +203,8 @@ class OpenAIBase:
             or os.environ.get(options.get("base_url_env", "OPENAI_BASE_URL"))
             or options.get("default_base_url")
         )
+        if url:
+            _refuse_credentials(url)
         http_client = options.get("http_client") or _default_http_client()
         self._client = openai.AsyncOpenAI(
             api_key=self._secret,
@@ -356,6 +375,25 @@ def _isolation_headers() -> Mapping[str, str]:
     return omitted
 
 
+def _refuse_credentials(url: str) -> None:
+    """Refuse a base URL carrying ``user:password@``, without repeating the password.
+
+    The key goes out as ``Authorization: Bearer``: aiohttp refuses to combine that header
+    with URL credentials (a raw ``ValueError`` at the first call), and httpx would replace
+    the key with Basic auth (every call refused as unauthenticated).
+    """
+    parsed = httpx2.URL(url)
+    if parsed.userinfo:
+        shown = parsed.copy_with(userinfo=b"")
+        raise ConfigError(
+            f"the base URL {shown} carries credentials (user:password@), which cannot be "
+            "sent together with the API key",
+            parameter="base_url",
+            hint="remove the credentials from the URL (and OPENAI_BASE_URL or the preset's "
+            "*_BASE_URL variable); a gateway's token goes in api_key=",
+        )
+
+
 def _default_http_client() -> httpx2.AsyncClient:
     """The SDK's aiohttp-based client when aiohttp is installed, else its httpx one."""
     try:
@@ -418,7 +456,7 @@ def to_model_error(exc: BaseException, *, backend: str, model: str, key_env: str
         # the SDK's aiohttp transport reports a dropped connection as a timeout too
         reason = transport_reason(exc)
         message, code, retryable = f"timed out or lost the connection ({reason})", None, True
-    elif isinstance(exc, openai.APIConnectionError | httpx2.TransportError):
+    elif isinstance(exc, (openai.APIConnectionError, httpx2.TransportError, *_CLIENT_ERRORS)):
         message, code, retryable = f"connection failed: {transport_reason(exc)}", None, True
     elif isinstance(exc, WireError):  # a 200 in the wrong shape: the same bytes would fail again
         message, code = f"malformed response from the server: {exc}", None

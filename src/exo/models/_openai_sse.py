@@ -12,7 +12,9 @@ by a blank line. :class:`SSEDecoder` is a small synchronous state machine fed wi
 chunks as they arrive; it yields ``(event, data)`` pairs with ``data`` still as bytes, so the
 caller can hand them straight to a fast JSON parser. Comment lines (``: keep-alive``, as
 OpenRouter sends) and the ``id`` / ``retry`` fields are ignored; CR, LF and CRLF line ends
-are all accepted, even when split across chunks.
+are all accepted, even when split across chunks. One field outside the standard is read:
+``error: <json>``, how llama.cpp's server reports a failure mid-stream, becomes an event
+named ``error``.
 """
 
 from __future__ import annotations
@@ -93,6 +95,12 @@ class SSEDecoder:
                 data.append(value[1:] if value.startswith(b" ") else value)
             elif line.startswith(b"event:"):
                 self._event = line[6:].strip().decode("utf-8", "replace")
+            elif line.startswith(b"error:"):
+                # llama.cpp's server sends a streamed failure as an `error: {...}` field: an
+                # unknown field to the standard (dropped), but its only word on what failed
+                self._event = "error"
+                value = line[6:]
+                data.append(value[1:] if value.startswith(b" ") else value)
             elif line == b"data":
                 data.append(b"")
             # ":" comments and the id / retry fields carry nothing we use

@@ -156,9 +156,18 @@ class Watch:
         )
 
 
+_BOM = b"\xef\xbb\xbf"
+
+
 class _Guarded(httpx2.AsyncByteStream):
     """A response body that stops at the size caps (an iterator, not a generator: nothing
-    is left suspended when a read is cancelled)."""
+    is left suspended when a read is cancelled).
+
+    It also drops a UTF-8 byte order mark at the start of the body, as the event-stream
+    standard says to: left in, it hid the first event (its ``data:`` line no longer starts
+    the line) and made a JSON body unreadable to orjson, on one request path and not the
+    other.
+    """
 
     def __init__(self, inner: httpx2.AsyncByteStream, *, lines: bool) -> None:
         self._inner = inner
@@ -166,6 +175,7 @@ class _Guarded(httpx2.AsyncByteStream):
         self._chunks: AsyncIterator[bytes] | None = None
         self._total = 0
         self._line = 0
+        self._start = True  # the first chunk is still to come
 
     def __aiter__(self) -> AsyncIterator[bytes]:
         self._chunks = self._inner.__aiter__()
@@ -174,6 +184,8 @@ class _Guarded(httpx2.AsyncByteStream):
     async def __anext__(self) -> bytes:
         assert self._chunks is not None
         chunk = await self._chunks.__anext__()
+        if self._start:
+            chunk = await self._without_bom(chunk)
         self._total += len(chunk)
         if self._total > MAX_BODY_BYTES:
             raise ResponseTooLarge(
@@ -188,6 +200,17 @@ class _Guarded(httpx2.AsyncByteStream):
                     "reading stopped"
                 )
         return chunk
+
+    async def _without_bom(self, chunk: bytes) -> bytes:
+        """``chunk`` (the body's first) without a leading BOM, even one split over chunks."""
+        assert self._chunks is not None
+        self._start = False
+        while len(chunk) < len(_BOM) and _BOM.startswith(chunk):
+            try:
+                chunk += await self._chunks.__anext__()
+            except StopAsyncIteration:
+                break
+        return chunk[len(_BOM) :] if chunk.startswith(_BOM) else chunk
 
     async def aclose(self) -> None:
         await self._inner.aclose()

@@ -28,6 +28,7 @@ __all__ = [
     "opt_obj",
     "opt_str",
     "replay",
+    "required_items",
     "sdk_dict",
     "text",
 ]
@@ -78,6 +79,23 @@ def items(value: object, what: str) -> list[Any]:
     if value is None:
         return []
     raise WireError(f"{what} is {describe(value)}, not a list")
+
+
+def required_items(data: Mapping[str, Any], key: str, what: str) -> list[Any]:
+    """``data[key]`` as a JSON list that must be there: the field that makes a body a response.
+
+    A body without it is no answer at all (``{}``, a proxy's own JSON, an error object sent
+    with status 200 as some gateways do), not an empty one: a :class:`WireError` that quotes
+    the server's error message when the body carries one.
+    """
+    value = data.get(key)
+    if isinstance(value, list):
+        return value
+    error = data.get("error")
+    message = error.get("message") if isinstance(error, Mapping) else error
+    if isinstance(message, str) and message:
+        raise WireError(f"the server sent an error instead of a response: {message}")
+    raise WireError(f"{what} is {'missing' if key not in data else describe(value)}, not a list")
 
 
 def opt_str(value: object) -> str | None:

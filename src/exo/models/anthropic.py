@@ -16,9 +16,11 @@ API key (``exo.models._common.redact``). Two call paths exist:
   ``client.post(..., cast_to=httpx2.Response)``; the JSON or SSE bytes are parsed with
   orjson straight into exo types. This skips the SDK's request walk and its pydantic
   response models, whose cost grows with the conversation.
-* ``raw=False``: ``client.messages.create(...)`` and the SDK's streams; each response and
-  event is read as the JSON object the SDK's (unvalidated) model holds, by the same checked
-  parser as the lean path.
+* ``raw=False``: ``client.messages.create(...)``, whose response is read as the JSON object
+  the SDK's (unvalidated) model holds, by the same checked parser as the lean path; streams
+  are sent by the SDK (``with_streaming_response``) and read by the lean path's event reader,
+  so both paths see the same events (an ``error:`` line, an error told by its event name
+  or its type) without an SDK model per event.
 
 Both pass every recorded cassette; ``benchmarks/anthropic_overhead.py`` measures them.
 """
@@ -291,6 +293,23 @@ class AnthropicProvider:
         # One generator per path, so that each chunk crosses a single generator frame.
         return self._stream_raw(request) if self._raw else self._stream_sdk(request)
 
+    def _answered_whole(self, response: httpx2.Response) -> bool:
+        """Whether a streamed call got one JSON body; a web page is refused outright.
+
+        A web page means the base URL points at a site, not at the API: the same page would
+        come again, so it is not retried (read as events, it was a retried "stream ended").
+        """
+        kind = response.headers.get("content-type", "")
+        if "html" in kind:
+            raise ModelError(
+                f"expected an event stream, got a web page ({kind})",
+                backend=BACKEND,
+                model=self._model,
+                hint=f"check the base URL ({self._public_url()}): it should be the API's, "
+                "without /v1",
+            )
+        return "json" in kind
+
     async def _stream_raw(self, request: ModelRequest) -> AsyncGenerator[ModelChunk, None]:
         watch = self._watch(request)
         body = self._body(request)
@@ -300,19 +319,9 @@ class AnthropicProvider:
         response: httpx2.Response | None = None
         try:
             response = await self._post(body, watch, stream=True)
-            if "json" in response.headers.get("content-type", ""):
-                # a server that ignored stream=true and answered in one piece
-                whole = self._whole(await watch.wait(response.aread(), idle=False))
-                for item in replay(whole):
+            async with aclosing(self._read_stream(response, watch, asm)) as items:
+                async for item in items:
                     yield item
-                return
-            async with aclosing(SSEReader(response, watch).batches()) as batches:
-                async for events in batches:
-                    for _, data in events:
-                        chunk = feed_dict(asm, _object(data))
-                        if chunk is not None:
-                            yield chunk
-            yield asm.response()
         except ModelError as error:
             failure = error
         except (anthropic.AnthropicError, httpx2.HTTPError, WireError) as exc:
@@ -324,57 +333,72 @@ class AnthropicProvider:
             raise self._redact(failure)  # outside the except block: see complete()
 
     async def _stream_sdk(self, request: ModelRequest) -> AsyncGenerator[ModelChunk, None]:
+        # The SDK builds and sends the request; its events are read by exo's reader, as on
+        # the OpenAI backends: one reader for both paths (an `error:` line, an error event
+        # told by its name or its type), and no SDK event model per event.
         watch = self._watch(request)
         asm = StreamAssembler(self._model)
         failure: ModelError | None = None
-        events: anthropic.AsyncStream[Any] | None = None
         try:
-            events = stream = await watch.wait(
-                self._sdk_create(self._body(request), watch, stream=True)
-            )
-            guard(stream.response)
-            if "json" in stream.response.headers.get("content-type", ""):
-                whole = self._whole(await watch.wait(stream.response.aread(), idle=False))
-                for item in replay(whole):
-                    yield item
-                return
-            while True:
-                try:
-                    event = await watch.wait(anext(stream))
-                except StopAsyncIteration:
-                    break
-                watch.progress()
-                # one parser for both paths: the SDK's event models do not validate
-                chunk = feed_dict(asm, sdk_dict(event))
-                if chunk is not None:
-                    yield chunk
-            yield asm.response()
+            arguments = self._sdk_arguments(self._body(request), watch, stream=True)
+            manager = self._client.messages.with_streaming_response.create(**arguments)
+            api_response = await watch.wait(manager.__aenter__())
+            try:
+                http_response = guard(api_response.http_response)
+                async with aclosing(self._read_stream(http_response, watch, asm)) as items:
+                    async for item in items:
+                        yield item
+            finally:
+                await manager.__aexit__(None, None, None)
         except ModelError as error:
             failure = error
-        # ValueError: the SDK's json.loads of a malformed event
+        # ValueError: the SDK refuses calls it expects to outlast its timeout
         except (anthropic.AnthropicError, httpx2.HTTPError, ValueError) as exc:
             failure = self._fail(exc, asm.text)
-        finally:
-            if events is not None:
-                await events.close()
         if failure is not None:
             raise self._redact(failure)  # outside the except block: see complete()
 
+    async def _read_stream(
+        self, response: httpx2.Response, watch: Watch, asm: StreamAssembler
+    ) -> AsyncGenerator[ModelChunk, None]:
+        """Read a streamed response into ``asm``: its chunks as they come, then the response."""
+        if self._answered_whole(response):
+            # a server that ignored stream=true and answered in one piece
+            whole = self._whole(await watch.wait(response.aread(), idle=False))
+            for item in replay(whole):
+                yield item
+            return
+        async with aclosing(SSEReader(response, watch).batches()) as batches:
+            async for events in batches:
+                for name, data in events:
+                    event = _object(data)
+                    if name == "error":  # whatever its data's type says
+                        raise from_stream_error(event, self._model, partial_text=asm.text)
+                    chunk = feed_dict(asm, event)
+                    if chunk is not None:
+                        yield chunk
+        yield asm.response()
+
     async def _sdk_create(self, body: dict[str, Any], watch: Watch, *, stream: bool) -> Any:
-        """Call ``messages.create``; fields the SDK signature lacks go in ``extra_body``."""
+        """Call ``messages.create`` with :meth:`_sdk_arguments`."""
+        return await self._client.messages.create(**self._sdk_arguments(body, watch, stream=stream))
+
+    @staticmethod
+    def _sdk_arguments(body: dict[str, Any], watch: Watch, *, stream: bool) -> dict[str, Any]:
+        """``messages.create``'s arguments; fields its signature lacks go in ``extra_body``."""
         rest = dict(body)
-        typed = {
+        typed: dict[str, Any] = {
             k: rest.pop(k) for k in ("system", "tools", "thinking", "tool_choice") if k in rest
         }
-        return await self._client.messages.create(
-            model=rest.pop("model"),
-            max_tokens=rest.pop("max_tokens"),
-            messages=rest.pop("messages"),
-            stream=stream,
-            timeout=watch.timeout,
-            extra_body=rest or None,
+        return {
+            "model": rest.pop("model"),
+            "max_tokens": rest.pop("max_tokens"),
+            "messages": rest.pop("messages"),
+            "stream": stream,
+            "timeout": watch.timeout,
+            "extra_body": rest or None,
             **typed,
-        )
+        }
 
 
 def _object(data: bytes) -> dict[str, Any]:

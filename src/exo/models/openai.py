@@ -228,10 +228,10 @@ class OpenAIProvider(OpenAIBase):
         out: list[Delta] = []
         async with aclosing(reader.batches()) as batches:
             async for events in batches:
-                for _, data in events:
+                for name, data in events:
                     chunk = self._json(data)
-                    if chunk.get("error"):
-                        raise self._event_error(chunk["error"])
+                    if chunk.get("error") or name == "error":
+                        raise self._event_error(chunk.get("error") or chunk)
                     assembler.feed(chunk, out)
                     if out:
                         for delta in out:
