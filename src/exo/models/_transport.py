@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable
-from typing import TypeVar
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any, TypeVar
 
 import httpx2
 
@@ -37,6 +38,7 @@ __all__ = [
     "Watch",
     "guard",
     "guard_client",
+    "sdk_stream",
     "too_large",
 ]
 
@@ -235,3 +237,19 @@ def guard_client(client: httpx2.AsyncClient) -> httpx2.AsyncClient:
     if _guard_hook not in hooks:
         hooks.append(_guard_hook)
     return client
+
+
+@asynccontextmanager
+async def sdk_stream(
+    manager: AbstractAsyncContextManager[Any], watch: Watch
+) -> AsyncIterator[httpx2.Response]:
+    """Enter an SDK ``with_streaming_response`` call within ``watch``; give its HTTP response.
+
+    The SDK builds and sends the request (auth, headers, error statuses); exo reads the body
+    itself, with the size caps on (:func:`guard`). The response is closed on the way out.
+    """
+    api_response = await watch.wait(manager.__aenter__())
+    try:
+        yield guard(api_response.http_response)
+    finally:
+        await manager.__aexit__(None, None, None)

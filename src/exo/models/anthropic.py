@@ -60,6 +60,7 @@ from exo.models._transport import (
     Watch,
     guard,
     guard_client,
+    sdk_stream,
 )
 from exo.models._wire import WireError, describe, replay, sdk_dict
 from exo.models.base import ModelChunk, ModelRequest, ModelResponse, Provider
@@ -342,14 +343,12 @@ class AnthropicProvider:
         try:
             arguments = self._sdk_arguments(self._body(request), watch, stream=True)
             manager = self._client.messages.with_streaming_response.create(**arguments)
-            api_response = await watch.wait(manager.__aenter__())
-            try:
-                http_response = guard(api_response.http_response)
-                async with aclosing(self._read_stream(http_response, watch, asm)) as items:
-                    async for item in items:
-                        yield item
-            finally:
-                await manager.__aexit__(None, None, None)
+            async with (
+                sdk_stream(manager, watch) as http_response,
+                aclosing(self._read_stream(http_response, watch, asm)) as items,
+            ):
+                async for item in items:
+                    yield item
         except ModelError as error:
             failure = error
         # ValueError: the SDK refuses calls it expects to outlast its timeout

@@ -36,7 +36,7 @@ from exo.models._openai_responses_convert import (
     responses_body,
 )
 from exo.models._openai_sse import SSEReader
-from exo.models._transport import Watch, guard
+from exo.models._transport import Watch, sdk_stream
 from exo.models._wire import (
     arguments,
     opt_obj,
@@ -189,14 +189,12 @@ class OpenAIResponsesProvider(OpenAIBase):
             manager = self._client.responses.with_streaming_response.create(
                 **body, timeout=watch.timeout
             )
-            api_response = await watch.wait(manager.__aenter__())
-            try:
-                http_response = guard(api_response.http_response)
-                async with aclosing(self._read_stream(http_response, watch)) as items:
-                    async for item in items:
-                        yield item
-            finally:
-                await manager.__aexit__(None, None, None)
+            async with (
+                sdk_stream(manager, watch) as http_response,
+                aclosing(self._read_stream(http_response, watch)) as items,
+            ):
+                async for item in items:
+                    yield item
         except ModelError as error:
             failure = error
         except ERRORS as exc:
