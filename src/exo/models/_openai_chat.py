@@ -257,24 +257,26 @@ def finish_reason(raw: object, has_tool_calls: bool, refusal: str | None = None)
     return reason
 
 
-def usage_from(raw: object) -> Usage:
-    """Map a Chat Completions ``usage`` object to :class:`Usage` (``requests=1``).
+def usage_from(raw: object, *, given: str = "prompt", produced: str = "completion") -> Usage:
+    """Map an OpenAI ``usage`` object to :class:`Usage` (``requests=1``).
 
-    No usage object, or one without token counts, is usage the server did not report.
+    Chat Completions names its counts ``prompt_tokens`` / ``completion_tokens``; the Responses
+    API passes ``given="input", produced="output"``. No usage object, or one without token
+    counts, is usage the server did not report.
     """
     if not isinstance(raw, Mapping):
         return _UNREPORTED
-    prompt, completion = count(raw.get("prompt_tokens")), count(raw.get("completion_tokens"))
-    if prompt is None and completion is None:
+    tokens_in, tokens_out = count(raw.get(f"{given}_tokens")), count(raw.get(f"{produced}_tokens"))
+    if tokens_in is None and tokens_out is None:
         return _UNREPORTED
-    details = raw.get("prompt_tokens_details")
+    details = raw.get(f"{given}_tokens_details")
     cached = count(details.get("cached_tokens")) if isinstance(details, Mapping) else None
-    details = raw.get("completion_tokens_details")
+    details = raw.get(f"{produced}_tokens_details")
     thought = count(details.get("reasoning_tokens")) if isinstance(details, Mapping) else None
     return Usage(
         requests=1,
-        input_tokens=prompt or 0,
-        output_tokens=completion or 0,
+        input_tokens=tokens_in or 0,
+        output_tokens=tokens_out or 0,
         cache_read_tokens=cached or 0,
         reasoning_tokens=thought or 0,
     )

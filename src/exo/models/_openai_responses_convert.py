@@ -17,7 +17,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from exo.models._wire import REFUSED, arguments, count, items, obj, opt_str, text
+from exo.models._openai_chat import usage_from as chat_usage
+from exo.models._wire import REFUSED, arguments, items, obj, opt_str, text
 from exo.models.base import ModelRequest, ModelResponse, ToolSpec
 from exo.types import (
     AssistantMessage,
@@ -185,29 +186,8 @@ def _part(block: ContentBlock) -> dict[str, Any]:
 
 
 def usage_from(raw: object) -> Usage:
-    """Map a Responses ``usage`` object to :class:`Usage` (``requests=1``).
-
-    No usage object, or one without token counts, is usage the server did not report.
-    """
-    if not isinstance(raw, Mapping):
-        return _UNREPORTED
-    given, produced = count(raw.get("input_tokens")), count(raw.get("output_tokens"))
-    if given is None and produced is None:
-        return _UNREPORTED
-    details = raw.get("input_tokens_details")
-    cached = count(details.get("cached_tokens")) if isinstance(details, Mapping) else None
-    details = raw.get("output_tokens_details")
-    thought = count(details.get("reasoning_tokens")) if isinstance(details, Mapping) else None
-    return Usage(
-        requests=1,
-        input_tokens=given or 0,
-        output_tokens=produced or 0,
-        cache_read_tokens=cached or 0,
-        reasoning_tokens=thought or 0,
-    )
-
-
-_UNREPORTED = Usage(requests=1, unreported=1)
+    """Map a Responses ``usage`` object to :class:`Usage` (``input_tokens`` / ``output_tokens``)."""
+    return chat_usage(raw, given="input", produced="output")
 
 
 def reasoning_block(item: Mapping[str, Any]) -> ReasoningBlock:
