@@ -1,4 +1,4 @@
-"""The planner pre-pass, sentence by sentence of ../shared/spec/planning.md."""
+"""The planner pre-pass, sentence by sentence of the planning spec (docs/planning.md holds it)."""
 
 from __future__ import annotations
 
