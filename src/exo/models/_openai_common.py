@@ -14,8 +14,9 @@ from __future__ import annotations
 import copy
 import json
 import os
-from collections.abc import Mapping
-from typing import Any, Self, TypedDict, Unpack
+from collections.abc import AsyncGenerator, Mapping
+from contextlib import aclosing
+from typing import Any, ClassVar, Self, TypedDict, Unpack
 
 import anyio
 import httpx2
@@ -65,7 +66,7 @@ from exo.models._transport import (
     too_large,
 )
 from exo.models._wire import WireError
-from exo.models.base import ModelRequest
+from exo.models.base import ModelChunk, ModelRequest
 
 __all__ = [
     "ERRORS",
@@ -170,6 +171,9 @@ class OpenAIBase:
         ConfigError: ``client=`` was combined with options it already fixes, or the base
             URL carries credentials (``user:password@``).
     """
+
+    _path: ClassVar[str] = ""
+    """The API path the provider posts to (``/chat/completions``, ``/responses``)."""
 
     def __init__(self, model: str, *, backend: str = "openai", **options: Unpack[ClientOptions]):
         self._backend = backend
@@ -351,6 +355,37 @@ class OpenAIBase:
         if not isinstance(value, dict):
             raise self._protocol_error(f"malformed data from the server: {data[:200]!r}")
         return value
+
+    def _body(self, request: ModelRequest, *, stream: bool) -> dict[str, Any]:
+        """The request body for ``request`` (each API's own)."""
+        raise NotImplementedError
+
+    def _read_stream(
+        self, response: httpx2.Response, watch: Watch
+    ) -> AsyncGenerator[ModelChunk, None]:
+        """Read a streamed response: deltas as they come, then the whole response."""
+        raise NotImplementedError
+
+    async def _stream_raw(self, request: ModelRequest) -> AsyncGenerator[ModelChunk, None]:
+        """A streamed call on the raw path: POST, then read the events with exo's reader."""
+        watch = self._watch(request)
+        body = self._body(request, stream=True)
+        response: httpx2.Response | None = None
+        failure: ModelError | None = None
+        try:
+            response = await self._post_raw(self._path, body, watch, stream=True)
+            async with aclosing(self._read_stream(response, watch)) as items:
+                async for item in items:
+                    yield item
+        except ModelError as error:
+            failure = error
+        except ERRORS as exc:
+            failure = self._error(exc)
+        finally:
+            if response is not None:
+                await close_quietly(response)
+        if failure is not None:
+            raise self._redact(failure)
 
 
 async def close_quietly(response: Any) -> None:

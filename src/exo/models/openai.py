@@ -40,7 +40,6 @@ from exo.models._openai_common import (
     ClientOptions,
     OpenAIBase,
     ProviderOptions,
-    close_quietly,
 )
 from exo.models._openai_sse import SSEReader
 from exo.models._transport import Watch, sdk_stream
@@ -107,6 +106,8 @@ class OpenAIProvider(OpenAIBase):
         ModelError: no API key was found (the message names the variable to set).
     """
 
+    _path = _PATH
+
     def __init__(
         self,
         model: str,
@@ -169,26 +170,6 @@ class OpenAIProvider(OpenAIBase):
         return self._stream_raw(request) if self.raw else self._stream_sdk(request)
 
     # ------------------------------------------------------------------- streaming
-
-    async def _stream_raw(self, request: ModelRequest) -> AsyncGenerator[ModelChunk, None]:
-        watch = self._watch(request)
-        body = self._body(request, stream=True)
-        response: httpx2.Response | None = None
-        failure: ModelError | None = None
-        try:
-            response = await self._post_raw(_PATH, body, watch, stream=True)
-            async with aclosing(self._read_stream(response, watch)) as items:
-                async for item in items:
-                    yield item
-        except ModelError as error:
-            failure = error
-        except ERRORS as exc:
-            failure = self._error(exc)
-        finally:
-            if response is not None:
-                await close_quietly(response)
-        if failure is not None:
-            raise self._redact(failure)
 
     async def _stream_sdk(self, request: ModelRequest) -> AsyncGenerator[ModelChunk, None]:
         # The SDK builds and sends the request; its event models are skipped, as they cannot

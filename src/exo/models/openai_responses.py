@@ -26,7 +26,6 @@ from exo.models._openai_common import (
     ClientOptions,
     OpenAIBase,
     ProviderOptions,
-    close_quietly,
 )
 from exo.models._openai_responses_convert import (
     BACKEND,
@@ -82,6 +81,8 @@ class OpenAIResponsesProvider(OpenAIBase):
     Raises:
         ModelError: no API key was found (the message names the variable to set).
     """
+
+    _path = _PATH
 
     def __init__(
         self,
@@ -157,26 +158,6 @@ class OpenAIResponsesProvider(OpenAIBase):
         if whole:
             required_items(data, "output", "the response's output")
         return parse_response(data, model=self._model)
-
-    async def _stream_raw(self, request: ModelRequest) -> AsyncGenerator[ModelChunk, None]:
-        watch = self._watch(request)
-        body = self._body(request, stream=True)
-        response: httpx2.Response | None = None
-        failure: ModelError | None = None
-        try:
-            response = await self._post_raw(_PATH, body, watch, stream=True)
-            async with aclosing(self._read_stream(response, watch)) as items:
-                async for item in items:
-                    yield item
-        except ModelError as error:
-            failure = error
-        except ERRORS as exc:
-            failure = self._error(exc)
-        finally:
-            if response is not None:
-                await close_quietly(response)
-        if failure is not None:
-            raise self._redact(failure)
 
     async def _stream_sdk(self, request: ModelRequest) -> AsyncGenerator[ModelChunk, None]:
         # The SDK builds and sends the request; its event models are skipped, as for Chat:
