@@ -103,6 +103,10 @@ class Agent(Generic[OutputT]):
         approval_handler: Answers approval requests in process, ``(request) -> True |
             False | str`` (sync or async), instead of pausing the run; children and the
             planner use it too. See ``docs/approval.md``.
+        trace_content: Record message content (prompts, answers, tool arguments and
+            results, the plan) on OpenTelemetry spans; ``None`` follows
+            ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT``. A run's setting holds for
+            its planner and children. See ``docs/tracing.md``.
     """
 
     name: str
@@ -138,6 +142,7 @@ class Agent(Generic[OutputT]):
     approve_tools: Sequence[str] | ToolApprover | None = None
     approve_plan: bool = False
     approval_handler: ApprovalHandler | None = None
+    trace_content: bool | None = None
     tool_map: dict[str, Tool] = field(init=False, repr=False, compare=False)
     memory_backend: Memory | None = field(init=False, repr=False, compare=False)
     output: OutputType[OutputT] | None = field(init=False, repr=False, compare=False)
@@ -227,6 +232,8 @@ class Agent(Generic[OutputT]):
                 )
         for name in ("planning_enabled", "allow_self_spawn", "context_tools"):
             _check_type(name, getattr(self, name), bool, "True or False")
+        if self.trace_content is not None:
+            _check_type("trace_content", self.trace_content, bool, "True, False or None")
 
     def _check_planning(self) -> None:
         if self.planning_model is not None:

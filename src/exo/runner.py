@@ -17,7 +17,7 @@ from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any
 
-from exo import _resume, approval, planning
+from exo import _resume, approval, planning, tracing
 from exo._loop import Effects, InProcessEffects, LoopDeps, run_loop
 from exo._options import (
     Input,
@@ -245,10 +245,17 @@ class Runner:
         )
         return self.events(agent, input, options)
 
-    async def events(
+    def events(
         self, agent: Agent[Any], input: Input | None, options: RunOptions
     ) -> AsyncGenerator[StreamEvent, None]:
-        """The engine behind every entry point (see the module docstring)."""
+        """The engine behind every entry point (see the module docstring), in an
+        OpenTelemetry span when a tracer provider is configured (see ``exo.tracing``)."""
+        return tracing.traced_run(self._events, agent, input, options)
+
+    async def _events(
+        self, agent: Agent[Any], input: Input | None, options: RunOptions
+    ) -> AsyncGenerator[StreamEvent, None]:
+        """The engine itself."""
         if not isinstance(agent, Agent):
             raise ConfigError(
                 f"run() takes an exo.Agent first, got {type(agent).__name__}", parameter="agent"
@@ -477,7 +484,7 @@ async def _plan(
             agent_name=agent.name, model=agent.planning_model or agent.model, lineage=lineage
         )
     state = run.state
-    state.plan = await planning.run_planner(
+    state.plan = await tracing.traced_plan(run.effects, agent, planning.run_planner)(
         agent,
         run.task,
         run.history,

@@ -187,6 +187,11 @@ class AnthropicProvider:
         url = self._public_url()
         return f"AnthropicProvider(model={self._model!r}, base_url={url!r}, path={path!r})"
 
+    @property
+    def base_url(self) -> str:
+        """The API base URL (without any user:password part)."""
+        return self._public_url()
+
     def _public_url(self) -> str:
         """The base URL without any user:password part, fit for logs and messages."""
         url = self._client.base_url
