@@ -42,6 +42,7 @@ from exo._cli_agents import (
 from exo._cli_approval import TerminalApproval
 from exo._cli_models import show_models
 from exo._cli_render import ConsoleLogHandler, RunView, say
+from exo._cli_trace import TraceOpt, tracing
 from exo.agent import Agent
 from exo.errors import ConfigError, ExoError, MaxStepsExceeded, ModelError
 from exo.runner import run
@@ -165,6 +166,7 @@ def run_command(
         ),
     ] = False,
     debug: DebugOpt = False,
+    trace: TraceOpt = None,
 ) -> None:
     """Run an agent on a task, streaming its plan, tool calls and answer.
 
@@ -201,11 +203,13 @@ def run_command(
         approval = TerminalApproval(err, yes=yes)
         agent = approval.install(agent)
         if json_output:
-            result = asyncio.run(run(agent, task))
+            with tracing(trace, err):
+                result = asyncio.run(run(agent, task))
             typer.echo(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
             return
         approval.view = RunView(out, err, model=agent.model)
-        asyncio.run(_stream(agent, task, approval.view))
+        with tracing(trace, err):
+            asyncio.run(_stream(agent, task, approval.view))
 
 
 def _console(*, stderr: bool = False) -> Console:
