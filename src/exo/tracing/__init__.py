@@ -22,6 +22,8 @@ API keys never. See ``docs/tracing.md``.
 from __future__ import annotations
 
 import contextvars
+import functools
+import importlib
 import os
 import sys
 from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator
@@ -41,6 +43,9 @@ __all__ = ["CAPTURE_CONTENT_ENV", "traced_plan", "traced_run", "use_tracer_provi
 
 Engine = Callable[["Agent[Any]", "Input | None", "RunOptions"], AsyncGenerator["StreamEvent", None]]
 Planner = TypeVar("Planner", bound=Callable[..., Awaitable["PlanResult"]])
+
+# Read once: the API loads a provider named here on first use, even if nothing imported it.
+_ENV_PROVIDER = "OTEL_PYTHON_TRACER_PROVIDER" in os.environ
 
 # A provider for the runs started in this context only (the CLI's --trace, tests); a
 # context variable, so it never leaks into other tasks or threads the way a global would.
@@ -66,24 +71,33 @@ def use_tracer_provider(provider: TracerProvider) -> Iterator[None]:
 def tracer_for_run() -> Tracer | None:
     """The tracer for a run starting now, or ``None`` when no tracer provider is configured.
 
-    Cheap when tracing is off: without ``opentelemetry.trace`` imported nobody can have set a
-    provider (unless ``OTEL_PYTHON_TRACER_PROVIDER`` names one), so nothing is imported.
+    Cheap when tracing is off (well under a microsecond): nobody can have set a provider
+    without importing ``opentelemetry.trace`` (unless ``OTEL_PYTHON_TRACER_PROVIDER`` names
+    one), so then nothing is imported or looked up.
     """
     provider = _PROVIDER.get()
-    if (
-        provider is None
-        and "opentelemetry.trace" not in sys.modules
-        and "OTEL_PYTHON_TRACER_PROVIDER" not in os.environ
-    ):
-        return None
-    try:
-        from opentelemetry import trace
-    except ImportError:  # the [otel] extra is not installed: nothing to trace with
-        return None
+    trace = sys.modules.get("opentelemetry.trace")
+    if trace is None:
+        if provider is None and not _ENV_PROVIDER:
+            return None
+        try:
+            trace = importlib.import_module("opentelemetry.trace")
+        except ImportError:  # the [otel] extra is not installed: nothing to trace with
+            return None
     if provider is None:
+        # get_tracer_provider() reads os.environ on every call while none is set (a few µs);
+        # the API's own global says the same for free. Without it, ask the API.
+        if getattr(trace, "_TRACER_PROVIDER", False) is None and not _ENV_PROVIDER:
+            return None
         provider = trace.get_tracer_provider()
     if isinstance(provider, trace.ProxyTracerProvider | trace.NoOpTracerProvider):
         return None
+    return _tracer(provider)
+
+
+@functools.lru_cache(maxsize=8)
+def _tracer(provider: TracerProvider) -> Tracer:
+    """exo's tracer from ``provider`` (the SDK builds a new one per call: tens of µs)."""
     from exo import __version__
 
     return provider.get_tracer("exo", __version__)
