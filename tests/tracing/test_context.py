@@ -13,9 +13,10 @@ from opentelemetry import trace
 from opentelemetry.trace import StatusCode
 
 from exo import Agent, ToolError, run
+from exo.models.base import ModelResponse
 from exo.testing import AgentInfo, FunctionModel, call
 from exo.tracing import tracer_for_run
-from exo.types import Message
+from exo.types import AssistantMessage, Message, Usage
 from tracing.conftest import Spans, attributes
 
 
@@ -173,3 +174,28 @@ async def test_concurrent_runs_make_trees_of_their_own(spans: Spans) -> None:
     assert {s.context.trace_id for s in roots} == {s.context.trace_id for s in spans.all}
     for chat in spans.named("chat x"):
         assert spans.parent_of(chat) in roots
+
+
+async def test_cache_and_reasoning_tokens_when_there_are_some(spans: Spans) -> None:
+    usage = Usage(
+        requests=1,
+        input_tokens=100,
+        output_tokens=9,
+        cache_read_tokens=60,
+        cache_write_tokens=30,
+        reasoning_tokens=4,
+    )
+    response = ModelResponse(message=AssistantMessage(content="ok"), usage=usage, model="m-1")
+    await run(Agent(name="c", model="test:x"), "go", provider=FunctionModel(lambda m, i: response))
+    chat = attributes(spans.one("chat function"))
+    assert {k: v for k, v in chat.items() if k.startswith("gen_ai.usage.")} == {
+        "gen_ai.usage.input_tokens": 100,
+        "gen_ai.usage.output_tokens": 9,
+        "gen_ai.usage.cache_read.input_tokens": 60,
+        "gen_ai.usage.cache_creation.input_tokens": 30,
+        "gen_ai.usage.reasoning.output_tokens": 4,
+    }
+    assert chat["gen_ai.response.model"] == "m-1"
+    root = attributes(spans.one("invoke_agent c"))
+    assert root["exo.usage.cache_read.input_tokens"] == 60
+    assert root["exo.usage.cache_creation.input_tokens"] == 30

@@ -103,9 +103,12 @@ def _usage(prefix: str, usage: ExoUsage) -> Attributes:
     attributes: Attributes = {
         f"{prefix}.input_tokens": usage.input_tokens,
         f"{prefix}.output_tokens": usage.output_tokens,
-        f"{prefix}.cache_read.input_tokens": usage.cache_read_tokens,
-        f"{prefix}.cache_creation.input_tokens": usage.cache_write_tokens,
     }
+    # Only when there are some: every attribute costs the SDK a few µs, and absent reads as 0.
+    if usage.cache_read_tokens:
+        attributes[f"{prefix}.cache_read.input_tokens"] = usage.cache_read_tokens
+    if usage.cache_write_tokens:
+        attributes[f"{prefix}.cache_creation.input_tokens"] = usage.cache_write_tokens
     if usage.reasoning_tokens:
         attributes[f"{prefix}.reasoning.output_tokens"] = usage.reasoning_tokens
     return attributes
