@@ -172,6 +172,7 @@ async def _run(
     )
     ctx = trace.set_span_in_context(span)
     events = engine(agent, input, options)
+    finished = False
     try:
         while True:
             token = otel_context.attach(ctx)
@@ -186,11 +187,14 @@ async def _run(
                 and event.agent_name == agent.name
                 and event.lineage == options.lineage
             ):
+                finished = True
                 _finish_run(span, event.result, effects.capture)
             yield event  # with the caller's own context current
     except BaseException as exc:
         if not _cancelled(exc):
             _fail(span, exc)
+        elif not finished and span.is_recording():  # cancelled, or the caller left early
+            span.set_attribute("exo.run.status", "cancelled")
         raise
     finally:
         token = otel_context.attach(ctx)
