@@ -21,11 +21,8 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import time
 from collections.abc import AsyncGenerator, Callable, Sequence
-from contextlib import aclosing
 from typing import Any
-from urllib.parse import urlsplit
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
@@ -36,16 +33,16 @@ from exo._loop import Effects, InProcessEffects
 from exo._options import Input, RunOptions
 from exo._retry import RetryPolicy
 from exo.agent import Agent
-from exo.errors import ModelError
 from exo.models import parse_model
 from exo.models.base import ModelChunk, ModelRequest, ModelResponse, Provider
 from exo.tools import Tool, ToolContext
 from exo.tracing import Engine, Planner, TracingSeam
 from exo.tracing import _content as content
+from exo.tracing._attempts import Watched, error_type, server_attributes
 from exo.types import PlanResult, RunCompleteEvent, RunResult, StreamEvent, ToolCall, ToolResult
 from exo.types import Usage as ExoUsage
 
-__all__ = ["TracingEffects", "chat_cost_attributes", "error_type", "run_span"]
+__all__ = ["TracingEffects", "chat_cost_attributes", "run_span", "tool_error_type"]
 
 Attributes = dict[str, AttributeValue]
 
@@ -72,16 +69,6 @@ def run_cost_attributes(result: RunResult[Any]) -> Attributes:
 
 
 # --------------------------------------------------------------------------- shared helpers
-
-
-def error_type(exc: BaseException) -> str:
-    """``error.type``: a model call's HTTP status, else the exception's qualified class name."""
-    if isinstance(exc, ModelError) and exc.status is not None:
-        return str(exc.status)
-    cls = type(exc)
-    return (
-        cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
-    )
 
 
 def _cancelled(exc: BaseException) -> bool:
@@ -258,7 +245,7 @@ class TracingEffects(TracingSeam):
             kind=SpanKind.CLIENT,
             attributes=self._request_attributes(provider, request, stream),
         )
-        watched = _Watched(provider, span)
+        watched = Watched(provider, span)
         ctx = trace.set_span_in_context(span)
         chunks = self.inner.model_call(watched, request, stream=stream, policy=policy)
         try:
@@ -299,7 +286,7 @@ class TracingEffects(TracingSeam):
         }
         server = self._servers.get(id(provider))
         if server is None:
-            server = self._servers[id(provider)] = _server(provider)
+            server = self._servers[id(provider)] = server_attributes(provider)
         attributes.update(server)
         settings = request.settings
         if settings.temperature is not None:
@@ -315,7 +302,7 @@ class TracingEffects(TracingSeam):
         return attributes
 
     def _record_response(
-        self, span: Span, watched: _Watched, provider: Provider, response: ModelResponse
+        self, span: Span, watched: Watched, provider: Provider, response: ModelResponse
     ) -> None:
         if not span.is_recording():
             return
@@ -454,87 +441,3 @@ def tool_error_type(name: str, text: str) -> str:
     if text.startswith("Error: "):
         return "exo.errors.ToolError"
     return "_OTHER"
-
-
-def _server(provider: Provider) -> Attributes:
-    """``server.address`` / ``server.port`` from the provider's base URL (never its userinfo)."""
-    url = getattr(provider, "base_url", None)
-    if not isinstance(url, str):
-        return {}
-    try:
-        parts = urlsplit(url)
-        host, port = parts.hostname, parts.port
-    except ValueError:
-        return {}
-    if not host:
-        return {}
-    if port is None:
-        port = 443 if parts.scheme == "https" else 80
-    return {"server.address": host, "server.port": port}
-
-
-# --------------------------------------------------------------------------- attempts
-
-
-class _Watched:
-    """The run's provider as one ``chat`` span sees it: each attempt, its failure, and when
-    a stream's first chunk came (from the start of the attempt that sent it)."""
-
-    __slots__ = ("_provider", "_span", "attempts", "first_chunk")
-
-    def __init__(self, provider: Provider, span: Span) -> None:
-        self._provider = provider
-        self._span = span
-        self.attempts = 0
-        self.first_chunk: float | None = None
-
-    @property
-    def backend(self) -> str:
-        """The watched provider's backend."""
-        return self._provider.backend
-
-    @property
-    def model(self) -> str:
-        """The watched provider's model."""
-        return self._provider.model
-
-    async def complete(self, request: ModelRequest) -> ModelResponse:
-        """One attempt of a whole call."""
-        self.attempts += 1
-        try:
-            return await self._provider.complete(request)
-        except ModelError as exc:
-            self._failed(exc)
-            raise
-
-    async def stream(self, request: ModelRequest) -> AsyncGenerator[ModelChunk, None]:
-        """One attempt of a streamed call."""
-        self.attempts += 1
-        started = time.perf_counter()
-        first = True
-        try:
-            async with aclosing(self._provider.stream(request)) as chunks:
-                async for chunk in chunks:
-                    if first:
-                        self.first_chunk = time.perf_counter() - started
-                        first = False
-                    yield chunk
-        except ModelError as exc:
-            self._failed(exc)
-            raise
-
-    def with_model(self, model: str) -> Provider:
-        """The watched provider's copy for another model (not watched)."""
-        return self._provider.with_model(model)
-
-    async def aclose(self) -> None:
-        """Close the watched provider."""
-        await self._provider.aclose()
-
-    def _failed(self, exc: ModelError) -> None:
-        if not self._span.is_recording():
-            return
-        attributes: Attributes = {"exo.attempt": self.attempts, "error.type": error_type(exc)}
-        if exc.retry_after is not None:
-            attributes["exo.retry_after"] = exc.retry_after
-        self._span.add_event("exo.attempt_failed", attributes)
