@@ -39,7 +39,13 @@ if TYPE_CHECKING:
     from exo.agent import Agent
     from exo.types import PlanResult, StreamEvent
 
-__all__ = ["CAPTURE_CONTENT_ENV", "traced_plan", "traced_run", "use_tracer_provider"]
+__all__ = [
+    "CAPTURE_CONTENT_ENV",
+    "traced_plan",
+    "traced_run",
+    "tracer_for_run",
+    "use_tracer_provider",
+]
 
 Engine = Callable[["Agent[Any]", "Input | None", "RunOptions"], AsyncGenerator["StreamEvent", None]]
 Planner = TypeVar("Planner", bound=Callable[..., Awaitable["PlanResult"]])
