@@ -6,7 +6,9 @@ then an answer, 4 model calls a run, on an in-process FunctionModel), run N time
 * ``off``: no tracer provider (the API's proxy), so every run takes the untraced path;
 * ``sdk``: an SDK ``TracerProvider`` with a ``BatchSpanProcessor`` whose exporter encodes each
   batch as an OTLP protobuf request and drops it (a real exporter's CPU, without its network);
-* ``sdk+content``: the same, recording message content (``Agent(trace_content=True)``).
+* ``sdk+content``: the same, recording message content (``Agent(trace_content=True)``);
+* ``sampled-out``: the SDK with a sampler that records nothing: exo's own wrappers (and the
+  SDK's sampling decision) without the spans' cost.
 
     python benchmarks/tracing.py                  # 2000 runs per mode
     python benchmarks/tracing.py --runs 5000 --stream
@@ -40,6 +42,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 from overhead import add, reply
 
 from exo import Agent, run
@@ -85,9 +88,9 @@ async def measure(agent: Agent, n: int, stream: bool, provider: TracerProvider |
         return time.process_time() - start
 
 
-def sdk_provider() -> tuple[TracerProvider, EncodeAndDrop]:
+def sdk_provider(sampled: bool = True) -> tuple[TracerProvider, EncodeAndDrop]:
     exporter = EncodeAndDrop()
-    provider = TracerProvider()
+    provider = TracerProvider(sampler=None if sampled else ALWAYS_OFF)
     provider.add_span_processor(BatchSpanProcessor(exporter))
     return provider, exporter
 
@@ -101,9 +104,14 @@ def main() -> None:
     args = parser.parse_args()
 
     agent = Agent(name="bench", model="test:m", tools=[add])
-    modes = {"off": agent, "sdk": agent, "sdk+content": agent.replace(trace_content=True)}
+    modes = {
+        "off": agent,
+        "sampled-out": agent,
+        "sdk": agent,
+        "sdk+content": agent.replace(trace_content=True),
+    }
     if args.only is not None:
-        provider = sdk_provider()[0] if args.only != "off" else None
+        provider = sdk_provider(args.only != "sampled-out")[0] if args.only != "off" else None
         asyncio.run(measure(modes[args.only], args.runs, args.stream, provider))
         return
     best: dict[str, float] = {}
@@ -111,7 +119,8 @@ def main() -> None:
     bytes_per_span = 0.0
     for _ in range(args.rounds):
         for mode, case in modes.items():
-            provider, exporter = sdk_provider() if mode != "off" else (None, None)
+            made = sdk_provider(mode != "sampled-out") if mode != "off" else (None, None)
+            provider, exporter = made
             cpu = asyncio.run(measure(case, args.runs, args.stream, provider))
             best[mode] = min(best.get(mode, cpu), cpu)
             if provider is not None and exporter is not None:
