@@ -200,3 +200,16 @@ async def test_cache_and_reasoning_tokens_when_there_are_some(spans: Spans) -> N
     root = attributes(spans.one("invoke_agent c"))
     assert root["exo.usage.cache_read.input_tokens"] == 60
     assert root["exo.usage.cache_creation.input_tokens"] == 30
+
+
+async def test_conversation_id_and_typed_output(spans: Spans) -> None:
+    from pydantic import BaseModel
+
+    class Answer(BaseModel):
+        city: str
+
+    agent = Agent(name="m", model="test:x", memory="memory", output_type=Answer)
+    result = await run(agent, "where?", conversation_id="conv-1")
+    assert isinstance(result.output, Answer)
+    assert attributes(spans.one("invoke_agent m"))["gen_ai.conversation.id"] == "conv-1"
+    assert attributes(spans.one("chat x"))["gen_ai.output.type"] == "json"
