@@ -224,7 +224,8 @@ class TracingEffects(TracingSeam):
         self.inner = inner
         self.tracer = tracer
         self.capture = capture
-        self._servers: dict[int, Attributes] = {}  # per provider: server.address / port
+        # per provider (held, so that its id is not reused): server.address / port
+        self._servers: dict[int, tuple[Provider, Attributes]] = {}
 
     def __repr__(self) -> str:
         return f"TracingEffects(inner={self.inner!r}, capture={self.capture})"
@@ -284,10 +285,10 @@ class TracingEffects(TracingSeam):
             "gen_ai.provider.name": _PROVIDER_NAMES.get(backend, backend),
             "gen_ai.request.model": provider.model,
         }
-        server = self._servers.get(id(provider))
-        if server is None:
-            server = self._servers[id(provider)] = server_attributes(provider)
-        attributes.update(server)
+        known = self._servers.get(id(provider))
+        if known is None or known[0] is not provider:
+            known = self._servers[id(provider)] = (provider, server_attributes(provider))
+        attributes.update(known[1])
         settings = request.settings
         if settings.temperature is not None:
             attributes["gen_ai.request.temperature"] = settings.temperature
