@@ -15,6 +15,7 @@ import logging
 from collections.abc import AsyncGenerator, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from exo import _resume, approval, planning
@@ -33,6 +34,7 @@ from exo._threads import ToolLane, ToolThreads
 from exo.agent import Agent
 from exo.artifacts import RETRIEVE_TOOL, enable_artifacts
 from exo.context import Context, context_tools
+from exo.cost import Budget, start_budget
 from exo.errors import AgentError, ConfigError, MemorySaveError
 from exo.memory import Memory, resolve_memory
 from exo.models import get_provider
@@ -105,6 +107,8 @@ class Runner:
         resume: object = None,
         approvals: dict[str, bool | str] | None = None,
         plan: bool | str | None = None,
+        max_cost: float | Decimal | None = None,
+        max_tokens_total: int | None = None,
     ) -> RunResult[OutputT]:
         """Run ``agent`` on ``input`` to a final answer (or to a pause for approval).
 
@@ -124,6 +128,9 @@ class Runner:
                 ``False`` or a reason (deny it: the model reads an error result).
             plan: When resuming after a plan: ``True`` (accept), ``False`` (run unplanned)
                 or the edited plan text.
+            max_cost: Override the agent's ``max_cost``: most US dollars the run (planner
+                and children included) may spend.
+            max_tokens_total: Override the agent's ``max_tokens_total``.
 
         Returns:
             The result; ``result.status == "paused"`` when a call (or the plan) waits for a
@@ -131,6 +138,8 @@ class Runner:
 
         Raises:
             MaxStepsExceeded: no final answer within ``max_steps``; carries the partial result.
+            BudgetExceeded: the run reached ``max_cost`` or ``max_tokens_total``; carries the
+                partial result.
             ModelError: the provider failed beyond the retry budget.
             PlanningError: the planner failed (and ``planning_on_error`` is ``"raise"``).
             OutputValidationError: the answer did not fit ``output_type`` after
@@ -150,6 +159,8 @@ class Runner:
             resume=resume,
             approvals=approvals,
             plan=plan,
+            max_cost=max_cost,
+            max_tokens_total=max_tokens_total,
         )
         async with aclosing(self.events(agent, input, options)) as stream:
             async for event in stream:
@@ -173,6 +184,8 @@ class Runner:
         resume: object = None,
         approvals: dict[str, bool | str] | None = None,
         plan: bool | str | None = None,
+        max_cost: float | Decimal | None = None,
+        max_tokens_total: int | None = None,
     ) -> RunResult[OutputT]:
         """Run to completion from synchronous code (scripts); same arguments as ``run``.
 
@@ -196,6 +209,8 @@ class Runner:
                     resume=resume,
                     approvals=approvals,
                     plan=plan,
+                    max_cost=max_cost,
+                    max_tokens_total=max_tokens_total,
                 )
             )
         raise AgentError(
@@ -219,6 +234,8 @@ class Runner:
         resume: object = None,
         approvals: dict[str, bool | str] | None = None,
         plan: bool | str | None = None,
+        max_cost: float | Decimal | None = None,
+        max_tokens_total: int | None = None,
     ) -> AsyncGenerator[StreamEvent, None]:
         """Run ``agent`` and yield its events as they happen.
 
@@ -242,6 +259,8 @@ class Runner:
             resume=resume,
             approvals=approvals,
             plan=plan,
+            max_cost=max_cost,
+            max_tokens_total=max_tokens_total,
         )
         return self.events(agent, input, options)
 
@@ -341,10 +360,11 @@ class Runner:
         state: RunState,
         options: RunOptions,
     ) -> _Run:
+        provider = options.provider or get_provider(agent.model)
         return _Run(
             task=task,
             history=history,
-            provider=options.provider or get_provider(agent.model),
+            provider=provider,
             context=options.context or agent.context or Context(),
             policy=options.retry
             or RetryPolicy(
@@ -356,6 +376,9 @@ class Runner:
             lane=self.threads.lane(agent.max_tool_threads),
             memory=self.memory_for(agent) if state.conversation_id is not None else None,
             state=state,
+            budget=options.budget
+            if options.budget is not None
+            else _budget(agent, provider, state, options),
         )
 
     def memory_for(self, agent: Agent[Any]) -> Memory:
@@ -403,7 +426,23 @@ class _Run:
     lane: ToolLane
     memory: Memory | None
     state: RunState
+    budget: Budget | None = None
     deps: LoopDeps | None = None
+
+
+def _budget(
+    agent: Agent[Any], provider: Provider, state: RunState, options: RunOptions
+) -> Budget | None:
+    """A top-level run's budget (the run's limits, else the agent's), or ``None``."""
+    models = [f"{provider.backend}:{provider.model}"]
+    if agent.planning_enabled and agent.planning_model not in (None, agent.model):
+        models.append(str(agent.planning_model))
+    return start_budget(
+        agent.max_cost if options.max_cost is None else options.max_cost,
+        agent.max_tokens_total if options.max_tokens_total is None else options.max_tokens_total,
+        models=models,
+        spent=state.all_calls(),
+    )
 
 
 def _check_resume(agent: Agent[Any], input: object, options: RunOptions) -> _resume.Paused | None:
@@ -488,6 +527,7 @@ async def _plan(
         depth=options.depth,
         lineage=lineage,
         lane=run.lane,
+        budget=run.budget,
     )
     text, cut_from = planning.cap_plan(state.plan.text, agent.planning_max_chars)
     if cut_from is not None:
@@ -535,6 +575,7 @@ def _deps(agent: Agent[Any], run: _Run, options: RunOptions) -> LoopDeps:
         lane=run.lane,
         output=agent.output,
         gate=agent.gate,
+        budget=run.budget,
     )
 
 
