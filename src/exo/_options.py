@@ -116,7 +116,8 @@ def check_options(options: RunOptions) -> None:
         )
     if not isinstance(detailed, bool):
         raise bad_argument("detailed", "True or False", detailed)
-    check_limits(options.max_cost, options.max_tokens_total, where="run(): ")
+    if options.max_cost is not None or options.max_tokens_total is not None:
+        check_limits(options.max_cost, options.max_tokens_total, where="run(): ")
 
 
 # Not frozen: a frozen dataclass's __init__ sets each of these fifteen fields through

@@ -434,15 +434,14 @@ def _budget(
     agent: Agent[Any], provider: Provider, state: RunState, options: RunOptions
 ) -> Budget | None:
     """A top-level run's budget (the run's limits, else the agent's), or ``None``."""
+    max_cost = agent.max_cost if options.max_cost is None else options.max_cost
+    max_tokens = options.max_tokens_total or agent.max_tokens_total
+    if max_cost is None and max_tokens is None:
+        return None  # the common case: nothing to count
     models = [f"{provider.backend}:{provider.model}"]
     if agent.planning_enabled and agent.planning_model not in (None, agent.model):
         models.append(str(agent.planning_model))
-    return start_budget(
-        agent.max_cost if options.max_cost is None else options.max_cost,
-        agent.max_tokens_total if options.max_tokens_total is None else options.max_tokens_total,
-        models=models,
-        spent=state.all_calls(),
-    )
+    return start_budget(max_cost, max_tokens, models=models, spent=state.all_calls())
 
 
 def _check_resume(agent: Agent[Any], input: object, options: RunOptions) -> _resume.Paused | None:
