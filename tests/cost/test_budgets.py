@@ -180,3 +180,42 @@ def test_max_cost_accepts_decimal_and_keeps_float_amounts_exact() -> None:
 
     assert Budget(max_cost=0.1).max_cost == Decimal("0.1")
     assert Budget(max_cost=Decimal("0.25")).max_cost == Decimal("0.25")
+
+
+def other(query: str) -> str:
+    """Look elsewhere.
+
+    Args:
+        query: What to look up.
+    """
+    return "found elsewhere"
+
+
+async def test_a_resumed_run_counts_the_calls_made_before_its_pause() -> None:
+    usage = Usage(requests=1, input_tokens=90, output_tokens=10)
+    replies = [
+        ModelResponse(
+            message=AssistantMessage(tool_calls=[call(name, query="x")]),
+            usage=usage,
+            finish_reason="tool_calls",
+        )
+        for name in ("lookup", "other", "other", "other")
+    ]
+    model = ScriptedModel(replies)
+    agent = Agent(name="a", model="test:x", tools=[lookup, other], approve_tools=["lookup"])
+    paused = await run(agent, "task", provider=model)
+    assert paused.status == "paused"
+    assert len(paused.calls) == 1
+
+    [request] = paused.pending
+    with pytest.raises(BudgetExceeded) as caught:
+        await run(
+            agent,
+            resume=paused.state,
+            approvals={request.call_id: True},
+            provider=model,
+            max_tokens_total=150,
+        )
+    # 100 tokens before the pause + 100 after it reach 150: the third call is not made.
+    assert len(model.requests) == 2
+    assert [c.usage for c in caught.value.result.calls] == [usage, usage]
