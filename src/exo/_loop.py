@@ -40,7 +40,6 @@ from exo.tools import Tool, ToolContext, execute_tool_calls
 from exo.types import (
     ApprovalRequiredEvent,
     AssistantMessage,
-    ModelCall,
     OutputEvent,
     ReasoningEvent,
     RunCompleteEvent,
@@ -338,10 +337,9 @@ def _record(
     """Add the response to the transcript and usage; return the events that report it."""
     message = response.message
     state.usage = state.usage + response.usage
-    call = ModelCall(model=deps.priced_as, usage=response.usage)
-    state.calls.append(call)
+    state.calls.append((deps.priced_as, response.usage))
     if deps.budget is not None:
-        deps.budget.charge(call)
+        deps.budget.charge(deps.priced_as, response.usage)
     state.messages.append(message)
     events: list[StreamEvent] = []
     if not deps.stream and message.content:

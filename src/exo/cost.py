@@ -128,8 +128,8 @@ def call_cost(model: str, usage: Usage) -> Decimal | None:
 def total_cost(calls: Iterable[ModelCall]) -> Decimal | None:
     """The sum of the calls' costs; ``None`` if any of them is unknown (0 for no calls)."""
     total = Decimal(0)
-    for call in calls:
-        cost = call_cost(call.model, call.usage)
+    for model, usage in calls:
+        cost = call_cost(model, usage)
         if cost is None:
             return None
         total += cost
@@ -139,11 +139,11 @@ def total_cost(calls: Iterable[ModelCall]) -> Decimal | None:
 def _phase(calls: Sequence[ModelCall], unpriced: set[str]) -> tuple[Decimal | None, Decimal]:
     """(cost or ``None`` if any call is unknown, cost of the known calls)."""
     known, whole = Decimal(0), True
-    for call in calls:
-        cost = call_cost(call.model, call.usage)
+    for model, usage in calls:
+        cost = call_cost(model, usage)
         if cost is None:
             whole = False
-            unpriced.add(call.model if call.usage.known else f"{call.model} (usage not reported)")
+            unpriced.add(model if usage.known else f"{model} (usage not reported)")
         else:
             known += cost
     return (known if whole else None), known
@@ -265,11 +265,11 @@ class Budget:
             "knows",
         )
 
-    def charge(self, call: ModelCall) -> None:
+    def charge(self, model: str, usage: Usage) -> None:
         """Count one call's tokens (and, with ``max_cost``, its price)."""
-        self.tokens += call.usage.total_tokens
+        self.tokens += usage.total_tokens
         if self.max_cost is not None:
-            cost = call_cost(call.model, call.usage)
+            cost = call_cost(model, usage)
             # A call whose usage the server did not report cannot be priced: it is counted
             # as nothing, and the report of the result (cost.unpriced) says so.
             if cost is not None:
@@ -277,8 +277,8 @@ class Budget:
 
     def charge_all(self, calls: Iterable[ModelCall]) -> None:
         """Count calls made before this budget existed (a resumed run's)."""
-        for call in calls:
-            self.charge(call)
+        for model, usage in calls:
+            self.charge(model, usage)
 
     def spent(self) -> Literal["max_cost", "max_tokens_total"] | None:
         """Which limit is reached, if any."""

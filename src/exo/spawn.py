@@ -273,7 +273,7 @@ class _Tally:
         """Count one event; return the child's result when it is its RunCompleteEvent."""
         if isinstance(event, UsageEvent):
             self.usage = self.usage + event.usage
-            self.calls.append(ModelCall(model=self.priced_as, usage=event.usage))
+            self.calls.append((self.priced_as, event.usage))
         elif self.own(event, StepEvent) and isinstance(event, StepEvent):
             if event.status == "started":
                 self.steps += 1

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from exo._cli_render import usage_line
 from exo.cli import app
 from exo.models import unregister_provider
-from exo.types import ModelCall, PlanResult, RunResult, Usage
+from exo.types import PlanResult, RunResult, Usage
 
 # The real OpenAI adapter, registered as the "openai" backend, answered at the HTTP boundary.
 # Every call reports 1,000 prompt and 100 completion tokens: $0.0035 on gpt-4o ($2.50 in,
@@ -71,7 +71,7 @@ def test_json_includes_the_cost(agent_file: Path) -> None:
     data = json.loads(result.stdout)
     assert data["cost"]["total"] == "0.0035"
     assert data["cost"]["execute"] == "0.0035"
-    assert data["calls"][0]["model"] == "openai:gpt-4o"
+    assert data["calls"][0][0] == "openai:gpt-4o"
 
 
 def test_the_usage_line_shows_the_cost(agent_file: Path) -> None:
@@ -119,9 +119,9 @@ def test_the_usage_line_names_what_could_not_be_priced() -> None:
             text="p",
             model="openai:gpt-4o",
             usage=usage,
-            calls=[ModelCall(model="openai:gpt-4o", usage=usage)],
+            calls=[("openai:gpt-4o", usage)],
         ),
-        calls=[ModelCall(model="openai:my-tune", usage=usage)],
+        calls=[("openai:my-tune", usage)],
     )
     assert usage_line(result).endswith(
         " · cost ≥ $0.0035 (plan $0.0035, execute unknown); no price for openai:my-tune"

@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 from exo import Agent, run
-from exo.types import ModelCall, Usage
+from exo.types import Usage
 
 from .support import has_tool_result, last_user_text, openai_at, tool_call
 
@@ -47,8 +47,8 @@ async def test_cost_splits_into_plan_execute_and_children_each_at_its_own_price(
     assert [b["model"] for b in boundary.bodies] == ["gpt-4o-mini", "gpt-4o", "gpt-4o", "gpt-4o"]
     one = Usage(requests=1, input_tokens=1_000, output_tokens=100)
     assert result.plan is not None
-    assert result.plan.calls == [ModelCall(model="openai:gpt-4o-mini", usage=one)]
-    assert result.children[0].calls == [ModelCall(model="openai:gpt-4o", usage=one)]
+    assert result.plan.calls == [("openai:gpt-4o-mini", one)]
+    assert result.children[0].calls == [("openai:gpt-4o", one)]
     assert len(result.calls) == 2
     cost = result.cost
     assert Decimal("0.0035") == GPT_4O_CALL
@@ -93,9 +93,9 @@ async def test_to_dict_carries_the_cost_as_exact_decimal_strings() -> None:
         "known": "0.0105",
         "unpriced": [],
     }
-    assert data["calls"][0] == {
-        "model": "openai:gpt-4o",
-        "usage": {
+    assert data["calls"][0] == [
+        "openai:gpt-4o",
+        {
             "requests": 1,
             "input_tokens": 1_000,
             "output_tokens": 100,
@@ -104,7 +104,7 @@ async def test_to_dict_carries_the_cost_as_exact_decimal_strings() -> None:
             "reasoning_tokens": 0,
             "unreported": 0,
         },
-    }
+    ]
 
 
 def test_a_run_without_a_budget_prices_nothing_until_its_cost_is_read() -> None:
@@ -113,10 +113,9 @@ def test_a_run_without_a_budget_prices_nothing_until_its_cost_is_read() -> None:
         """
         import dataclasses, sys
         from exo import Agent, run
-        from exo.types import ModelCall
         result = run.sync(Agent(name="a", model="test:x"), "hi")
         print("genai_prices" in sys.modules)
-        calls = [ModelCall(model="openai:gpt-4o", usage=result.usage)]
+        calls = [("openai:gpt-4o", result.usage)]
         print(dataclasses.replace(result, calls=calls).cost.total > 0)
         print("genai_prices" in sys.modules)
         """

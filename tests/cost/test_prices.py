@@ -11,7 +11,7 @@ from typing import Any
 
 from exo import Agent, run
 from exo.cost import call_cost, price_known, total_cost
-from exo.types import Cost, ModelCall, Usage
+from exo.types import Cost, Usage
 
 from .support import anthropic_at, openai_at
 
@@ -39,7 +39,7 @@ async def test_gpt_4o_with_cached_input_tokens() -> None:
     assert result.usage.cache_read_tokens == 8_000
     by_hand = (12_000 - 8_000) * input_ / M + 8_000 * cached / M + 500 * output / M
     assert by_hand == Decimal("0.025")  # 0.01 uncached + 0.01 cached + 0.005 output
-    assert result.calls == [ModelCall(model="openai:gpt-4o", usage=result.usage)]
+    assert result.calls == [("openai:gpt-4o", result.usage)]
     assert result.cost == Cost(
         total=by_hand, plan=Decimal(0), execute=by_hand, children=Decimal(0), known=by_hand
     )
@@ -79,7 +79,7 @@ def test_each_call_is_priced_on_its_own_so_a_tier_applies_only_where_a_request_c
     call = Usage(requests=1, input_tokens=150_000, output_tokens=1_000)
     one = call_cost("anthropic:claude-sonnet-4-5", call)
     assert one == 150_000 * Decimal(3) / M + 1_000 * Decimal(15) / M  # 0.465
-    calls = [ModelCall(model="anthropic:claude-sonnet-4-5", usage=call)] * 2
+    calls = [("anthropic:claude-sonnet-4-5", call)] * 2
     assert total_cost(calls) == Decimal("0.930")
     # Priced as one lump, the same tokens would cross the tier: what exo must not do.
     lump = call_cost("anthropic:claude-sonnet-4-5", call + call)
@@ -91,7 +91,7 @@ def test_a_model_without_a_price_is_unknown_not_free() -> None:
     assert call_cost("openai:my-fine-tune-xyz", usage) is None
     assert call_cost("nosuchbackend:gpt-4o", usage) is None
     assert not price_known("openai:my-fine-tune-xyz")
-    assert total_cost([ModelCall(model="openai:my-fine-tune-xyz", usage=usage)]) is None
+    assert total_cost([("openai:my-fine-tune-xyz", usage)]) is None
 
 
 def test_self_hosted_and_test_backends_cost_zero() -> None:
