@@ -12,15 +12,16 @@ Amounts are :class:`~decimal.Decimal` US dollars (exact: the table's prices are 
 zero; self-hosted backends (``local``, ``ollama``, ``vllm``, ``lmstudio``) and the offline
 ``test`` backend cost exactly 0.
 
-Pricing is not free (about 0.1 ms a call with genai-prices, and 0.3 s to import its table),
-so nothing is priced during a run unless it has a ``max_cost`` budget: ``result.cost`` prices
-the run's recorded calls when it is first read.
+Pricing is not free (the table takes 0.3 s to import; a call then costs ~2 µs to price, or
+~0.1 ms for a model with price tiers), so nothing is priced during a run unless it has a
+``max_cost`` budget: ``result.cost`` prices the run's recorded calls when it is read.
 """
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Iterable, Sequence
+from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -90,15 +91,15 @@ def price_known(model: str) -> bool:
     return backend in FREE_BACKENDS or _lookup(backend, name) is not None
 
 
-@functools.lru_cache(maxsize=4096)
 def call_cost(model: str, usage: Usage) -> Decimal | None:
     """Return what one model call cost in US dollars, or ``None`` if that is unknown.
 
-    This is the function to put a call's cost on a tracing span.
+    This is the function to put a call's cost on a tracing span. About 2 µs for a model
+    with flat per-token prices (most), ~0.1 ms for one with tiers (genai-prices computes it).
 
     Args:
-        model: ``"backend:model"``: the backend as in exo's model strings, the model as the
-            server named it (``ModelResponse.model``) or as it was asked for.
+        model: ``"backend:model"``, the backend as in exo's model strings
+            (``"openai:gpt-4o"``, ``"anthropic:claude-sonnet-4-5"``).
         usage: The call's usage (``input_tokens`` including cached ones, as exo counts).
 
     Returns:
@@ -111,17 +112,73 @@ def call_cost(model: str, usage: Usage) -> Decimal | None:
         return Decimal(0)
     if usage.unreported:
         return None
-    found = _lookup(backend, name)
+    rates = _rates(backend, name, datetime.now(UTC).date())
+    if rates is None:
+        return None
+    if rates == "table":
+        return _table_cost(backend, name, usage)
+    input_, output, read, write = rates
+    uncached = usage.input_tokens
+    total = usage.output_tokens * output
+    # Cached tokens are part of input_tokens; where the model has no cache rate, they are
+    # billed as ordinary input (genai-prices does the same).
+    if read is not None:
+        total += usage.cache_read_tokens * read
+        uncached -= usage.cache_read_tokens
+    if write is not None:
+        total += usage.cache_write_tokens * write
+        uncached -= usage.cache_write_tokens
+    return (total + uncached * input_) / _PER_MILLION
+
+
+_PER_MILLION = Decimal(1_000_000)
+# Price keys a flat computation handles: token rates, and counts exo never reports (so 0).
+_FLAT_KEYS = frozenset(
+    {
+        "input_mtok",
+        "output_mtok",
+        "cache_read_mtok",
+        "cache_write_mtok",
+        "cache_write_1h_mtok",  # exo's usage has no one-hour writes: none are billed at it
+        "web_searches_kcount",
+        "storage_searches_kcount",
+    }
+)
+Rates = tuple[Decimal, Decimal, Decimal | None, Decimal | None]
+
+
+@functools.lru_cache(maxsize=512)
+def _rates(backend: str, model: str, day: date) -> Rates | Literal["table"] | None:
+    """The model's (input, output, cache read, cache write) $/MTok on ``day`` (prices change
+    on UTC dates), ``"table"`` when they are not flat (tiers, other units), ``None`` if
+    unknown."""
+    found = _lookup(backend, model)
     if found is None:
         return None
+    prices = found[1].get_prices(datetime.combine(day, time(12), UTC)).__dict__
+    keys = {k for k, v in prices.items() if v is not None and not k.startswith("_")}
+    rates = [prices.get(k) for k in ("input_mtok", "output_mtok")]
+    rates += [prices.get(k) for k in ("cache_read_mtok", "cache_write_mtok")]
+    flat = all(isinstance(prices[k], Decimal) for k in keys)  # no TieredPrices
+    if not keys <= _FLAT_KEYS or not flat or rates[0] is None or rates[1] is None:
+        return "table"  # price it with genai-prices' own calculation
+    return rates[0], rates[1], rates[2], rates[3]
+
+
+def _table_cost(backend: str, model: str, usage: Usage) -> Decimal:
+    """Price a call with genai-prices' own calculation (tiered and unusual prices)."""
+    found = _lookup(backend, model)
+    assert found is not None  # _rates found it
     provider, info = found
-    table_usage = _prices().Usage(
-        input_tokens=usage.input_tokens,
-        output_tokens=usage.output_tokens,
-        cache_read_tokens=usage.cache_read_tokens,
-        cache_write_tokens=usage.cache_write_tokens,
-    )
-    total: Decimal = info.calc_price(table_usage, provider).total_price
+    counts = {
+        "input_tokens": usage.input_tokens,
+        "output_tokens": usage.output_tokens,
+        "cache_read_tokens": usage.cache_read_tokens,
+        "cache_write_tokens": usage.cache_write_tokens,
+    }
+    if usage.reasoning_tokens:  # part of output_tokens; a few models price them apart
+        counts["output_reasoning_tokens"] = usage.reasoning_tokens
+    total: Decimal = info.calc_price(_prices().Usage(**counts), provider).total_price
     return total
 
 
