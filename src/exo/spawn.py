@@ -15,9 +15,9 @@ Limits, each a tool error the model can read (the parent run goes on):
   descendants draw from one pool, so a model spawning in a loop, at any depth, is stopped.
 
 A child inherits its parent's remaining budgets: at most the model calls its parent has
-left, the children left in the pool, the parent's retry policy, provider and effects. Its
-usage (grandchildren included) is added to the parent's ``RunResult`` and listed per child in
-``RunResult.children``; with ``run.stream(..., detailed=True)`` its events reach the parent
+left, the children left in the pool, the tree's ``max_cost`` / ``max_tokens_total`` budget,
+the parent's retry policy, provider and effects. Its usage (grandchildren included) is added
+to the parent's ``RunResult`` and listed per child in ``RunResult.children``; with ``run.stream(..., detailed=True)`` its events reach the parent
 stream tagged with its name and lineage. A child runs inside the tool call, so cancelling
 the parent cancels every child.
 """
@@ -226,7 +226,9 @@ class _Spawner:
                             output=result.output,
                             usage=result.usage,
                             steps=result.steps,
-                            calls=tally.calls,
+                            # From the result, not the events: a resumed child's result
+                            # also holds the calls it made before its pause.
+                            calls=[*result.calls, *(c for g in result.children for c in g.calls)],
                         )
                         return _Outcome(child, failed=False)
                     # The child's own end is reported by this tool's result, not as an error
