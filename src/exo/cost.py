@@ -12,8 +12,9 @@ Amounts are :class:`~decimal.Decimal` US dollars (exact: the table's prices are 
 zero; self-hosted backends (``local``, ``ollama``, ``vllm``, ``lmstudio``) and the offline
 ``test`` backend cost exactly 0.
 
-Pricing is not free (the table takes 0.3 s to import; a call then costs ~2 µs to price, or
-~0.1 ms for a model with price tiers), so nothing is priced during a run unless it has a
+Pricing is not free (the table takes 0.3 s to import; a call then costs a few µs to price:
+exo computes it from the table's rates, and leaves only unusual units, audio or images, to
+genai-prices' own calculation, ~0.1 ms), so nothing is priced during a run unless it has a
 ``max_cost`` budget: ``result.cost`` prices the run's recorded calls when it is read.
 """
 
@@ -94,8 +95,9 @@ def price_known(model: str) -> bool:
 def call_cost(model: str, usage: Usage) -> Decimal | None:
     """Return what one model call cost in US dollars, or ``None`` if that is unknown.
 
-    This is the function to put a call's cost on a tracing span. About 2 µs for a model
-    with flat per-token prices (most), ~0.1 ms for one with tiers (genai-prices computes it).
+    This is the function to put a call's cost on a tracing span: a few µs (the first call
+    imports the price table, ~0.3 s), ~0.1 ms for the audio and image models that
+    genai-prices prices itself.
 
     Args:
         model: ``"backend:model"``, the backend as in exo's model strings
@@ -117,7 +119,10 @@ def call_cost(model: str, usage: Usage) -> Decimal | None:
         return None
     if rates == "table":
         return _table_cost(backend, name, usage)
-    input_, output, read, write = rates
+    # A tier (e.g. above 200k prompt tokens) is chosen by the request's prompt size and then
+    # applies to all its tokens, as genai-prices and the providers do.
+    input_, output, read, write = (_at(rate, usage.input_tokens) for rate in rates)
+    assert input_ is not None and output is not None  # else _rates says "table"
     uncached = usage.input_tokens
     total = usage.output_tokens * output
     # Cached tokens are part of input_tokens; where the model has no cache rate, they are
@@ -131,8 +136,19 @@ def call_cost(model: str, usage: Usage) -> Decimal | None:
     return (total + uncached * input_) / _PER_MILLION
 
 
+def _at(rate: Any, input_tokens: int) -> Decimal | None:
+    """A rate for a request of ``input_tokens`` prompt tokens: itself, or its tier's price."""
+    if rate is None or isinstance(rate, Decimal):
+        return rate
+    price: Decimal = rate.base
+    for tier in reversed(rate.tiers):  # sorted by start, ascending
+        if input_tokens > tier.start:
+            return Decimal(tier.price)
+    return price
+
+
 _PER_MILLION = Decimal(1_000_000)
-# Price keys a flat computation handles: token rates, and counts exo never reports (so 0).
+# Price keys exo computes itself: token rates, and counts exo never reports (so 0).
 _FLAT_KEYS = frozenset(
     {
         "input_mtok",
@@ -144,14 +160,15 @@ _FLAT_KEYS = frozenset(
         "storage_searches_kcount",
     }
 )
-Rates = tuple[Decimal, Decimal, Decimal | None, Decimal | None]
+Rates = tuple[Any, Any, Any, Any]
+"""Input, output, cache read, cache write: each a Decimal $/MTok, genai-prices'
+``TieredPrices``, or ``None`` (the model has no such rate)."""
 
 
 @functools.lru_cache(maxsize=512)
 def _rates(backend: str, model: str, day: date) -> Rates | Literal["table"] | None:
-    """The model's (input, output, cache read, cache write) $/MTok on ``day`` (prices change
-    on UTC dates), ``"table"`` when they are not flat (tiers, other units), ``None`` if
-    unknown."""
+    """The model's :data:`Rates` on ``day`` (prices change on UTC dates), ``"table"`` for
+    prices only genai-prices can compute (other units), ``None`` if unknown."""
     found = _lookup(backend, model)
     if found is None:
         return None
@@ -159,14 +176,15 @@ def _rates(backend: str, model: str, day: date) -> Rates | Literal["table"] | No
     keys = {k for k, v in prices.items() if v is not None and not k.startswith("_")}
     rates = [prices.get(k) for k in ("input_mtok", "output_mtok")]
     rates += [prices.get(k) for k in ("cache_read_mtok", "cache_write_mtok")]
-    flat = all(isinstance(prices[k], Decimal) for k in keys)  # no TieredPrices
-    if not keys <= _FLAT_KEYS or not flat or rates[0] is None or rates[1] is None:
+    plain = all(isinstance(prices[k], Decimal) or hasattr(prices[k], "tiers") for k in keys)
+    if not keys <= _FLAT_KEYS or not plain or rates[0] is None or rates[1] is None:
         return "table"  # price it with genai-prices' own calculation
     return rates[0], rates[1], rates[2], rates[3]
 
 
 def _table_cost(backend: str, model: str, usage: Usage) -> Decimal:
-    """Price a call with genai-prices' own calculation (tiered and unusual prices)."""
+    """Price a call with genai-prices' own calculation (prices in units exo does not
+    compute: audio, images, characters...)."""
     found = _lookup(backend, model)
     assert found is not None  # _rates found it
     provider, info = found

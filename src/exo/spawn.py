@@ -17,9 +17,9 @@ Limits, each a tool error the model can read (the parent run goes on):
 A child inherits its parent's remaining budgets: at most the model calls its parent has
 left, the children left in the pool, the tree's ``max_cost`` / ``max_tokens_total`` budget,
 the parent's retry policy, provider and effects. Its usage (grandchildren included) is added
-to the parent's ``RunResult`` and listed per child in ``RunResult.children``; with ``run.stream(..., detailed=True)`` its events reach the parent
-stream tagged with its name and lineage. A child runs inside the tool call, so cancelling
-the parent cancels every child.
+to the parent's ``RunResult`` and listed per child in ``RunResult.children``; with
+``run.stream(..., detailed=True)`` its events reach the parent stream tagged with its name
+and lineage. A child runs inside the tool call, so cancelling the parent cancels every child.
 """
 
 from __future__ import annotations
