@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 
 from exo._loop import Effects
 from exo._retry import RetryPolicy
@@ -159,6 +160,6 @@ class RunOptions:
     resume: object = None
     approvals: dict[str, bool | str] | None = None
     plan: bool | str | None = None
-    max_cost: object = None
+    max_cost: float | Decimal | None = None
     max_tokens_total: int | None = None
     budget: Budget | None = None
