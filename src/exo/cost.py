@@ -30,6 +30,10 @@ from exo.errors import BudgetExceeded, ConfigError
 from exo.types import Cost, ModelCall, Usage
 
 if TYPE_CHECKING:
+    from exo._options import RunOptions
+    from exo._state import RunState
+    from exo.agent import Agent
+    from exo.models.base import Provider
     from exo.types import RunResult
 
 __all__ = [
@@ -38,6 +42,7 @@ __all__ = [
     "Budget",
     "call_cost",
     "price_known",
+    "run_budget",
     "run_cost",
     "total_cost",
 ]
@@ -410,3 +415,21 @@ def start_budget(
     budget.require_prices(models)
     budget.charge_all(spent)
     return budget
+
+
+def run_budget(
+    agent: Agent[Any], provider: Provider, state: RunState, options: RunOptions
+) -> Budget | None:
+    """A top-level run's budget (the run's limits, else the agent's), or ``None``.
+
+    Raises:
+        ConfigError: ``max_cost`` is set and the executor's or planner's model has no price.
+    """
+    max_cost = agent.max_cost if options.max_cost is None else options.max_cost
+    max_tokens = options.max_tokens_total or agent.max_tokens_total
+    if max_cost is None and max_tokens is None:
+        return None  # the common case: nothing to count
+    models = [f"{provider.backend}:{provider.model}"]
+    if agent.planning_enabled and agent.planning_model not in (None, agent.model):
+        models.append(str(agent.planning_model))
+    return start_budget(max_cost, max_tokens, models=models, spent=state.all_calls())

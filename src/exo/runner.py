@@ -34,7 +34,7 @@ from exo._threads import ToolLane, ToolThreads
 from exo.agent import Agent
 from exo.artifacts import RETRIEVE_TOOL, enable_artifacts
 from exo.context import Context, context_tools
-from exo.cost import Budget, start_budget
+from exo.cost import Budget, run_budget
 from exo.errors import AgentError, ConfigError, MemorySaveError
 from exo.memory import Memory, resolve_memory
 from exo.models import get_provider
@@ -128,9 +128,8 @@ class Runner:
                 ``False`` or a reason (deny it: the model reads an error result).
             plan: When resuming after a plan: ``True`` (accept), ``False`` (run unplanned)
                 or the edited plan text.
-            max_cost: Override the agent's ``max_cost``: most US dollars the run (planner
-                and children included) may spend.
-            max_tokens_total: Override the agent's ``max_tokens_total``.
+            max_cost: Override the agent's budget in US dollars (planner, children included).
+            max_tokens_total: Override the agent's budget in tokens.
 
         Returns:
             The result; ``result.status == "paused"`` when a call (or the plan) waits for a
@@ -138,8 +137,7 @@ class Runner:
 
         Raises:
             MaxStepsExceeded: no final answer within ``max_steps``; carries the partial result.
-            BudgetExceeded: the run reached ``max_cost`` or ``max_tokens_total``; carries the
-                partial result.
+            BudgetExceeded: ``max_cost`` or ``max_tokens_total`` is spent; carries the result.
             ModelError: the provider failed beyond the retry budget.
             PlanningError: the planner failed (and ``planning_on_error`` is ``"raise"``).
             OutputValidationError: the answer did not fit ``output_type`` after
@@ -376,9 +374,7 @@ class Runner:
             lane=self.threads.lane(agent.max_tool_threads),
             memory=self.memory_for(agent) if state.conversation_id is not None else None,
             state=state,
-            budget=options.budget
-            if options.budget is not None
-            else _budget(agent, provider, state, options),
+            budget=options.budget or run_budget(agent, provider, state, options),
         )
 
     def memory_for(self, agent: Agent[Any]) -> Memory:
@@ -428,20 +424,6 @@ class _Run:
     state: RunState
     budget: Budget | None = None
     deps: LoopDeps | None = None
-
-
-def _budget(
-    agent: Agent[Any], provider: Provider, state: RunState, options: RunOptions
-) -> Budget | None:
-    """A top-level run's budget (the run's limits, else the agent's), or ``None``."""
-    max_cost = agent.max_cost if options.max_cost is None else options.max_cost
-    max_tokens = options.max_tokens_total or agent.max_tokens_total
-    if max_cost is None and max_tokens is None:
-        return None  # the common case: nothing to count
-    models = [f"{provider.backend}:{provider.model}"]
-    if agent.planning_enabled and agent.planning_model not in (None, agent.model):
-        models.append(str(agent.planning_model))
-    return start_budget(max_cost, max_tokens, models=models, spent=state.all_calls())
 
 
 def _check_resume(agent: Agent[Any], input: object, options: RunOptions) -> _resume.Paused | None:
