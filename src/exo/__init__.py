@@ -12,6 +12,7 @@ from exo.agent import Agent
 from exo.context import Context
 from exo.errors import (
     AgentError,
+    BudgetExceeded,
     ConfigError,
     ExoError,
     MaxStepsExceeded,
@@ -26,6 +27,7 @@ from exo.runner import Runner, run
 from exo.tools import Tool, ToolContext, tool
 from exo.types import (
     AssistantMessage,
+    Cost,
     DocumentBlock,
     ImageBlock,
     Message,
@@ -42,8 +44,10 @@ __all__ = [
     "Agent",
     "AgentError",
     "AssistantMessage",
+    "BudgetExceeded",
     "ConfigError",
     "Context",
+    "Cost",
     "DocumentBlock",
     "Effects",
     "ExoError",

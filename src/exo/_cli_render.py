@@ -17,6 +17,7 @@ from rich.markup import escape
 from rich.panel import Panel
 from rich.status import Status
 
+from exo._cli_cost import cost_part
 from exo.types import (
     PlanCompleteEvent,
     PlanSkippedEvent,
@@ -225,7 +226,8 @@ class RunView:
 
 
 def usage_line(result: RunResult, elapsed: float | None = None) -> str:
-    """One line of token usage per phase, e.g. ``plan 160 · execute 412 · total 572 tokens``.
+    """One line of token usage per phase, e.g. ``plan 160 · execute 412 · total 572 tokens``,
+    then the money it cost (when it cost any: see :func:`exo._cli_cost.cost_part`).
 
     Usage a server did not report is unknown, not zero: a phase with no reported usage
     reads ``unknown``, and a count missing some requests ends in ``+`` (at least that much).
@@ -247,7 +249,8 @@ def usage_line(result: RunResult, elapsed: float | None = None) -> str:
     else:
         line += f" ({requests}"
     line += f", {elapsed:.1f}s)" if elapsed is not None else ")"
-    return line
+    cost = cost_part(result)
+    return f"{line} · {cost}" if cost else line
 
 
 def _tokens(usage: Usage) -> str:

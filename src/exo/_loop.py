@@ -23,6 +23,7 @@ from exo._state import RunState
 from exo._threads import ToolLane
 from exo._window import window_messages
 from exo.context import Context
+from exo.cost import Budget
 from exo.errors import MaxStepsExceeded, ModelError, OutputTruncated, OutputValidationError
 from exo.models.base import (
     ModelChunk,
@@ -125,6 +126,7 @@ class LoopDeps:
             per call).
         output: The agent's typed output (``None``: a free-text answer).
         gate: Which tool calls need a person's approval (``None``: none can).
+        budget: The run tree's ``max_cost`` / ``max_tokens_total`` (``None``: no budget).
     """
 
     provider: Provider
@@ -142,10 +144,14 @@ class LoopDeps:
     lane: ToolLane | None = None
     output: OutputType[Any] | None = None
     gate: approval.Gate | None = None
+    budget: Budget | None = None
     specs: list[ToolSpec] = field(init=False)
+    priced_as: str = field(init=False)
+    """The provider's ``backend:model``: what each call's price is looked up by."""
 
     def __post_init__(self) -> None:
         self.specs = [t.spec for t in self.tools.values()]
+        self.priced_as = f"{self.provider.backend}:{self.provider.model}"
 
 
 def build_result(state: RunState, output: Any, last: ModelResponse | None = None) -> RunResult[Any]:
@@ -167,6 +173,7 @@ def build_result(state: RunState, output: Any, last: ModelResponse | None = None
         conversation_id=state.conversation_id,
         finish_reason=last.finish_reason if last is not None else "stop",
         refusal=last.refusal if last is not None else None,
+        calls=list(state.calls),
     )
 
 
@@ -297,7 +304,9 @@ def _paused_complete(state: RunState, response: ModelResponse | None) -> RunComp
 
 
 def _check_budget(state: RunState, deps: LoopDeps) -> None:
-    """Refuse another model call once ``max_steps`` are spent."""
+    """Refuse another model call once ``max_steps``, or the tree's budget, are spent."""
+    if deps.budget is not None:
+        deps.budget.check(state.agent_name, lambda: build_result(state, ""))
     if state.steps >= deps.max_steps:
         raise MaxStepsExceeded(
             f"agent {state.agent_name!r} used all {deps.max_steps} steps (model calls) without "
@@ -328,6 +337,9 @@ def _record(
     """Add the response to the transcript and usage; return the events that report it."""
     message = response.message
     state.usage = state.usage + response.usage
+    state.calls.append((deps.priced_as, response.usage))
+    if deps.budget is not None:
+        deps.budget.charge(deps.priced_as, response.usage)
     state.messages.append(message)
     events: list[StreamEvent] = []
     if not deps.stream and message.content:

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 
 from exo._loop import Effects
 from exo._retry import RetryPolicy
 from exo._text import encodable, encodable_content, encodable_message
 from exo.context import Context
+from exo.cost import Budget, check_limits
 from exo.errors import ConfigError
 from exo.models.base import Provider
 from exo.types import (
@@ -115,6 +117,8 @@ def check_options(options: RunOptions) -> None:
         )
     if not isinstance(detailed, bool):
         raise bad_argument("detailed", "True or False", detailed)
+    if options.max_cost is not None or options.max_tokens_total is not None:
+        check_limits(options.max_cost, options.max_tokens_total, where="run(): ")
 
 
 # Not frozen: a frozen dataclass's __init__ sets each of these fifteen fields through
@@ -136,6 +140,9 @@ class RunOptions:
         resume: A paused run's state to continue (``run(resume=...)``).
         approvals: Answers to a paused run's tool calls.
         plan: The answer to a paused run's plan.
+        max_cost: The run tree's budget in US dollars (default: the agent's ``max_cost``).
+        max_tokens_total: The run tree's token budget (default: the agent's).
+        budget: The budget a child shares with its parent (set by ``spawn_self``).
     """
 
     messages: Sequence[Message] | None = None
@@ -153,3 +160,6 @@ class RunOptions:
     resume: object = None
     approvals: dict[str, bool | str] | None = None
     plan: bool | str | None = None
+    max_cost: float | Decimal | None = None
+    max_tokens_total: int | None = None
+    budget: Budget | None = None

@@ -12,7 +12,15 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
-from exo.types import ApprovalRequest, ChildResult, Message, PlanResult, ToolResult, Usage
+from exo.types import (
+    ApprovalRequest,
+    ChildResult,
+    Message,
+    ModelCall,
+    PlanResult,
+    ToolResult,
+    Usage,
+)
 
 __all__ = ["HeldCall", "HeldChild", "RunState"]
 
@@ -69,6 +77,7 @@ class RunState:
         conversation_id: The memory conversation, if any.
         spawned: Children started so far by this run (for the per-run cap).
         held: The calls of the last turn while it waits for a child's approval, by call id.
+        calls: The executor's own model calls (model and usage of each, for pricing).
     """
 
     agent_name: str
@@ -85,6 +94,15 @@ class RunState:
     conversation_id: str | None = None
     spawned: int = 0
     held: dict[str, HeldCall] = field(default_factory=dict)
+    calls: list[ModelCall] = field(default_factory=list)
+
+    def all_calls(self) -> list[ModelCall]:
+        """Every model call of this run: the planner's, its own and its children's."""
+        calls = list(self.plan.calls) if self.plan is not None else []
+        calls.extend(self.calls)
+        for child in self.children:
+            calls.extend(child.calls)
+        return calls
 
     def total_usage(self) -> Usage:
         """Everything this run cost: its own calls, the planner's and its children's."""

@@ -13,11 +13,13 @@ import dataclasses
 import inspect
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from types import UnionType
 from typing import Any, Generic, Literal, _SpecialForm
 
 from exo.approval import ApprovalHandler, Gate, ToolApprover, check_agent_settings, gate_for
 from exo.context import CONTEXT_TOOL_NAMES, Context
+from exo.cost import check_limits
 from exo.errors import ConfigError
 from exo.memory import Memory, resolve_memory
 from exo.models import parse_model
@@ -107,6 +109,11 @@ class Agent(Generic[OutputT]):
             results, the plan) on OpenTelemetry spans; ``None`` follows
             ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT``. A run's setting holds for
             its planner and children. See ``docs/tracing.md``.
+        max_cost: Most US dollars a run may spend, planner and children included (a number
+            or ``Decimal``); the run stops with BudgetExceeded before its next model call
+            once it is spent. Needs a known price for every model (see ``docs/cost.md``).
+        max_tokens_total: Most tokens (input + output) a run may use, planner and children
+            included; enforced like ``max_cost``.
     """
 
     name: str
@@ -143,6 +150,8 @@ class Agent(Generic[OutputT]):
     approve_plan: bool = False
     approval_handler: ApprovalHandler | None = None
     trace_content: bool | None = None
+    max_cost: float | Decimal | None = None
+    max_tokens_total: int | None = None
     tool_map: dict[str, Tool] = field(init=False, repr=False, compare=False)
     memory_backend: Memory | None = field(init=False, repr=False, compare=False)
     output: OutputType[OutputT] | None = field(init=False, repr=False, compare=False)
@@ -174,6 +183,7 @@ class Agent(Generic[OutputT]):
             )
         object.__setattr__(self, "output", build_output(self.output_type, self.output_retries))
         check_agent_settings(self)
+        check_limits(self.max_cost, self.max_tokens_total)
         object.__setattr__(self, "gate", gate_for(self))
         # Resolved once (no I/O happens here), so every run of this agent shares the backend.
         object.__setattr__(self, "memory_backend", resolve_memory(self.memory))

@@ -7,7 +7,8 @@
     exo models
 
 Exit codes: 0 ok, 1 other failure, 2 usage or configuration error (bad option, bad agent
-reference, unknown backend), 3 model error, 4 max steps exceeded, 130 interrupted.
+reference, unknown backend), 3 model error, 4 max steps exceeded, 5 budget (--max-cost,
+--max-tokens-total) reached, 130 interrupted.
 
 Typer and rich are imported here only (``pip install 'exo-agents[cli]'``), never by
 ``import exo``.
@@ -40,17 +41,19 @@ from exo._cli_agents import (
     load_agent,
 )
 from exo._cli_approval import TerminalApproval
+from exo._cli_cost import MaxCostOpt, MaxTokensTotalOpt, with_budget
 from exo._cli_models import show_models
-from exo._cli_render import ConsoleLogHandler, RunView, say
+from exo._cli_render import ConsoleLogHandler, RunView, say, usage_line
 from exo._cli_trace import TraceOpt, tracing
 from exo.agent import Agent
-from exo.errors import ConfigError, ExoError, MaxStepsExceeded, ModelError
+from exo.errors import BudgetExceeded, ConfigError, ExoError, MaxStepsExceeded, ModelError
 from exo.runner import run
 from exo.types import RunCompleteEvent, RunResult
 
 __all__ = ["app", "exit_code", "for_the_command_line", "main"]
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_MODEL, EXIT_MAX_STEPS, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
+EXIT_BUDGET = 5
 
 app = typer.Typer(
     name="exo",
@@ -111,6 +114,8 @@ def exit_code(exc: BaseException) -> int:
     while seen is not None:
         if isinstance(seen, MaxStepsExceeded):
             return EXIT_MAX_STEPS
+        if isinstance(seen, BudgetExceeded):
+            return EXIT_BUDGET
         if isinstance(seen, ModelError):
             return EXIT_MODEL
         if isinstance(seen, ConfigError):
@@ -156,6 +161,8 @@ def run_command(
     planning_on_error: PlanningOnErrorOpt = None,
     instructions: InstructionsOpt = None,
     max_steps: MaxStepsOpt = None,
+    max_cost: MaxCostOpt = None,
+    max_tokens_total: MaxTokensTotalOpt = None,
     json_output: Annotated[
         bool, typer.Option("--json", help="Print the whole result as JSON, and nothing else.")
     ] = False,
@@ -200,6 +207,7 @@ def run_command(
             instructions=instructions,
             max_steps=max_steps,
         )
+        agent = with_budget(agent, max_cost, max_tokens_total)
         approval = TerminalApproval(err, yes=yes)
         agent = approval.install(agent)
         if json_output:
@@ -331,6 +339,8 @@ def _report(err: Console, exc: Exception, debug: bool) -> None:
         say(err, f"[bold red]error:[/] {escape(for_the_command_line(exc.message))}")
         if exc.hint:
             say(err, f"  [dim]hint:[/] {escape(for_the_command_line(exc.hint))}")
+        if isinstance(exc, BudgetExceeded):  # what the run spent before it stopped
+            say(err, f"  [dim]{escape(usage_line(exc.result))}[/]")
     else:
         say(err, f"[bold red]error:[/] {escape(type(exc).__name__)}: {escape(str(exc))}")
         if not debug:

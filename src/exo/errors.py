@@ -7,6 +7,7 @@ Every error exo raises on purpose derives from :class:`ExoError`::
     │   ├── ConfigError            bad configuration, raised at construction (also a ValueError)
     │   ├── ModelError             the model provider failed (HTTP status, retryable, partial text)
     │   ├── MaxStepsExceeded       the loop used all of max_steps; carries the partial RunResult
+    │   ├── BudgetExceeded         the run tree reached max_cost / max_tokens_total; carries it too
     │   ├── OutputTruncated        the model stopped at max_tokens; carries the partial RunResult
     │   ├── OutputValidationError  the typed answer failed validation after output_retries
     │   ├── MemorySaveError        the answer is complete but saving the turn failed; carries it
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AgentError",
+    "BudgetExceeded",
     "ConfigError",
     "ExoError",
     "MaxStepsExceeded",
@@ -143,6 +145,25 @@ class MaxStepsExceeded(_ResultError):
     Attributes:
         result: The partial :class:`~exo.types.RunResult` (transcript, usage, steps so far).
     """
+
+
+class BudgetExceeded(_ResultError):
+    """The run tree reached its ``max_cost`` or ``max_tokens_total`` budget.
+
+    Raised before the next model call once the planner, the executor and the children
+    together have spent the budget (see :mod:`exo.cost`).
+
+    Attributes:
+        result: The partial :class:`~exo.types.RunResult` (transcript, usage, cost, plan and
+            children so far).
+        limit: Which budget was reached: ``"max_cost"`` or ``"max_tokens_total"``.
+    """
+
+    def __init__(
+        self, message: str, *, result: RunResult[Any], limit: str, hint: str | None = None
+    ) -> None:
+        self.limit = limit
+        super().__init__(message, result=result, hint=hint)
 
 
 class OutputTruncated(_ResultError):

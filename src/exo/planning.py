@@ -31,7 +31,8 @@ from exo._state import RunState
 from exo._threads import ToolLane
 from exo.agent import Agent
 from exo.context import Context
-from exo.errors import AgentError, PlanningError
+from exo.cost import Budget
+from exo.errors import AgentError, BudgetExceeded, PlanningError
 from exo.models import get_provider, parse_model
 from exo.models.base import Provider
 from exo.tools import Tool, to_tool
@@ -152,12 +153,14 @@ async def run_planner(
     depth: int = 0,
     lineage: tuple[str, ...] = (),
     lane: ToolLane | None = None,
+    budget: Budget | None = None,
 ) -> PlanResult:
     """Run the planner to completion and return its plan (the transcript is discarded).
 
     ``policy`` is the run's retry policy (``run(retry=...)`` / ``run(max_retries=...)``), so
     the planner's model calls retry exactly like the executor's; without it, the agent's
-    ``max_retries``.
+    ``max_retries``. ``budget`` is the run tree's: a planner that reaches it stops, and its
+    plan is skipped (the executor then stops at its first step with BudgetExceeded).
 
     Raises:
         AgentError: the planner's provider could not be resolved.
@@ -181,6 +184,7 @@ async def run_planner(
             lane=lane,
             # The agent's approval rules hold for the planner too; it never pauses.
             gate=agent.gate.for_planner() if agent.gate is not None else None,
+            budget=budget,
         )
         output = ""
         async with aclosing(run_loop(state, deps)) as events:
@@ -189,15 +193,24 @@ async def run_planner(
                     output = event.result.output
     except Exception as exc:
         reason = f"the planning phase of agent {agent.name!r} failed: {exc}"
-        if agent.planning_on_error == "skip":
+        if agent.planning_on_error == "skip" or isinstance(exc, BudgetExceeded):
             return PlanResult(
-                text="", model=planner.model, usage=state.usage, steps=state.steps, skipped=reason
+                text="",
+                model=planner.model,
+                usage=state.usage,
+                steps=state.steps,
+                skipped=reason,
+                calls=state.calls,
             )
         raise PlanningError(
             reason, hint="fix the cause, or set planning_on_error='skip' to run unplanned"
         ) from exc
     return PlanResult(
-        text=output.strip(), model=planner.model, usage=state.usage, steps=state.steps
+        text=output.strip(),
+        model=planner.model,
+        usage=state.usage,
+        steps=state.steps,
+        calls=state.calls,
     )
 
 

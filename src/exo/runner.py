@@ -15,6 +15,7 @@ import logging
 from collections.abc import AsyncGenerator, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from exo import _resume, approval, planning, tracing
@@ -33,6 +34,7 @@ from exo._threads import ToolLane, ToolThreads
 from exo.agent import Agent
 from exo.artifacts import RETRIEVE_TOOL, enable_artifacts
 from exo.context import Context, context_tools
+from exo.cost import Budget, run_budget
 from exo.errors import AgentError, ConfigError, MemorySaveError
 from exo.memory import Memory, resolve_memory
 from exo.models import get_provider
@@ -105,6 +107,8 @@ class Runner:
         resume: object = None,
         approvals: dict[str, bool | str] | None = None,
         plan: bool | str | None = None,
+        max_cost: float | Decimal | None = None,
+        max_tokens_total: int | None = None,
     ) -> RunResult[OutputT]:
         """Run ``agent`` on ``input`` to a final answer (or to a pause for approval).
 
@@ -124,6 +128,8 @@ class Runner:
                 ``False`` or a reason (deny it: the model reads an error result).
             plan: When resuming after a plan: ``True`` (accept), ``False`` (run unplanned)
                 or the edited plan text.
+            max_cost: Override the agent's budget in US dollars (planner, children included).
+            max_tokens_total: Override the agent's budget in tokens.
 
         Returns:
             The result; ``result.status == "paused"`` when a call (or the plan) waits for a
@@ -131,6 +137,7 @@ class Runner:
 
         Raises:
             MaxStepsExceeded: no final answer within ``max_steps``; carries the partial result.
+            BudgetExceeded: ``max_cost`` or ``max_tokens_total`` is spent; carries the result.
             ModelError: the provider failed beyond the retry budget.
             PlanningError: the planner failed (and ``planning_on_error`` is ``"raise"``).
             OutputValidationError: the answer did not fit ``output_type`` after
@@ -150,6 +157,8 @@ class Runner:
             resume=resume,
             approvals=approvals,
             plan=plan,
+            max_cost=max_cost,
+            max_tokens_total=max_tokens_total,
         )
         async with aclosing(self.events(agent, input, options)) as stream:
             async for event in stream:
@@ -173,6 +182,8 @@ class Runner:
         resume: object = None,
         approvals: dict[str, bool | str] | None = None,
         plan: bool | str | None = None,
+        max_cost: float | Decimal | None = None,
+        max_tokens_total: int | None = None,
     ) -> RunResult[OutputT]:
         """Run to completion from synchronous code (scripts); same arguments as ``run``.
 
@@ -196,6 +207,8 @@ class Runner:
                     resume=resume,
                     approvals=approvals,
                     plan=plan,
+                    max_cost=max_cost,
+                    max_tokens_total=max_tokens_total,
                 )
             )
         raise AgentError(
@@ -219,6 +232,8 @@ class Runner:
         resume: object = None,
         approvals: dict[str, bool | str] | None = None,
         plan: bool | str | None = None,
+        max_cost: float | Decimal | None = None,
+        max_tokens_total: int | None = None,
     ) -> AsyncGenerator[StreamEvent, None]:
         """Run ``agent`` and yield its events as they happen.
 
@@ -242,6 +257,8 @@ class Runner:
             resume=resume,
             approvals=approvals,
             plan=plan,
+            max_cost=max_cost,
+            max_tokens_total=max_tokens_total,
         )
         return self.events(agent, input, options)
 
@@ -348,10 +365,11 @@ class Runner:
         state: RunState,
         options: RunOptions,
     ) -> _Run:
+        provider = options.provider or get_provider(agent.model)
         return _Run(
             task=task,
             history=history,
-            provider=options.provider or get_provider(agent.model),
+            provider=provider,
             context=options.context or agent.context or Context(),
             policy=options.retry
             or RetryPolicy(
@@ -363,6 +381,7 @@ class Runner:
             lane=self.threads.lane(agent.max_tool_threads),
             memory=self.memory_for(agent) if state.conversation_id is not None else None,
             state=state,
+            budget=options.budget or run_budget(agent, provider, state, options),
         )
 
     def memory_for(self, agent: Agent[Any]) -> Memory:
@@ -410,6 +429,7 @@ class _Run:
     lane: ToolLane
     memory: Memory | None
     state: RunState
+    budget: Budget | None = None
     deps: LoopDeps | None = None
 
 
@@ -495,6 +515,7 @@ async def _plan(
         depth=options.depth,
         lineage=lineage,
         lane=run.lane,
+        budget=run.budget,
     )
     text, cut_from = planning.cap_plan(state.plan.text, agent.planning_max_chars)
     if cut_from is not None:
@@ -542,6 +563,7 @@ def _deps(agent: Agent[Any], run: _Run, options: RunOptions) -> LoopDeps:
         lane=run.lane,
         output=agent.output,
         gate=agent.gate,
+        budget=run.budget,
     )
 
 

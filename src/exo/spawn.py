@@ -15,11 +15,11 @@ Limits, each a tool error the model can read (the parent run goes on):
   descendants draw from one pool, so a model spawning in a loop, at any depth, is stopped.
 
 A child inherits its parent's remaining budgets: at most the model calls its parent has
-left, the children left in the pool, the parent's retry policy, provider and effects. Its
-usage (grandchildren included) is added to the parent's ``RunResult`` and listed per child in
-``RunResult.children``; with ``run.stream(..., detailed=True)`` its events reach the parent
-stream tagged with its name and lineage. A child runs inside the tool call, so cancelling
-the parent cancels every child.
+left, the children left in the pool, the tree's ``max_cost`` / ``max_tokens_total`` budget,
+the parent's retry policy, provider and effects. Its usage (grandchildren included) is added
+to the parent's ``RunResult`` and listed per child in ``RunResult.children``; with
+``run.stream(..., detailed=True)`` its events reach the parent stream tagged with its name
+and lineage. A child runs inside the tool call, so cancelling the parent cancels every child.
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ from exo.types import (
     ApprovalRequiredEvent,
     ChildResult,
     ErrorEvent,
+    ModelCall,
     RunCompleteEvent,
     RunResult,
     StepEvent,
@@ -189,6 +190,7 @@ class _Spawner:
             depth=state.depth + 1,
             lineage=(*state.lineage, state.agent_name),
             max_steps=job.max_steps,
+            budget=deps.budget,
         )
         if job.state is None:
             return self.runner.events(child, job.task, options)
@@ -203,7 +205,7 @@ class _Spawner:
             return _Outcome(job.result, failed=job.result.error is not None)
         _POOL.set(self.pool)
         name, task = job.name, job.task
-        tally = _Tally(name, (*self.state.lineage, self.state.agent_name))
+        tally = _Tally(name, (*self.state.lineage, self.state.agent_name), self.deps.priced_as)
         try:
             async with aclosing(self._start(job)) as events:
                 async for event in events:
@@ -224,6 +226,9 @@ class _Spawner:
                             output=result.output,
                             usage=result.usage,
                             steps=result.steps,
+                            # From the result, not the events: a resumed child's result
+                            # also holds the calls it made before its pause.
+                            calls=[*result.calls, *(c for g in result.children for c in g.calls)],
                         )
                         return _Outcome(child, failed=False)
                     # The child's own end is reported by this tool's result, not as an error
@@ -239,17 +244,25 @@ class _Spawner:
         except Exception as exc:
             steps = exc.result.steps if isinstance(exc, MaxStepsExceeded) else tally.steps
             error = f"{type(exc).__name__}: {exc}"
-            child = ChildResult(name=name, task=task, usage=tally.usage, steps=steps, error=error)
+            child = ChildResult(
+                name=name, task=task, usage=tally.usage, steps=steps, error=error, calls=tally.calls
+            )
             return _Outcome(child, failed=True)
 
 
 class _Tally:
-    """What a child's events say: usage (descendants included), steps, its result."""
+    """What a child's events say: usage and calls (descendants included), steps, its result.
 
-    def __init__(self, name: str, lineage: tuple[str, ...]) -> None:
+    ``priced_as`` is the provider's ``backend:model``: children and theirs share the parent's
+    provider, so it names every call the child's events report.
+    """
+
+    def __init__(self, name: str, lineage: tuple[str, ...], priced_as: str) -> None:
         self.name = name
         self.lineage = lineage
+        self.priced_as = priced_as
         self.usage = Usage()
+        self.calls: list[ModelCall] = []
         self.steps = 0
 
     def own(self, event: StreamEvent, kind: type) -> bool:
@@ -262,6 +275,7 @@ class _Tally:
         """Count one event; return the child's result when it is its RunCompleteEvent."""
         if isinstance(event, UsageEvent):
             self.usage = self.usage + event.usage
+            self.calls.append((self.priced_as, event.usage))
         elif self.own(event, StepEvent) and isinstance(event, StepEvent):
             if event.status == "started":
                 self.steps += 1

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Annotated, Any, Generic, Literal
 
 import pydantic_core
@@ -41,12 +42,14 @@ __all__ = [
     "AssistantMessage",
     "ChildResult",
     "ContentBlock",
+    "Cost",
     "DocumentBlock",
     "ErrorEvent",
     "FinishReason",
     "ImageBlock",
     "Message",
     "MessageContent",
+    "ModelCall",
     "OutputEvent",
     "OutputT",
     "PlanCompleteEvent",
@@ -127,6 +130,42 @@ class Usage:
         )
 
 
+ModelCall = tuple[str, Usage]
+"""One model call as its price is computed: ``(model, usage)``.
+
+``model`` is the ``"backend:model"`` of the provider that made the call, as configured (the
+model you chose; the dated name a server may answer with, e.g. ``gpt-4o-2024-08-06``, is in
+the UsageEvent). A plain pair, not a dataclass: one is recorded per model call of every run,
+and a frozen dataclass costs ~5k CPU instructions to build (2 % of exo's work per call).
+"""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Cost:
+    """What a run cost in US dollars, by phase (see :mod:`exo.cost`).
+
+    ``None`` means unknown, never free: a phase is ``None`` when one of its calls has no known
+    price (or no reported usage), and ``total`` is ``None`` when any phase is. A phase without
+    calls, and any call on a self-hosted or test backend, costs exactly ``Decimal(0)``.
+
+    Attributes:
+        total: Planner, executor and children together.
+        plan: The planner's calls.
+        execute: The executor's own calls.
+        children: Every call of the children started with ``spawn_self`` (theirs included).
+        known: What the calls with a known price cost (equals ``total`` when that is known;
+            otherwise a lower bound).
+        unpriced: The ``backend:model`` of every call that could not be priced.
+    """
+
+    total: Decimal | None
+    plan: Decimal | None = Decimal(0)
+    execute: Decimal | None = Decimal(0)
+    children: Decimal | None = Decimal(0)
+    known: Decimal = Decimal(0)
+    unpriced: tuple[str, ...] = ()
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PlanResult:
     """What the planner pre-pass produced and what it cost.
@@ -137,6 +176,7 @@ class PlanResult:
         usage: The planner's own usage (also included in ``RunResult.usage``).
         steps: The planner's model calls.
         skipped: Why the plan was not used (``planning_on_error="skip"``), else ``None``.
+        calls: The planner's model calls (what its cost is computed from).
     """
 
     text: str
@@ -144,6 +184,7 @@ class PlanResult:
     usage: Usage = field(default_factory=Usage)
     steps: int = 0
     skipped: str | None = None
+    calls: list[ModelCall] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -157,6 +198,7 @@ class ChildResult:
         usage: Everything the child cost, its own children included.
         steps: The child's model calls.
         error: Why the child failed, else ``None``.
+        calls: Every model call of the child, its own children's included.
     """
 
     name: str
@@ -165,6 +207,7 @@ class ChildResult:
     usage: Usage = field(default_factory=Usage)
     steps: int = 0
     error: str | None = None
+    calls: list[ModelCall] = field(default_factory=list)
 
 
 OutputT = TypeVar("OutputT", default=str)
@@ -229,6 +272,9 @@ class RunResult(Generic[OutputT]):
         pending: What a paused run waits for (tool calls, or the plan).
         state: A paused run's whole state as JSON-ready data: pass it back as
             ``run(agent, resume=result.state, approvals={...})``, in this process or another.
+        calls: The executor's own model calls, in order: the model that answered and the
+            usage of each (the planner's are in ``plan.calls``, the children's in
+            ``children[i].calls``). :attr:`cost` is computed from them.
     """
 
     output: OutputT
@@ -247,6 +293,14 @@ class RunResult(Generic[OutputT]):
     status: RunStatus = "completed"
     pending: list[ApprovalRequest] = field(default_factory=list)
     state: dict[str, Any] | None = None
+    calls: list[ModelCall] = field(default_factory=list)
+
+    @property
+    def cost(self) -> Cost:
+        """What the run cost in US dollars, by phase; computed when read (see ``exo.cost``)."""
+        from exo.cost import run_cost  # the price table loads on first use, not with exo
+
+        return run_cost(self)
 
     @property
     def text(self) -> str:
@@ -286,11 +340,14 @@ class RunResult(Generic[OutputT]):
             k: {**_USAGE_ADAPTER.dump_python(v, mode="json"), "total_tokens": v.total_tokens}
             for k, v in self.usage_by_phase.items()
         }
+        # Amounts as strings: exact decimals (a float would print 0.0032500000000000003).
+        data["cost"] = _COST_ADAPTER.dump_python(self.cost, mode="json")
         return data
 
 
 _RESULT_ADAPTER: TypeAdapter[RunResult[Any]] = TypeAdapter(RunResult[str])
 _USAGE_ADAPTER: TypeAdapter[Usage] = TypeAdapter(Usage)
+_COST_ADAPTER: TypeAdapter[Cost] = TypeAdapter(Cost)
 
 # --------------------------------------------------------------------------- stream events
 # Every event names the agent it comes from; ``lineage`` is the chain of parent agent names

@@ -33,6 +33,7 @@ from exo._loop import Effects, InProcessEffects
 from exo._options import Input, RunOptions
 from exo._retry import RetryPolicy
 from exo.agent import Agent
+from exo.cost import call_cost
 from exo.models import parse_model
 from exo.models.base import ModelChunk, ModelRequest, ModelResponse, Provider
 from exo.tools import Tool, ToolContext
@@ -54,18 +55,26 @@ _PROVIDER_NAMES = {"openai-responses": "openai", "local": "llama_cpp", "test": "
 
 
 def chat_cost_attributes(provider: Provider, response: ModelResponse) -> Attributes:
-    """Money attributes of one ``chat`` span; the hook for the price table (``exo.cost``).
+    """Money attributes of one ``chat`` span: ``gen_ai.usage.cost`` in US dollars.
 
-    Returns nothing yet. Return e.g. ``{"gen_ai.usage.cost": 0.0123}`` (USD) here, computed
-    from ``response.usage`` (cached tokens included) and ``response.model``, and every chat
-    span carries it.
+    The name is the one Langfuse and OpenLIT read (the GenAI conventions have none yet). A
+    model with no known price, or a call with no reported usage, gets no attribute: unknown
+    is not free.
     """
-    return {}
+    cost = call_cost(f"{provider.backend}:{provider.model}", response.usage)
+    return {} if cost is None else {"gen_ai.usage.cost": float(cost)}
 
 
 def run_cost_attributes(result: RunResult[Any]) -> Attributes:
-    """Money attributes of a run's ``invoke_agent`` span (``exo.cost.*``); none yet."""
-    return {}
+    """Money attributes of a run's ``invoke_agent`` span: ``exo.cost.*`` per phase (USD).
+
+    Under ``exo.*`` names so a consumer summing ``gen_ai.usage.cost`` over the tree does not
+    count a run's calls twice; a phase whose price is unknown is left out.
+    """
+    cost = result.cost
+    phases = {"total": cost.total, "plan": cost.plan, "execute": cost.execute}
+    phases["children"] = cost.children
+    return {f"exo.cost.{name}": float(value) for name, value in phases.items() if value is not None}
 
 
 # --------------------------------------------------------------------------- shared helpers
