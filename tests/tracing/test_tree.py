@@ -85,6 +85,8 @@ async def test_chat_spans_carry_the_conventions_attributes(
         "gen_ai.response.finish_reasons": ["tool_calls"],
         "gen_ai.usage.input_tokens": 11,
         "gen_ai.usage.output_tokens": 7,
+        # gpt-4o at $2.50 / $10 per million input / output tokens: 11 * 2.5e-6 + 7 * 1e-5
+        "gen_ai.usage.cost": pytest.approx(9.75e-05),
     }
     if stream:
         expected["gen_ai.request.stream"] = True
@@ -108,6 +110,10 @@ async def test_run_spans_carry_totals_under_exo_names_only(
         "exo.steps": 3,
         "exo.run.status": "completed",
         "exo.children": 2,
+        "exo.cost.total": pytest.approx(float(result.cost.total or -1)),
+        "exo.cost.plan": pytest.approx(9.75e-05),  # the planner's one call (see above)
+        "exo.cost.execute": pytest.approx(float(result.cost.execute or -1)),
+        "exo.cost.children": pytest.approx(float(result.cost.children or -1)),
     }
     assert attributes(spans.one("invoke_agent boss_planner")) == {
         "gen_ai.operation.name": "invoke_agent",

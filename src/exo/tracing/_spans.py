@@ -69,12 +69,19 @@ def run_cost_attributes(result: RunResult[Any]) -> Attributes:
     """Money attributes of a run's ``invoke_agent`` span: ``exo.cost.*`` per phase (USD).
 
     Under ``exo.*`` names so a consumer summing ``gen_ai.usage.cost`` over the tree does not
-    count a run's calls twice; a phase whose price is unknown is left out.
+    count a run's calls twice. ``exo.cost.total`` when known; a phase only when it cost
+    something and its price is known.
     """
     cost = result.cost
-    phases = {"total": cost.total, "plan": cost.plan, "execute": cost.execute}
-    phases["children"] = cost.children
-    return {f"exo.cost.{name}": float(value) for name, value in phases.items() if value is not None}
+    attributes: Attributes = {}
+    if cost.total is not None:
+        attributes["exo.cost.total"] = float(cost.total)
+    for name, value in (("plan", cost.plan), ("execute", cost.execute)):
+        if value:
+            attributes[f"exo.cost.{name}"] = float(value)
+    if cost.children:
+        attributes["exo.cost.children"] = float(cost.children)
+    return attributes
 
 
 # --------------------------------------------------------------------------- shared helpers
