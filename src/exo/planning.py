@@ -31,9 +31,10 @@ from exo._state import RunState
 from exo._threads import ToolLane
 from exo.agent import Agent
 from exo.context import Context
-from exo.errors import AgentError, PlanningError
+from exo.errors import AgentError, OutputValidationError, PlanningError
 from exo.models import get_provider, parse_model
 from exo.models.base import Provider
+from exo.plans import PlannedSteps, from_planned, parse_steps, render_steps
 from exo.tools import Tool, to_tool
 from exo.types import (
     ContentBlock,
@@ -110,7 +111,14 @@ def build_planner(agent: Agent[Any]) -> Agent[Any]:
         artifact_threshold=0,
         context_tools=False,
         approval_handler=agent.approval_handler,
+        # Structured plans: typed steps, and no correction round trip for a model that writes
+        # a list instead (run_planner reads that text).
+        **_steps_output() if agent.planning_format == "steps" else {},
     )
+
+
+def _steps_output() -> dict[str, Any]:
+    return {"output_type": PlannedSteps, "output_retries": 0}
 
 
 def resolve_planner_provider(agent: Agent[Any], executor: Provider) -> Provider:
@@ -181,12 +189,9 @@ async def run_planner(
             lane=lane,
             # The agent's approval rules hold for the planner too; it never pauses.
             gate=agent.gate.for_planner() if agent.gate is not None else None,
+            output=planner.output,
         )
-        output = ""
-        async with aclosing(run_loop(state, deps)) as events:
-            async for event in events:
-                if isinstance(event, RunCompleteEvent):
-                    output = event.result.output
+        output = await _drive(state, deps)
     except Exception as exc:
         reason = f"the planning phase of agent {agent.name!r} failed: {exc}"
         if agent.planning_on_error == "skip":
@@ -196,9 +201,37 @@ async def run_planner(
         raise PlanningError(
             reason, hint="fix the cause, or set planning_on_error='skip' to run unplanned"
         ) from exc
-    return PlanResult(
-        text=output.strip(), model=planner.model, usage=state.usage, steps=state.steps
+    if planner.output is None:
+        return PlanResult(
+            text=output.strip(), model=planner.model, usage=state.usage, steps=state.steps
+        )
+    checklist = tuple(
+        [from_planned(s) for s in output.steps]
+        if isinstance(output, PlannedSteps)
+        else parse_steps(output)
     )
+    return PlanResult(
+        text=render_steps(checklist),
+        model=planner.model,
+        usage=state.usage,
+        steps=state.steps,
+        checklist=checklist,
+    )
+
+
+async def _drive(state: RunState, deps: LoopDeps) -> Any:
+    """Run the planner's loop; return its answer (the raw text of an untyped steps plan)."""
+    output: Any = ""
+    try:
+        async with aclosing(run_loop(state, deps)) as events:
+            async for event in events:
+                if isinstance(event, RunCompleteEvent):
+                    output = event.result.output
+    except OutputValidationError as exc:
+        if deps.output is None:  # pragma: no cover - only typed planners validate
+            raise
+        output = exc.raw  # a plan written as text, not as the schema: parse_steps reads it
+    return output
 
 
 def inject_plan(

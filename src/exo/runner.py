@@ -17,7 +17,7 @@ from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any
 
-from exo import _resume, approval, planning
+from exo import _plan_run, _resume, approval, planning
 from exo._loop import Effects, InProcessEffects, LoopDeps, run_loop
 from exo._options import (
     Input,
@@ -510,6 +510,8 @@ async def _start(agent: Agent[Any], run: _Run, options: RunOptions) -> LoopDeps:
     state = run.state
     task, history = run.task, run.history
     if state.plan is not None:
+        if agent.planning_format == "steps":  # the steps go on the todo list, numbered so
+            state.plan = _plan_run.begin(state.plan, run.context, agent.planning_max_chars)
         task, history = planning.inject_plan(run.task, run.history, state.plan.text)
     instructions = encodable(await agent.resolve_instructions())
     system: list[Message] = [SystemMessage(content=instructions)] if instructions else []
@@ -521,7 +523,7 @@ async def _start(agent: Agent[Any], run: _Run, options: RunOptions) -> LoopDeps:
 
 def _deps(agent: Agent[Any], run: _Run, options: RunOptions) -> LoopDeps:
     """What the executor's loop needs besides its state."""
-    return LoopDeps(
+    deps = LoopDeps(
         provider=run.provider,
         tools=dict(agent.tool_map),
         context=run.context,
@@ -536,6 +538,9 @@ def _deps(agent: Agent[Any], run: _Run, options: RunOptions) -> LoopDeps:
         output=agent.output,
         gate=agent.gate,
     )
+    if run.state.plan is not None:  # a structured plan is tracked step by step
+        _plan_run.attach(agent, run, deps, options)
+    return deps
 
 
 async def _save(memory: Memory, result: RunResult[Any]) -> MemorySaveError | None:
@@ -563,6 +568,7 @@ def _add_builtins(runner: Runner, agent: Agent[Any], state: RunState, deps: Loop
         builtins[SPAWN_TOOL] = spawn_tool(runner, agent, state, deps)
     if agent.context_tools:
         builtins.update((t.name, t) for t in context_tools())
+    builtins.update(_plan_run.builtins(deps))  # a tracked plan's todo and replan tools
     reserved = list(builtins)
     if enable_artifacts(deps, threshold=agent.artifact_threshold):
         reserved.append(RETRIEVE_TOOL)  # offered once the run parks its first artifact
