@@ -169,7 +169,7 @@ def parse_steps(text: str) -> list[PlanStep]:
         if (when := _DONE.match(line)) is not None:
             steps[-1] = _with(steps[-1], done_when=_clean(when.group(1)))
         elif (tools := _TOOLS.match(line)) is not None:
-            names = tuple(n for p in re.split(r"[,;]", tools.group(1)) if (n := _clean(p)))
+            names = tuple(n for p in re.split(r"[,;]", tools.group(1)) if (n := p.strip(" `*")))
             steps[-1] = _with(steps[-1], tools=names)
     return steps
 
