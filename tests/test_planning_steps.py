@@ -123,7 +123,11 @@ async def test_the_steps_become_the_todo_list_and_ticks_are_recorded_and_streame
     result = events[-1].result  # type: ignore[union-attr]
     assert [s.status for s in result.plan.checklist] == ["done", "pending"]
     executor_tools = [t.name for t in model.requests[1].tools]
-    assert executor_tools == ["get_order", "add_todo", "complete_todo", "list_todos"] + [
+    assert executor_tools == [
+        "get_order",
+        "add_todo",
+        "complete_todo",
+        "list_todos",
         "list_notes",
         "read_note",
     ]
@@ -252,11 +256,15 @@ def test_parse_steps_reads_the_shapes_models_write() -> None:
     assert parse_steps("") == [] and parse_steps("{not json") == [PlanStep(title="{not json")]
 
 
-_title = st.text(
-    alphabet=st.characters(whitelist_categories=("L", "N"), whitelist_characters=" ,.'?"),
-    min_size=1,
-    max_size=40,
-).map(lambda t: " ".join(t.split()).strip(" ,.")).filter(lambda t: bool(t))
+_title = (
+    st.text(
+        alphabet=st.characters(whitelist_categories=("L", "N"), whitelist_characters=" ,.'?"),
+        min_size=1,
+        max_size=40,
+    )
+    .map(lambda t: " ".join(t.split()).strip(" ,."))
+    .filter(lambda t: bool(t))
+)
 _step = st.builds(
     PlanStep,
     title=_title,

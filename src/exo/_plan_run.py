@@ -310,8 +310,9 @@ def done_summary(messages: list[Message]) -> str:
         elif isinstance(message, ToolResult) and message.tool_name not in _SKIP:
             made = calls.get(message.tool_call_id)
             args = _preview(made.arguments, 80) if made is not None else ""
-            outcome = "error: " if message.is_error else ""
             result = _preview(text_of(message.content))
+            plain = message.is_error and not result.lower().startswith("error")
+            outcome = "error: " if plain else ""
             lines.append(f"- {message.tool_name}({args}) -> {outcome}{result}")
     return "\n".join(lines[-_RECENT:])
 
