@@ -230,7 +230,7 @@ class PlanTracker:
         )
         self.requested, self.mark, self.seen = None, state.steps, len(state.messages)
         self.failures.clear()
-        checklist, text = plan.checklist, ""
+        checklist, text, fresh = plan.checklist, "", tuple[PlanStep, ...]()
         if revised.checklist:
             checklist = _revise(plan.checklist, revised.checklist, call.context)
             fresh = checklist[len(plan.checklist) :]
@@ -257,6 +257,7 @@ class PlanTracker:
             reason=reason,
             plan=text,
             usage=revised.usage,
+            steps=fresh,
             lineage=state.lineage,
         )
 

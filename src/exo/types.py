@@ -536,6 +536,7 @@ class ReplanEvent:
         reason: Why, in words (the model's reason for ``"request"``).
         plan: The revised plan's text as injected (empty: the planner gave no steps).
         usage: What this planner run cost (also added to ``RunResult.plan.usage``).
+        steps: The revised steps (appended to ``RunResult.plan.checklist``).
     """
 
     agent_name: str
@@ -544,6 +545,7 @@ class ReplanEvent:
     reason: str
     plan: str
     usage: Usage = field(default_factory=Usage)
+    steps: tuple[PlanStep, ...] = ()
     lineage: tuple[str, ...] = ()
     type: Literal["replan"] = "replan"
 
