@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pydantic import TypeAdapter
 
 from exo import Agent, ConfigError, Context, run
 from exo._state import RunState
@@ -288,7 +289,14 @@ def test_parse_steps_never_raises_and_never_returns_empty_titles(text: str) -> N
 @given(st.lists(_step, min_size=1, max_size=6))
 @settings(max_examples=60, deadline=None)
 def test_typed_steps_json_reads_back_through_the_fallback_too(steps: list[PlanStep]) -> None:
-    payload = PlannedSteps.model_validate(
-        {"steps": [{"title": s.title, "done_when": s.done_when, "tools": s.tools} for s in steps]}
-    ).model_dump_json()
+    adapter = TypeAdapter(PlannedSteps)
+    payload = adapter.dump_json(
+        adapter.validate_python(
+            {
+                "steps": [
+                    {"title": s.title, "done_when": s.done_when, "tools": s.tools} for s in steps
+                ]
+            }
+        )
+    ).decode()
     assert parse_steps(payload) == steps

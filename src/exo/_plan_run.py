@@ -13,6 +13,7 @@ and its revised plan is appended as a new SystemMessage in the spec's content-bl
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
@@ -366,7 +367,7 @@ def builtins(deps: LoopDeps) -> dict[str, Tool]:
     tools = {t.name: t for t in context_tools()}
     policy = tracker.policy
     if policy is not None and policy.tool:
-        tools[REPLAN_TOOL] = _REPLAN
+        tools[REPLAN_TOOL] = _replan_tool()
     return tools
 
 
@@ -391,4 +392,6 @@ def request_replan(reason: str, ctx: ToolContext) -> str:
     return "A revised plan will follow."
 
 
-_REPLAN = Tool(request_replan)
+@functools.cache
+def _replan_tool() -> Tool:
+    return Tool(request_replan)  # built on first use: its schema costs an import nothing

@@ -11,12 +11,13 @@ functions; the run-time part lives in :mod:`exo._replan`.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Annotated, Any
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import Field, TypeAdapter, ValidationError
 
 from exo.errors import ConfigError
 from exo.types import PlanStep
@@ -28,6 +29,7 @@ __all__ = [
     "PlannedSteps",
     "ReplanPolicy",
     "check_plan_settings",
+    "from_planned",
     "parse_steps",
     "render_steps",
 ]
@@ -39,18 +41,26 @@ TICK_LINE = "Mark each step done with complete_todo(<number>) as soon as it is d
 """The last line of a rendered plan: how the executor ticks its steps off."""
 
 
-class PlannedStep(BaseModel):
+# Plain dataclasses, not pydantic models: ``import exo`` stays cheap, and pydantic builds
+# their validator only when a steps planner first runs (the output_type machinery).
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PlannedStep:
     """One step as the planner writes it."""
 
-    title: str = Field(description="What to do, in one sentence.")
-    done_when: str = Field(default="", description="What shows that the step is done.")
-    tools: list[str] = Field(default_factory=list, description="Tools that may help (names).")
+    title: Annotated[str, Field(description="What to do, in one sentence.")]
+    done_when: Annotated[str, Field(description="What shows that the step is done.")] = ""
+    tools: Annotated[list[str], Field(description="Tools that may help (names).")] = field(
+        default_factory=list
+    )
 
 
-class PlannedSteps(BaseModel):
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PlannedSteps:
     """The planner's typed answer in ``planning_format="steps"``: the steps, in order."""
 
-    steps: list[PlannedStep] = Field(description="The plan's steps, in the order to do them.")
+    steps: Annotated[
+        list[PlannedStep], Field(description="The plan's steps, in the order to do them.")
+    ]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -202,11 +212,16 @@ def _json_steps(text: str) -> list[PlanStep] | None:
             steps.append(PlanStep(title=item.strip()))
             continue
         try:
-            planned = PlannedStep.model_validate(item)
+            planned = _step_adapter().validate_python(item)
         except ValidationError:
             continue
         steps.append(from_planned(planned))
     return steps
+
+
+@functools.cache
+def _step_adapter() -> TypeAdapter[PlannedStep]:
+    return TypeAdapter(PlannedStep)
 
 
 def from_planned(planned: PlannedStep) -> PlanStep:

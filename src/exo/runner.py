@@ -568,7 +568,8 @@ def _add_builtins(runner: Runner, agent: Agent[Any], state: RunState, deps: Loop
         builtins[SPAWN_TOOL] = spawn_tool(runner, agent, state, deps)
     if agent.context_tools:
         builtins.update((t.name, t) for t in context_tools())
-    builtins.update(_plan_run.builtins(deps))  # a tracked plan's todo and replan tools
+    if state.plan is not None:  # a tracked plan's todo and replan tools
+        builtins.update(_plan_run.builtins(deps))
     reserved = list(builtins)
     if enable_artifacts(deps, threshold=agent.artifact_threshold):
         reserved.append(RETRIEVE_TOOL)  # offered once the run parks its first artifact
