@@ -181,6 +181,16 @@ async def test_a_plan_edited_at_approval_is_read_again_from_its_text() -> None:
     assert result.plan.text == "1. Only this step\n\n" + TICK_LINE
 
 
+async def test_a_plan_rejected_at_approval_is_not_tracked() -> None:
+    context = Context()
+    model = ScriptedModel({"support_planner": [json.dumps(STEPS)], "support": ["Ok."]})
+    agent = support(approve_plan=True, approval_handler=lambda request: False)
+    await run(agent, "hello", provider=model, context=context)
+    assert model.requests[1].messages[-1] == UserMessage(content="hello")
+    assert [t.name for t in model.requests[1].tools] == ["get_order"]
+    assert context.todos == []
+
+
 async def test_an_empty_steps_plan_injects_nothing_and_adds_no_tools() -> None:
     model = ScriptedModel({"support_planner": ['{"steps": []}'], "support": ["Ok."]})
     result = await run(support(), "hello", provider=model)
@@ -239,6 +249,13 @@ def test_the_settings_are_checked_at_construction() -> None:
             return ""
 
         support(tools=[complete_todo])
+    with pytest.raises(ConfigError, match="'request_replan' is the name of a built-in tool"):
+
+        def request_replan(reason: str) -> str:
+            """Clash."""
+            return ""
+
+        support(tools=[request_replan], replan_on=True)
     assert support(replan_on=True).replan_on == ReplanPolicy()
     # spawned children copy the agent with planning off: the settings must still hold
     assert support(replan_on=True).replace(planning_enabled=False).replan_on == ReplanPolicy()
@@ -300,3 +317,36 @@ def test_typed_steps_json_reads_back_through_the_fallback_too(steps: list[PlanSt
         )
     ).decode()
     assert parse_steps(payload) == steps
+
+
+async def test_a_run_paused_for_approval_resumes_its_tracking_in_a_fresh_context() -> None:
+    model = ScriptedModel(
+        {
+            "support_planner": [json.dumps(STEPS)],
+            "support": [
+                call("get_order", order_id="7"),
+                call("complete_todo", number=1),
+                "Shipped.",
+            ],
+        }
+    )
+    agent = support(approve_tools=["get_order"])
+    paused = await run(agent, "Where is order 7?", provider=model)
+    assert paused.status == "paused"
+    state = json.loads(json.dumps(paused.state))  # as if in another process
+    context = Context()  # the first run's todos are not there
+    done = await run(
+        agent,
+        resume=state,
+        approvals={paused.pending[0].call_id: True},
+        provider=model,
+        context=context,
+    )
+    assert done.output == "Shipped."
+    assert model.agents.count("support_planner") == 1
+    assert [(t.text, t.done) for t in context.todos] == [
+        ("Look up the order", True),
+        ("Answer the customer", False),
+    ]
+    assert done.plan is not None
+    assert [s.status for s in done.plan.checklist] == ["done", "pending"]

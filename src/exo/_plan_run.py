@@ -340,8 +340,8 @@ class RunParts(Protocol):
 def attach(agent: Agent[Any], run: RunParts, deps: LoopDeps, options: RunOptions) -> None:
     """Track the run's structured plan, if it has one (else leave ``deps`` as it is)."""
     state, plan = run.state, run.state.plan
-    if agent.planning_format != "steps" or plan is None or not plan.checklist:
-        return
+    if agent.planning_format != "steps" or plan is None or not plan.checklist or not plan.text:
+        return  # no steps, or a plan rejected at approval: nothing to track
     call = PlannerCall(
         task=run.task,
         history=run.history,
