@@ -12,6 +12,11 @@ An empty plan injects nothing. A plan longer than the agent's ``planning_max_cha
 to that length plus :data:`CUT_MARKER` (:func:`cap_plan`), and the run emits a WarningEvent;
 shorter plans go into the templates exactly as written.
 
+With ``planning_format="steps"`` the planner's ``output_type`` is
+:class:`~exo.plans.PlannedSteps` (a list written as text is read by
+:func:`~exo.plans.parse_steps` instead), and the plan is those steps rendered as numbered text
+(:func:`~exo.plans.render_steps`), in the same templates; :mod:`exo._plan_run` tracks them.
+
 The planner gets the agent's own tools only: the built-in
 tools (``spawn_self``, ``retrieve_artifact``, context tools) are added by the runner to the
 executor at run time, so the planner lacks them by construction. It has no memory, shares the
