@@ -140,12 +140,20 @@ def check_plan_settings(
 
 # --------------------------------------------------------------------------- reading a plan
 
-_ITEM = re.compile(r"^\s*(?:#{1,6}\s*)?(?:step\s*)?(\d{1,3})\s*[.):\]-]\s*(.+?)\s*$", re.I)
-_BULLET = re.compile(r"^\s*(?:[-*+•]|\[[ xX]?\])\s+(.+?)\s*$")
-_DONE = re.compile(r"^\s*(?:[-*+]\s*)?(?:\*\*)?done[ _-]?when(?:\*\*)?\s*[:\-]\s*(.+)$", re.I)
-_TOOLS = re.compile(r"^\s*(?:[-*+]\s*)?(?:\*\*)?tools?(?:\*\*)?\s*[:\-]\s*(.+)$", re.I)
-_INLINE_DONE = re.compile(r"\s+[—–-]+\s*done when:?\s*(.+)$", re.I)
-_FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.S)
+
+@functools.cache
+def _patterns() -> dict[str, re.Pattern[str]]:
+    """The parser's patterns, compiled on first use (``import exo`` pays nothing for them)."""
+    raw = {
+        "item": r"^\s*(?:#{1,6}\s*)?(?:step\s*)?(\d{1,3})\s*[.):\]-]\s*(.+?)\s*$",
+        "bullet": r"^\s*(?:[-*+•]|\[[ xX]?\])\s+(.+?)\s*$",
+        "done": r"^\s*(?:[-*+]\s*)?(?:\*\*)?done[ _-]?when(?:\*\*)?\s*[:\-]\s*(.+)$",
+        "tools": r"^\s*(?:[-*+]\s*)?(?:\*\*)?tools?(?:\*\*)?\s*[:\-]\s*(.+)$",
+        "inline_done": r"\s+[—–-]+\s*done when:?\s*(.+)$",
+    }
+    compiled = {k: re.compile(v, re.I) for k, v in raw.items()}
+    compiled["fence"] = re.compile(r"```(?:json)?\s*(.*?)```", re.S)
+    return compiled
 
 
 def parse_steps(text: str) -> list[PlanStep]:
@@ -159,8 +167,10 @@ def parse_steps(text: str) -> list[PlanStep]:
     data = _json_steps(text)
     if data is not None:
         return data
+    rx = _patterns()
     lines = text.splitlines()
-    pattern = _ITEM if any(_ITEM.match(ln) for ln in lines) else _BULLET
+    item = rx["item"]
+    pattern = item if any(item.match(ln) for ln in lines) else rx["bullet"]
     if not any(pattern.match(ln) for ln in lines):
         return [PlanStep(title=t) for ln in lines if (t := _clean(ln))]
     steps: list[PlanStep] = []
@@ -168,7 +178,7 @@ def parse_steps(text: str) -> list[PlanStep]:
         found = pattern.match(line)
         if found is not None:
             title = _clean(found.group(found.lastindex or 1))
-            done = _INLINE_DONE.search(title)
+            done = rx["inline_done"].search(title)
             if done is not None:
                 title = _clean(title[: done.start()])
             if title:
@@ -176,9 +186,9 @@ def parse_steps(text: str) -> list[PlanStep]:
             continue
         if not steps:
             continue
-        if (when := _DONE.match(line)) is not None:
+        if (when := rx["done"].match(line)) is not None:
             steps[-1] = _with(steps[-1], done_when=_clean(when.group(1)))
-        elif (tools := _TOOLS.match(line)) is not None:
+        elif (tools := rx["tools"].match(line)) is not None:
             names = tuple(n for p in re.split(r"[,;]", tools.group(1)) if (n := p.strip(" `*")))
             steps[-1] = _with(steps[-1], tools=names)
     return steps
@@ -195,7 +205,7 @@ def _clean(text: str) -> str:
 
 def _json_steps(text: str) -> list[PlanStep] | None:
     """Steps from JSON text (fenced or bare, an object with ``steps`` or a list), else None."""
-    fenced = _FENCE.search(text)
+    fenced = _patterns()["fence"].search(text)
     raw = fenced.group(1) if fenced else text.strip()
     if not raw.startswith(("{", "[")):
         return None
