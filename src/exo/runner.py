@@ -17,7 +17,7 @@ from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any
 
-from exo import _plan_run, _resume, approval, planning
+from exo import _resume, approval, planning
 from exo._loop import Effects, InProcessEffects, LoopDeps, run_loop
 from exo._options import (
     Input,
@@ -511,6 +511,8 @@ async def _start(agent: Agent[Any], run: _Run, options: RunOptions) -> LoopDeps:
     task, history = run.task, run.history
     if state.plan is not None:
         if agent.planning_format == "steps":  # the steps go on the todo list, numbered so
+            from exo import _plan_run  # only runs with structured plans import it
+
             state.plan = _plan_run.begin(state.plan, run.context, agent.planning_max_chars)
         task, history = planning.inject_plan(run.task, run.history, state.plan.text)
     instructions = encodable(await agent.resolve_instructions())
@@ -538,7 +540,9 @@ def _deps(agent: Agent[Any], run: _Run, options: RunOptions) -> LoopDeps:
         output=agent.output,
         gate=agent.gate,
     )
-    if run.state.plan is not None:  # a structured plan is tracked step by step
+    if run.state.plan is not None and agent.planning_format == "steps":
+        from exo import _plan_run  # a structured plan is tracked step by step
+
         _plan_run.attach(agent, run, deps, options)
     return deps
 
@@ -568,7 +572,9 @@ def _add_builtins(runner: Runner, agent: Agent[Any], state: RunState, deps: Loop
         builtins[SPAWN_TOOL] = spawn_tool(runner, agent, state, deps)
     if agent.context_tools:
         builtins.update((t.name, t) for t in context_tools())
-    if state.plan is not None:  # a tracked plan's todo and replan tools
+    if state.plan is not None and agent.planning_format == "steps":
+        from exo import _plan_run  # a tracked plan's todo and replan tools
+
         builtins.update(_plan_run.builtins(deps))
     reserved = list(builtins)
     if enable_artifacts(deps, threshold=agent.artifact_threshold):
