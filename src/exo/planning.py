@@ -210,9 +210,9 @@ async def run_planner(
         return PlanResult(
             text=output.strip(), model=planner.model, usage=state.usage, steps=state.steps
         )
-    checklist = tuple(
-        [from_planned(s) for s in output.steps]
-        if isinstance(output, PlannedSteps)
+    checklist = tuple(  # the typed answer (a dict), or a plan the model wrote as text
+        [from_planned(s) for s in output["steps"]]
+        if isinstance(output, dict)
         else parse_steps(output)
     )
     return PlanResult(

@@ -14,10 +14,11 @@ from __future__ import annotations
 import functools
 import json
 import re
-from dataclasses import dataclass, field
-from typing import Annotated, Any
+from dataclasses import dataclass
+from typing import Annotated, Any, NotRequired
 
 from pydantic import Field, TypeAdapter, ValidationError
+from typing_extensions import TypedDict
 
 from exo.errors import ConfigError
 from exo.types import PlanStep
@@ -41,21 +42,17 @@ TICK_LINE = "Mark each step done with complete_todo(<number>) as soon as it is d
 """The last line of a rendered plan: how the executor ticks its steps off."""
 
 
-# Plain dataclasses, not pydantic models: ``import exo`` stays cheap, and pydantic builds
-# their validator only when a steps planner first runs (the output_type machinery).
-@dataclass(frozen=True, slots=True, kw_only=True)
-class PlannedStep:
+# TypedDicts, not pydantic models or dataclasses: defining them costs ``import exo`` next to
+# nothing, and pydantic builds their validator only when a steps planner first runs.
+class PlannedStep(TypedDict):
     """One step as the planner writes it."""
 
     title: Annotated[str, Field(description="What to do, in one sentence.")]
-    done_when: Annotated[str, Field(description="What shows that the step is done.")] = ""
-    tools: Annotated[list[str], Field(description="Tools that may help (names).")] = field(
-        default_factory=list
-    )
+    done_when: NotRequired[Annotated[str, Field(description="What shows that it is done.")]]
+    tools: NotRequired[Annotated[list[str], Field(description="Tools that may help (names).")]]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class PlannedSteps:
+class PlannedSteps(TypedDict):
     """The planner's typed answer in ``planning_format="steps"``: the steps, in order."""
 
     steps: Annotated[
@@ -237,9 +234,9 @@ def _step_adapter() -> TypeAdapter[PlannedStep]:
 def from_planned(planned: PlannedStep) -> PlanStep:
     """A :class:`PlannedStep` (the planner's typed answer) as a pending :class:`PlanStep`."""
     return PlanStep(
-        title=" ".join(planned.title.split()),
-        done_when=" ".join(planned.done_when.split()),
-        tools=tuple(t.strip() for t in planned.tools if t.strip()),
+        title=" ".join(planned["title"].split()),
+        done_when=" ".join(planned.get("done_when", "").split()),
+        tools=tuple(t.strip() for t in planned.get("tools", []) if t.strip()),
     )
 
 
