@@ -21,7 +21,7 @@ from exo.types import PlanStep, PlanStepEvent, SystemMessage, TextBlock, UserMes
 STEPS = {
     "steps": [
         {"title": "Look up the order", "done_when": "its status is known", "tools": ["get_order"]},
-        {"title": "Answer the customer"},
+        {"title": "Answer the customer", "done_when": "", "tools": []},
     ]
 }
 RENDERED = (
@@ -71,6 +71,17 @@ async def test_typed_steps_are_injected_as_numbered_text_inside_the_spec_templat
     )
     # memory keeps the user's own words, never the plan-wrapped text
     assert result.new_messages[0] == UserMessage(content="Where is order 7?")
+
+
+async def test_the_planner_is_asked_for_a_strict_schema_and_partial_json_still_reads() -> None:
+    partial = '{"steps": [{"title": "Look up the order"}, "Answer"]}'  # keys missing
+    model = ScriptedModel({"support_planner": [partial], "support": ["Shipped."]})
+    result = await run(support(), "Where is order 7?", provider=model)
+    spec = model.requests[0].output
+    assert spec is not None and spec.strict  # every key required: OpenAI can enforce it
+    assert model.agents == ["support_planner", "support"]  # no correction round trip
+    assert result.plan is not None
+    assert [s.title for s in result.plan.checklist] == ["Look up the order", "Answer"]
 
 
 async def test_a_plan_written_as_a_list_is_read_without_a_correction_round_trip() -> None:

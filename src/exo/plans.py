@@ -15,9 +15,9 @@ import functools
 import json
 import re
 from dataclasses import dataclass
-from typing import Annotated, Any, NotRequired
+from typing import Annotated, Any
 
-from pydantic import Field, TypeAdapter, ValidationError
+from pydantic import Field
 from typing_extensions import TypedDict
 
 from exo.errors import ConfigError
@@ -48,8 +48,10 @@ class PlannedStep(TypedDict):
     """One step as the planner writes it."""
 
     title: Annotated[str, Field(description="What to do, in one sentence.")]
-    done_when: NotRequired[Annotated[str, Field(description="What shows that it is done.")]]
-    tools: NotRequired[Annotated[list[str], Field(description="Tools that may help (names).")]]
+    # Every key required: OpenAI can then enforce the schema strictly. Leniency lives in
+    # the fallback (parse_steps), which takes a step with only a title.
+    done_when: Annotated[str, Field(description="What shows that it is done ('' if obvious).")]
+    tools: Annotated[list[str], Field(description="Names of tools that may help (may be []).")]
 
 
 class PlannedSteps(TypedDict):
@@ -214,29 +216,32 @@ def _json_steps(text: str) -> list[PlanStep] | None:
     if not isinstance(items, list):
         return None
     steps: list[PlanStep] = []
-    for item in items:
-        if isinstance(item, str) and item.strip():
-            steps.append(PlanStep(title=item.strip()))
+    for item in items:  # leniently: a string, or an object with at least a title
+        if isinstance(item, str):
+            item = {"title": item}
+        if not isinstance(item, dict) or not isinstance(item.get("title"), str):
             continue
-        try:
-            planned = _step_adapter().validate_python(item)
-        except ValidationError:
-            continue
-        steps.append(from_planned(planned))
+        done_when, tools = item.get("done_when"), item.get("tools")
+        step = from_planned(
+            {
+                "title": item["title"],
+                "done_when": done_when if isinstance(done_when, str) else "",
+                "tools": [t for t in tools if isinstance(t, str)]
+                if isinstance(tools, list)
+                else [],
+            }
+        )
+        if step.title:
+            steps.append(step)
     return steps
-
-
-@functools.cache
-def _step_adapter() -> TypeAdapter[PlannedStep]:
-    return TypeAdapter(PlannedStep)
 
 
 def from_planned(planned: PlannedStep) -> PlanStep:
     """A :class:`PlannedStep` (the planner's typed answer) as a pending :class:`PlanStep`."""
     return PlanStep(
         title=" ".join(planned["title"].split()),
-        done_when=" ".join(planned.get("done_when", "").split()),
-        tools=tuple(t.strip() for t in planned.get("tools", []) if t.strip()),
+        done_when=" ".join(planned["done_when"].split()),
+        tools=tuple(t.strip() for t in planned["tools"] if t.strip()),
     )
 
 
