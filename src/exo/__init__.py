@@ -23,6 +23,7 @@ from exo.errors import (
     PlanningError,
     ToolError,
 )
+from exo.plans import ReplanPolicy
 from exo.runner import Runner, run
 from exo.tools import Tool, ToolContext, tool
 from exo.types import (
@@ -60,6 +61,7 @@ __all__ = [
     "OutputTruncated",
     "OutputValidationError",
     "PlanningError",
+    "ReplanPolicy",
     "RetryPolicy",
     "RunResult",
     "Runner",

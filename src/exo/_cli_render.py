@@ -22,6 +22,9 @@ from exo.types import (
     PlanCompleteEvent,
     PlanSkippedEvent,
     PlanStartEvent,
+    PlanStep,
+    PlanStepEvent,
+    ReplanEvent,
     RunResult,
     RunStartEvent,
     TextEvent,
@@ -115,6 +118,7 @@ class RunView:
         self._status: Status | None = None
         self._line_open = False  # the answer text on stdout has no final newline yet
         self._wrap = _WordWrap(out) if out.is_terminal else None
+        self._steps = self._done = 0  # a structured plan's steps, and how many are ticked
 
     # -- spinner
 
@@ -156,6 +160,10 @@ class RunView:
             self.wait(f"Planning with {event.model}{loading}…")
         elif isinstance(event, PlanCompleteEvent):
             self._plan(event)
+        elif isinstance(event, PlanStepEvent):
+            self._tick(event)
+        elif isinstance(event, ReplanEvent):
+            self._replan(event)
         elif isinstance(event, PlanSkippedEvent):
             self._quiet()
             say(self.err, f"[yellow]⚠ planning skipped:[/] {escape(event.reason)}")
@@ -193,6 +201,9 @@ class RunView:
         self._quiet()
         plan = event.plan
         body = escape(plan.text) if plan.text else "[dim](empty plan: the task goes in as is)[/]"
+        if plan.checklist:  # a structured plan: its steps as boxes, ticked as they are done
+            self._steps = len(plan.checklist)
+            body = _checklist(plan.checklist)
         self.err.print(
             Panel(
                 body,
@@ -201,6 +212,34 @@ class RunView:
                 subtitle=f"{plan.usage.total_tokens} tokens",
                 subtitle_align="right",
                 border_style="cyan",
+                expand=False,
+            )
+        )
+        self.wait(f"Working with {self.model}…")
+
+    def _tick(self, event: PlanStepEvent) -> None:
+        self._quiet()
+        self._end_line()
+        self._done += 1
+        count = f"{self._done}/{self._steps}" if self._steps else str(self._done)
+        say(self.err, f"[green]✓[/] [dim]step {count}:[/] {escape(event.step.title)}")
+        self.wait(f"Working with {self.model}…")
+
+    def _replan(self, event: ReplanEvent) -> None:
+        self._quiet()
+        self._end_line()
+        body = "[dim](no new steps: the run goes on with its plan)[/]"
+        if event.steps:  # the steps still pending were replaced by these
+            body = _checklist(event.steps)
+            self._steps = self._done + len(event.steps)
+        self.err.print(
+            Panel(
+                f"[yellow]{escape(_preview(event.reason, 200))}[/]\n\n{body}",
+                title=f"[bold]Revised plan[/] · {event.trigger.replace('_', ' ')} ({event.number})",
+                title_align="left",
+                subtitle=f"{event.usage.total_tokens} tokens",
+                subtitle_align="right",
+                border_style="yellow",
                 expand=False,
             )
         )
@@ -223,6 +262,17 @@ class RunView:
         if result.refusal is not None:
             say(self.err, f"[yellow]refused:[/] {escape(result.refusal)}")
         say(self.err, f"[dim]{escape(usage_line(result, elapsed))}[/]")
+
+
+def _checklist(steps: tuple[PlanStep, ...]) -> str:
+    """The steps as boxes, numbered as the executor sees them (their todo numbers)."""
+    lines = []
+    for i, step in enumerate(steps, 1):
+        box = "[green]☑[/]" if step.status == "done" else "☐"
+        lines.append(f"{box} {step.todo or i}. {escape(step.title)}")
+        if step.done_when:
+            lines.append(f"     [dim]done when: {escape(step.done_when)}[/]")
+    return "\n".join(lines)
 
 
 def usage_line(result: RunResult, elapsed: float | None = None) -> str:

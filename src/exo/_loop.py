@@ -103,6 +103,10 @@ class InProcessEffects:
 ResultHook = Callable[[ToolResult, Tool | None, RunState, Context], Awaitable[ToolResult]]
 """Rewrites a tool result before it enters the transcript (artifacts use it)."""
 
+TurnHook = Callable[[RunState, "LoopDeps"], AsyncGenerator[StreamEvent, None]]
+"""Runs after each turn of tool calls, between steps; may add messages and yield events
+(structured plans tick their steps and replan here)."""
+
 
 @dataclass(slots=True, kw_only=True)
 class LoopDeps:
@@ -127,6 +131,7 @@ class LoopDeps:
         output: The agent's typed output (``None``: a free-text answer).
         gate: Which tool calls need a person's approval (``None``: none can).
         budget: The run tree's ``max_cost`` / ``max_tokens_total`` (``None``: no budget).
+        after_turn: Runs after each turn of tool calls (``None``: nothing does).
     """
 
     provider: Provider
@@ -145,6 +150,7 @@ class LoopDeps:
     output: OutputType[Any] | None = None
     gate: approval.Gate | None = None
     budget: Budget | None = None
+    after_turn: TurnHook | None = None
     specs: list[ToolSpec] = field(init=False)
     priced_as: str = field(init=False)
     """The provider's ``backend:model``: what each call's price is looked up by."""
@@ -269,6 +275,10 @@ async def run_loop(
             return
         if detailed:
             yield StepEvent(agent_name=name, step=step, status="completed", lineage=lineage)
+        if deps.after_turn is not None:
+            async with aclosing(deps.after_turn(state, deps)) as turn_events:
+                async for event in turn_events:
+                    yield event
 
 
 async def _held_turn(
@@ -288,6 +298,10 @@ async def _held_turn(
         yield StepEvent(
             agent_name=state.agent_name, step=state.steps, status="completed", lineage=state.lineage
         )
+    if not state.held and deps.after_turn is not None:
+        async with aclosing(deps.after_turn(state, deps)) as turn_events:
+            async for event in turn_events:
+                yield event
 
 
 def _paused(state: RunState) -> ApprovalRequiredEvent:

@@ -25,6 +25,7 @@ from exo.memory import Memory, resolve_memory
 from exo.models import parse_model
 from exo.models.base import FINAL_RESULT, ModelSettings
 from exo.output import OutputT, OutputType, build_output
+from exo.plans import REPLAN_TOOL, ReplanPolicy, check_plan_settings
 from exo.tools import Tool, to_tool
 
 __all__ = ["Agent", "Instructions"]
@@ -114,6 +115,13 @@ class Agent(Generic[OutputT]):
             once it is spent. Needs a known price for every model (see ``docs/cost.md``).
         max_tokens_total: Most tokens (input + output) a run may use, planner and children
             included; enforced like ``max_cost``.
+        planning_format: ``"text"`` (the spec's free-text plan) or ``"steps"``: the planner
+            answers with typed steps, injected as a numbered list, that become the run's
+            todo list for the executor to tick off (``result.plan.checklist``).
+        replan_on: When a stuck executor gets a revised plan: a
+            :class:`~exo.plans.ReplanPolicy` (``True`` for the default one) or ``None``
+            (never). Needs ``planning_format="steps"``. See docs/planning.md.
+        max_replans: Most revised plans one run may get (0-20).
     """
 
     name: str
@@ -152,6 +160,9 @@ class Agent(Generic[OutputT]):
     trace_content: bool | None = None
     max_cost: float | Decimal | None = None
     max_tokens_total: int | None = None
+    planning_format: Literal["text", "steps"] = "text"
+    replan_on: ReplanPolicy | bool | None = None
+    max_replans: int = 2
     tool_map: dict[str, Tool] = field(init=False, repr=False, compare=False)
     memory_backend: Memory | None = field(init=False, repr=False, compare=False)
     output: OutputType[OutputT] | None = field(init=False, repr=False, compare=False)
@@ -171,6 +182,8 @@ class Agent(Generic[OutputT]):
             )
         self._check_numbers()
         self._check_planning()
+        policy = check_plan_settings(self.planning_format, self.replan_on, self.max_replans)
+        object.__setattr__(self, "replan_on", policy)
         object.__setattr__(self, "tool_map", self._build_tools())
         object.__setattr__(self, "tools", tuple(self.tool_map.values()))
         self._check_planning_tools()
@@ -268,8 +281,10 @@ class Agent(Generic[OutputT]):
         builtin: list[str] = []
         if self.allow_self_spawn:
             builtin.append("spawn_self")
-        if self.context_tools:
+        if self.context_tools or self.planning_format == "steps":
             builtin.extend(CONTEXT_TOOL_NAMES)
+        if self.replan_on is not None:
+            builtin.append(REPLAN_TOOL)
         if self.output_type is not str:
             builtin.append(FINAL_RESULT)
         if self.artifact_threshold or any(t.large_output for t in self.tool_map.values()):

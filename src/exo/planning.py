@@ -12,6 +12,11 @@ An empty plan injects nothing. A plan longer than the agent's ``planning_max_cha
 to that length plus :data:`CUT_MARKER` (:func:`cap_plan`), and the run emits a WarningEvent;
 shorter plans go into the templates exactly as written.
 
+With ``planning_format="steps"`` the planner's ``output_type`` is
+:class:`~exo.plans.PlannedSteps` (a list written as text is read by
+:func:`~exo.plans.parse_steps` instead), and the plan is those steps rendered as numbered text
+(:func:`~exo.plans.render_steps`), in the same templates; :mod:`exo._plan_run` tracks them.
+
 The planner gets the agent's own tools only: the built-in
 tools (``spawn_self``, ``retrieve_artifact``, context tools) are added by the runner to the
 executor at run time, so the planner lacks them by construction. It has no memory, shares the
@@ -32,9 +37,10 @@ from exo._threads import ToolLane
 from exo.agent import Agent
 from exo.context import Context
 from exo.cost import Budget
-from exo.errors import AgentError, BudgetExceeded, PlanningError
+from exo.errors import AgentError, BudgetExceeded, OutputValidationError, PlanningError
 from exo.models import get_provider, parse_model
 from exo.models.base import Provider
+from exo.plans import PlannedSteps, from_planned, parse_steps, render_steps
 from exo.tools import Tool, to_tool
 from exo.types import (
     ContentBlock,
@@ -111,7 +117,14 @@ def build_planner(agent: Agent[Any]) -> Agent[Any]:
         artifact_threshold=0,
         context_tools=False,
         approval_handler=agent.approval_handler,
+        # Structured plans: typed steps, and no correction round trip for a model that writes
+        # a list instead (run_planner reads that text).
+        **_steps_output() if agent.planning_format == "steps" else {},
     )
+
+
+def _steps_output() -> dict[str, Any]:
+    return {"output_type": PlannedSteps, "output_retries": 0}
 
 
 def resolve_planner_provider(agent: Agent[Any], executor: Provider) -> Provider:
@@ -185,12 +198,9 @@ async def run_planner(
             # The agent's approval rules hold for the planner too; it never pauses.
             gate=agent.gate.for_planner() if agent.gate is not None else None,
             budget=budget,
+            output=planner.output,
         )
-        output = ""
-        async with aclosing(run_loop(state, deps)) as events:
-            async for event in events:
-                if isinstance(event, RunCompleteEvent):
-                    output = event.result.output
+        output = await _drive(state, deps)
     except Exception as exc:
         reason = f"the planning phase of agent {agent.name!r} failed: {exc}"
         if agent.planning_on_error == "skip" or isinstance(exc, BudgetExceeded):
@@ -205,13 +215,42 @@ async def run_planner(
         raise PlanningError(
             reason, hint="fix the cause, or set planning_on_error='skip' to run unplanned"
         ) from exc
+    if planner.output is None:
+        return PlanResult(
+            text=output.strip(),
+            model=planner.model,
+            usage=state.usage,
+            steps=state.steps,
+            calls=state.calls,
+        )
+    checklist = tuple(  # the typed answer (a dict), or a plan the model wrote as text
+        [from_planned(s) for s in output["steps"]]
+        if isinstance(output, dict)
+        else parse_steps(output)
+    )
     return PlanResult(
-        text=output.strip(),
+        text=render_steps(checklist),
         model=planner.model,
         usage=state.usage,
         steps=state.steps,
+        checklist=checklist,
         calls=state.calls,
     )
+
+
+async def _drive(state: RunState, deps: LoopDeps) -> Any:
+    """Run the planner's loop; return its answer (the raw text of an untyped steps plan)."""
+    output: Any = ""
+    try:
+        async with aclosing(run_loop(state, deps)) as events:
+            async for event in events:
+                if isinstance(event, RunCompleteEvent):
+                    output = event.result.output
+    except OutputValidationError as exc:
+        if deps.output is None:  # pragma: no cover - only typed planners validate
+            raise
+        output = exc.raw  # a plan written as text, not as the schema: parse_steps reads it
+    return output
 
 
 def inject_plan(

@@ -538,6 +538,10 @@ async def _start(agent: Agent[Any], run: _Run, options: RunOptions) -> LoopDeps:
     state = run.state
     task, history = run.task, run.history
     if state.plan is not None:
+        if agent.planning_format == "steps":  # the steps go on the todo list, numbered so
+            from exo import _plan_run  # only runs with structured plans import it
+
+            state.plan = _plan_run.begin(state.plan, run.context, agent.planning_max_chars)
         task, history = planning.inject_plan(run.task, run.history, state.plan.text)
     instructions = encodable(await agent.resolve_instructions())
     system: list[Message] = [SystemMessage(content=instructions)] if instructions else []
@@ -549,7 +553,7 @@ async def _start(agent: Agent[Any], run: _Run, options: RunOptions) -> LoopDeps:
 
 def _deps(agent: Agent[Any], run: _Run, options: RunOptions) -> LoopDeps:
     """What the executor's loop needs besides its state."""
-    return LoopDeps(
+    deps = LoopDeps(
         provider=run.provider,
         tools=dict(agent.tool_map),
         context=run.context,
@@ -565,6 +569,11 @@ def _deps(agent: Agent[Any], run: _Run, options: RunOptions) -> LoopDeps:
         gate=agent.gate,
         budget=run.budget,
     )
+    if run.state.plan is not None and agent.planning_format == "steps":
+        from exo import _plan_run  # a structured plan is tracked step by step
+
+        _plan_run.attach(agent, run, deps, options)
+    return deps
 
 
 async def _save(memory: Memory, result: RunResult[Any]) -> MemorySaveError | None:
@@ -592,6 +601,10 @@ def _add_builtins(runner: Runner, agent: Agent[Any], state: RunState, deps: Loop
         builtins[SPAWN_TOOL] = spawn_tool(runner, agent, state, deps)
     if agent.context_tools:
         builtins.update((t.name, t) for t in context_tools())
+    if state.plan is not None and agent.planning_format == "steps":
+        from exo import _plan_run  # a tracked plan's todo and replan tools
+
+        builtins.update(_plan_run.builtins(deps))
     reserved = list(builtins)
     if enable_artifacts(deps, threshold=agent.artifact_threshold):
         reserved.append(RETRIEVE_TOOL)  # offered once the run parks its first artifact

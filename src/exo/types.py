@@ -56,8 +56,12 @@ __all__ = [
     "PlanResult",
     "PlanSkippedEvent",
     "PlanStartEvent",
+    "PlanStep",
+    "PlanStepEvent",
+    "PlanStepStatus",
     "ReasoningBlock",
     "ReasoningEvent",
+    "ReplanEvent",
     "RunCompleteEvent",
     "RunResult",
     "RunStartEvent",
@@ -177,6 +181,9 @@ class PlanResult:
         steps: The planner's model calls.
         skipped: Why the plan was not used (``planning_on_error="skip"``), else ``None``.
         calls: The planner's model calls (what its cost is computed from).
+        checklist: With ``planning_format="steps"``: the plan's steps and their status (the
+            run's todo list); after a replan, the revised steps follow the ones they replaced.
+        replans: How many times the planner revised the plan during the run (``replan_on``).
     """
 
     text: str
@@ -185,6 +192,32 @@ class PlanResult:
     steps: int = 0
     skipped: str | None = None
     calls: list[ModelCall] = field(default_factory=list)
+    checklist: tuple[PlanStep, ...] = ()
+    replans: int = 0
+
+
+PlanStepStatus = Literal["pending", "done", "replaced"]
+"""A plan step's status: to do, ticked off by the executor, or superseded by a revised plan."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PlanStep:
+    """One step of a structured plan (``planning_format="steps"``).
+
+    Attributes:
+        title: What to do, in a sentence.
+        done_when: What shows the step is done (may be empty).
+        tools: Tools the planner suggests for it (hints, not a restriction).
+        status: ``"pending"``, ``"done"`` (the executor ticked its todo) or ``"replaced"``.
+        todo: Its number in the run's todo list (``Context.todos``, 1-based; 0: not yet
+            on the list).
+    """
+
+    title: str
+    done_when: str = ""
+    tools: tuple[str, ...] = ()
+    status: PlanStepStatus = "pending"
+    todo: int = 0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -533,6 +566,47 @@ class RunCompleteEvent:
     type: Literal["run_complete"] = "run_complete"
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PlanStepEvent:
+    """A step of a structured plan was ticked off (``run.stream(..., detailed=True)``).
+
+    Attributes:
+        index: The step's position in ``RunResult.plan.checklist`` (1-based).
+        step: The step, with its new status.
+    """
+
+    agent_name: str
+    index: int
+    step: PlanStep
+    lineage: tuple[str, ...] = ()
+    type: Literal["plan_step"] = "plan_step"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReplanEvent:
+    """The planner revised the plan mid-run (``replan_on``); always in the stream.
+
+    Attributes:
+        number: Which replan this is (1 for the first).
+        trigger: What set it off: ``"tool_failures"``, ``"step_budget"`` or ``"request"``
+            (the model called ``request_replan``).
+        reason: Why, in words (the model's reason for ``"request"``).
+        plan: The revised plan's text as injected (empty: the planner gave no steps).
+        usage: What this planner run cost (also added to ``RunResult.plan.usage``).
+        steps: The revised steps (appended to ``RunResult.plan.checklist``).
+    """
+
+    agent_name: str
+    number: int
+    trigger: Literal["tool_failures", "step_budget", "request"]
+    reason: str
+    plan: str
+    usage: Usage = field(default_factory=Usage)
+    steps: tuple[PlanStep, ...] = ()
+    lineage: tuple[str, ...] = ()
+    type: Literal["replan"] = "replan"
+
+
 StreamEvent = Annotated[
     TextEvent
     | ReasoningEvent
@@ -548,12 +622,14 @@ StreamEvent = Annotated[
     | ErrorEvent
     | OutputEvent
     | ApprovalRequiredEvent
-    | RunCompleteEvent,
+    | RunCompleteEvent
+    | PlanStepEvent
+    | ReplanEvent,
     Field(discriminator="type"),
 ]
 """Any event ``run.stream`` yields."""
 
 DETAILED_ONLY: frozenset[str] = frozenset(
-    {"reasoning", "step", "usage", "run_start", "plan_start", "plan_complete"}
+    {"reasoning", "step", "usage", "run_start", "plan_start", "plan_complete", "plan_step"}
 )
 """Event types that ``run.stream`` yields only with ``detailed=True``."""
