@@ -31,6 +31,7 @@ from exo.serve._wire import (
     parse_body,
     request_agent,
     sse,
+    tool_answer,
 )
 from exo.types import (
     AssistantMessage,
@@ -193,7 +194,7 @@ async def _chunks(
         )
 
     yield chunk({"role": "assistant", "content": ""})
-    sent, step_text, new_step = False, "", False
+    sent, new_step = False, False
     try:
         async with aclosing(events) as run:
             async for event in run:
@@ -201,11 +202,9 @@ async def _chunks(
                     continue
                 if type(event) is TextEvent:
                     text = event.text
-                    if new_step:
-                        step_text, new_step = "", False
-                        text = f"\n\n{text}" if sent else text
-                    step_text += event.text
-                    sent = True
+                    if new_step and sent:
+                        text = f"\n\n{text}"
+                    sent, new_step = True, False
                     yield chunk({"content": text})
                 elif type(event) is ToolCallEvent:
                     new_step = True
@@ -213,8 +212,9 @@ async def _chunks(
                     result = event.result
         if result.status == "paused":
             raise BadRequest("the run paused for a person's approval", code="approval_required")
-        if not isinstance(result.output, str) and result.text != step_text:
-            yield chunk({"content": result.text})  # a typed answer sent through a tool call
+        answer = tool_answer(result)
+        if answer is not None:  # a typed answer sent through the final_result tool
+            yield chunk({"content": f"\n\n{answer}" if sent else answer})
         yield chunk({}, _FINISH.get(result.finish_reason, "stop"))
         if include_usage:
             yield sse(

@@ -27,6 +27,7 @@ from collections.abc import Callable
 from typing import Any
 
 from exo.models.base import FINAL_RESULT
+from exo.serve._wire import tool_answer
 from exo.types import (
     PlanCompleteEvent,
     ReasoningEvent,
@@ -79,7 +80,6 @@ class ResponseBuilder:
         self.echo = echo
         self.created_at = int(time.time())
         self.output: list[dict[str, Any]] = []
-        self.answer = ""  # the text of the last message item
         self._seq = 0
         self._open: dict[str, Any] | None = None  # the message or reasoning item taking deltas
         self._text = ""
@@ -149,9 +149,9 @@ class ResponseBuilder:
     def complete(self, result: RunResult[Any]) -> list[Event]:
         """Close the response on the run's result: ``response.completed`` with usage."""
         events = self._close()
-        if not isinstance(result.output, str) and result.text != self.answer:
-            # a typed answer sent through the final_result tool: the client reads it as text
-            events += self._on_text(TextEvent(agent_name=result.agent_name, text=result.text))
+        answer = tool_answer(result)
+        if answer is not None:  # the client reads a typed answer as the message's text
+            events += self._on_text(TextEvent(agent_name=result.agent_name, text=answer))
             events += self._close()
         done = self.response("completed", usage=result.usage)
         events.append(self._event("response.completed", response=done))
@@ -248,7 +248,6 @@ class ResponseBuilder:
         if item["type"] == "message":
             part: dict[str, Any] = {"type": "output_text", "text": text, "annotations": []}
             text_done = self._event("response.output_text.done", **common, text=text, logprobs=[])
-            self.answer = text
         else:
             part = {"type": "reasoning_text", "text": text}
             text_done = self._event("response.reasoning_text.done", **common, text=text)

@@ -20,8 +20,9 @@ from starlette.responses import JSONResponse
 
 from exo.agent import Agent
 from exo.errors import ConfigError, ExoError, ModelError, PlanningError
+from exo.models.base import FINAL_RESULT
 from exo.serve._schema import schema_type
-from exo.types import ContentBlock, ImageBlock, TextBlock
+from exo.types import AssistantMessage, ContentBlock, ImageBlock, RunResult, TextBlock
 
 if TYPE_CHECKING:
     from exo.memory import Memory
@@ -36,6 +37,7 @@ __all__ = [
     "parse_body",
     "request_agent",
     "sse",
+    "tool_answer",
 ]
 
 log = logging.getLogger("exo.serve")
@@ -251,6 +253,19 @@ def error_response(hub: Hub, exc: BaseException) -> JSONResponse:
     status, message, kind, code = error_of(exc)
     response: JSONResponse = hub.error(status, message, kind, code)
     return response
+
+
+def tool_answer(result: RunResult[Any]) -> str | None:
+    """The typed answer as text when the model gave it through the ``final_result`` tool
+    (so no text of it was streamed); ``None`` when it came as the model's text."""
+    if isinstance(result.output, str):
+        return None
+    for message in reversed(result.messages):
+        if isinstance(message, AssistantMessage):
+            if any(call.name == FINAL_RESULT for call in message.tool_calls):
+                return result.text
+            return None
+    return None
 
 
 def _snake(name: str) -> str:
