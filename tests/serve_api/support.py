@@ -86,6 +86,10 @@ class Blocker:
         self.started = threading.Event()
         self.cancelled = threading.Event()
 
+    def reset(self) -> None:
+        self.started.clear()
+        self.cancelled.clear()
+
     async def wait_forever(self) -> str:
         """Wait for something that never comes."""
         self.started.set()
@@ -134,7 +138,11 @@ class Server:
 
         async def names() -> set[str]:
             current = asyncio.current_task()
-            return {t.get_name() for t in asyncio.all_tasks() if t is not current and not t.done()}
+            return {
+                f"{t.get_name()}:{t.get_coro().__qualname__}"  # type: ignore[union-attr]
+                for t in asyncio.all_tasks()
+                if t is not current and not t.done()
+            }
 
         return asyncio.run_coroutine_threadsafe(names(), self.loop).result(5)
 
