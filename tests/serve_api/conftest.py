@@ -71,6 +71,12 @@ def served() -> Iterator[Served]:
         ),
         "thinker": Agent(name="thinker", model=f"{BACKEND}:thinker", tools=[get_weather]),
         "blocker": Agent(name="blocker", model=f"{BACKEND}:blocker", tools=[blocker.wait_forever]),
+        "approver": Agent(
+            name="approver",
+            model=f"{BACKEND}:weather",
+            tools=[get_weather],
+            approve_tools=["get_weather"],
+        ),
         "broken": Agent(name="broken", model=f"{BACKEND}:broken", max_retries=0),
         "refuser": Agent(name="refuser", model=f"{BACKEND}:refuser", max_retries=0),
     }

@@ -151,3 +151,11 @@ def test_unknown_agent_and_bad_input_are_json_errors(served: Served) -> None:
     assert bad.json()["error"]["type"] == "invalid_request_error"
     no_task = {**good, "messages": [{"id": "a", "role": "assistant", "content": "x"}]}
     assert httpx.post(f"{served.url}/agui/weather", json=no_task).status_code == 400
+
+
+def test_a_run_that_pauses_for_approval_ends_with_run_error(served: Served) -> None:
+    body = RunAgentInput(thread_id="t", run_id="r", messages=[UserMessage(id="u", content="Hi")])
+    events = run_agent(served, "approver", body)
+    assert events[-1].type == EventType.RUN_ERROR
+    assert events[-1].code == "approval_required"
+    assert EventType.TOOL_CALL_START in [e.type for e in events]

@@ -46,7 +46,8 @@ def test_disconnect_cancels_the_run(served: Served, path: str) -> None:
     url = f"{served.url}{path}"
     with httpx.Client(timeout=30) as client, client.stream("POST", url, json=BODIES[path]) as r:
         assert r.status_code == 200
-        next(r.iter_lines())  # the stream is open and the run has begun
+        lines = r.iter_lines()  # kept: a collected iterator may close the response early
+        next(lines)  # the stream is open and the run has begun
         assert blocker.started.wait(10), "the tool never started"
         assert not blocker.cancelled.is_set()
     # leaving the block closed the connection mid-stream

@@ -208,3 +208,34 @@ def test_tool_results_are_answered_calls(served: Served) -> None:
     assert calls and calls == outputs
     request = served.models["weather"].requests[-1]
     assert any(isinstance(m, ToolResult) for m in request.messages)
+
+
+def test_store_false_continues_without_saving(served: Served) -> None:
+    sdk = client(served)
+    first = sdk.responses.create(model="weather", input="Weather in Paris?")
+    aside = sdk.responses.create(
+        model="weather", input="An aside", previous_response_id=first.id, store=False
+    )
+    request = served.models["weather"].requests[-1]
+    assert next(m.content for m in request.messages if isinstance(m, UserMessage)) == (
+        "Weather in Paris?"
+    )
+    assert aside.store is False
+    sdk.responses.create(model="weather", input="Next", previous_response_id=first.id)
+    request = served.models["weather"].requests[-1]
+    users = [m.content for m in request.messages if isinstance(m, UserMessage)]
+    assert "An aside" not in str(users)  # the unsaved turn is not in the conversation
+    assert users[0] == "Weather in Paris?"
+
+
+def test_a_run_that_pauses_for_approval_is_refused_clearly(served: Served) -> None:
+    sdk = client(served)
+    with pytest.raises(openai.ConflictError) as caught:
+        sdk.responses.create(model="approver", input="Weather?")
+    assert caught.value.code == "approval_required"
+    assert "'get_weather'" in caught.value.message and "/runs" in caught.value.message
+    events = list(sdk.responses.create(model="approver", input="Weather?", stream=True))
+    last = events[-1]
+    assert last.type == "response.failed"
+    assert last.response.error is not None and "/runs" in last.response.error.message
+    assert [i.type for i in last.response.output] == ["function_call"]

@@ -24,6 +24,7 @@ from exo.serve._wire import (
     BadRequest,
     Hub,
     Part,
+    Paused,
     error_of,
     error_response,
     find_agent,
@@ -129,11 +130,7 @@ async def _result(events: AsyncGenerator[StreamEvent, None]) -> RunResult[Any]:
                 result = event.result
     assert result is not None  # the engine ends with RunCompleteEvent or raises
     if result.status == "paused":
-        raise BadRequest(
-            "the run paused for a person's approval; approvals are answered through exo's run "
-            "API (POST /runs), not through this endpoint",
-            code="approval_required",
-        )
+        raise Paused(result)
     return result
 
 
@@ -211,7 +208,7 @@ async def _chunks(
                 elif type(event) is RunCompleteEvent:
                     result = event.result
         if result.status == "paused":
-            raise BadRequest("the run paused for a person's approval", code="approval_required")
+            raise Paused(result)
         answer = tool_answer(result)
         if answer is not None:  # a typed answer sent through the final_result tool
             yield chunk({"content": f"\n\n{answer}" if sent else answer})

@@ -32,6 +32,7 @@ __all__ = [
     "BadRequest",
     "Hub",
     "NotFound",
+    "Paused",
     "error_of",
     "image_block",
     "parse_body",
@@ -92,6 +93,20 @@ async def parse_body(request: Request, model: type[M]) -> M:
             raise BadRequest("the request body is not valid JSON", code="invalid_json") from None
         message = f"{where}: {first['msg']}" if where else str(first["msg"])
         raise BadRequest(message, param=where) from None
+
+
+class Paused(Exception):
+    """The run paused for a person's approval (409, ``approval_required``): the wire formats
+    have no way to answer it, exo's run API has."""
+
+    def __init__(self, result: RunResult[Any]) -> None:
+        what = ", ".join(
+            "the plan" if p.kind == "plan" else f"a call of {p.tool_name!r}" for p in result.pending
+        )
+        super().__init__(
+            f"the run paused for a person's approval of {what or 'a call'}; approvals are "
+            "answered through exo's run API (POST /runs), not through this endpoint"
+        )
 
 
 def find_agent(hub: Hub, name: str) -> Agent[Any]:
@@ -231,6 +246,8 @@ def error_of(exc: BaseException) -> tuple[int, str, str, str | None]:
         return 400, str(exc), "invalid_request_error", exc.code
     if isinstance(exc, NotFound):
         return 404, str(exc), "invalid_request_error", exc.code
+    if isinstance(exc, Paused):
+        return 409, str(exc), "invalid_request_error", "approval_required"
     if isinstance(exc, ConfigError):
         return 400, str(exc), "invalid_request_error", "invalid_value"
     if isinstance(exc, ModelError):

@@ -70,6 +70,7 @@ from exo.runner import RunOptions
 from exo.serve._wire import (
     BadRequest,
     Hub,
+    Paused,
     error_of,
     error_response,
     find_agent,
@@ -171,10 +172,7 @@ class AguiStream:
     def _finish(self, result: RunResult[Any]) -> list[BaseEvent]:
         events = self._close()
         if result.status == "paused":
-            message = (
-                "the run paused for a person's approval; approvals are answered through "
-                "exo's run API (POST /runs), not through AG-UI"
-            )
+            message = str(Paused(result))
             return [*events, RunErrorEvent(message=message, code="approval_required")]
         answer = tool_answer(result)
         if answer is not None:  # a typed answer sent through the final_result tool

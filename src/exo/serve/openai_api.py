@@ -38,6 +38,7 @@ from exo.serve._wire import (
     Hub,
     NotFound,
     Part,
+    Paused,
     error_of,
     error_response,
     find_agent,
@@ -63,10 +64,6 @@ if TYPE_CHECKING:
 __all__ = ["ResponsesRequest", "routes"]
 
 _CHAIN = "resp_"
-_PAUSED = (
-    "the run paused for a person's approval ({what}); approvals are answered through exo's "
-    "run API (POST /runs), not through this endpoint"
-)
 
 
 class _Open(BaseModel):
@@ -155,7 +152,7 @@ async def _responses(hub: Hub, request: Request) -> Response:
                 param="tools",
             )
         task, history, extra = responses_input(body.input)
-        conversation = await _conversation(hub, agent, body)
+        conversation, earlier = await _conversation(hub, agent, body)
         agent = request_agent(
             hub,
             agent,
@@ -178,7 +175,10 @@ async def _responses(hub: Hub, request: Request) -> Response:
         echo["text"] = {"format": body.text.format.model_dump(by_alias=True, exclude_none=True)}
     builder = ResponseBuilder(response_id=response_id, model=body.model, echo=echo)
     options = RunOptions(
-        messages=history, conversation_id=conversation, stream=body.stream, detailed=True
+        messages=[*earlier, *history],
+        conversation_id=conversation,
+        stream=body.stream,
+        detailed=True,
     )
     events = hub.runner.events(agent, task, options)
     if body.stream:
@@ -203,7 +203,7 @@ async def _stream(
                     yield sse(event, event["type"])
         assert result is not None  # the engine ends with RunCompleteEvent or raises
         if result.status == "paused":
-            closing = builder.fail(_paused(result), usage=result.usage)
+            closing = builder.fail(str(Paused(result)), usage=result.usage)
         else:
             closing = builder.complete(result)
     except Exception as exc:
@@ -230,47 +230,38 @@ async def _whole(
         return error_response(hub, exc)
     assert result is not None
     if result.status == "paused":
-        paused: Response = hub.error(
-            409, _paused(result), "invalid_request_error", "approval_required"
-        )
-        return paused
+        return error_response(hub, Paused(result))
     builder.complete(result)
     return JSONResponse(builder.response("completed", usage=result.usage))
 
 
-def _paused(result: RunResult[Any]) -> str:
-    what = ", ".join(
-        "the plan" if p.kind == "plan" else f"a call of {p.tool_name!r}" for p in result.pending
-    )
-    return _PAUSED.format(what=what or "a call")
-
-
-async def _conversation(hub: Hub, agent: Agent[Any], body: ResponsesRequest) -> str | None:
-    """The memory conversation this response belongs to (``None`` with ``store: false``).
+async def _conversation(
+    hub: Hub, agent: Agent[Any], body: ResponsesRequest
+) -> tuple[str | None, list[Message]]:
+    """The memory conversation this response belongs to, and history to run with besides.
 
     A new chain gets a conversation of its own; ``previous_response_id`` names its chain's in
     the id itself (``resp_<chain>_<response>``), so the mapping lives as long as memory does.
+    With ``store: false`` the response joins no conversation: a continued chain's turns are
+    then read here and passed as history, and this turn is not saved.
 
     Raises:
         NotFound: ``previous_response_id`` names no stored response.
     """
     previous = body.previous_response_id
     if previous is None:
-        return f"{_CHAIN}{uuid.uuid4().hex}" if body.store else None
+        return (f"{_CHAIN}{uuid.uuid4().hex}" if body.store else None), []
     chain, sep, own = previous.rpartition("_")
-    if not (chain.startswith(_CHAIN) and sep and own.isalnum()):
-        raise NotFound(
-            f"previous response with id {previous!r} not found",
-            code="previous_response_not_found",
-        )
     memory = agent.memory_backend or hub.memory or hub.runner.memory_for(agent)
-    if not await memory.load(chain):
+    if not (chain.startswith(_CHAIN) and sep and own.isalnum()) or not await memory.load(chain):
         raise NotFound(
             f"previous response with id {previous!r} not found (responses made with "
             "store: false are not kept)",
             code="previous_response_not_found",
         )
-    return chain
+    if body.store:
+        return chain, []
+    return None, await memory.load(chain, max_tokens=agent.history_max_tokens)
 
 
 def responses_input(
