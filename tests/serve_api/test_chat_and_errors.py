@@ -119,6 +119,13 @@ def test_unknown_agent_through_the_sdk(served: Served) -> None:
     assert caught.value.code == "model_not_found"
 
 
+def _format(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "json_schema", "name": "x", "schema": schema}
+
+
+_DANGLING = {"type": "object", "properties": {"a": {"$ref": "#/$defs/Missing"}}}
+
+
 @pytest.mark.parametrize(
     ("path", "body", "param"),
     [
@@ -135,6 +142,16 @@ def test_unknown_agent_through_the_sdk(served: Served) -> None:
             "/v1/responses",
             {"model": "weather", "input": [{"role": "assistant", "content": "Hi"}]},
             "input",
+        ),
+        (
+            "/v1/responses",
+            {"model": "weather", "input": "Hi", "text": {"format": _format({"type": "array"})}},
+            "text.format.schema",
+        ),
+        (
+            "/v1/responses",
+            {"model": "weather", "input": "Hi", "text": {"format": _format(_DANGLING)}},
+            "schema",
         ),
         ("/v1/chat/completions", {"model": "weather", "messages": []}, "messages"),
         (

@@ -16,6 +16,8 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, WithJsonSchema
 
+from exo.errors import ConfigError
+
 __all__ = ["schema_errors", "schema_type"]
 
 _TYPES: dict[str, tuple[type, ...]] = {
@@ -30,15 +32,53 @@ _TYPES: dict[str, tuple[type, ...]] = {
 
 
 def schema_type(schema: dict[str, Any]) -> Any:
-    """Return a type whose JSON schema is ``schema`` and whose values are checked against it."""
+    r"""Return a type whose JSON schema is ``schema`` and whose values are checked against it.
+
+    ``$ref``\s into ``$defs`` are written out in place (pydantic would try to resolve them
+    against its own definitions).
+
+    Raises:
+        ConfigError: the schema refers to itself (a recursive schema), or to a missing
+            definition.
+    """
+    flat = _inline(schema, schema.get("$defs", {}), ())
 
     def check(value: Any) -> Any:
-        errors = schema_errors(value, schema)
+        errors = schema_errors(value, flat)
         if errors:
             raise ValueError("; ".join(errors[:5]))
         return value
 
-    return Annotated[Any, WithJsonSchema(schema), AfterValidator(check)]
+    return Annotated[Any, WithJsonSchema(flat), AfterValidator(check)]
+
+
+def _inline(node: Any, defs: dict[str, Any], seen: tuple[str, ...]) -> Any:
+    if isinstance(node, list):
+        return [_inline(n, defs, seen) for n in node]
+    if not isinstance(node, dict):
+        return node
+    ref = node.get("$ref")
+    if isinstance(ref, str):
+        name = ref.rsplit("/", 1)[-1]
+        if not ref.startswith("#/$defs/") or name not in defs:
+            raise ConfigError(
+                f"the schema refers to {ref!r}, which it does not define", parameter="schema"
+            )
+        if name in seen:
+            raise ConfigError(
+                f"the schema is recursive ({name!r} contains itself), which is not supported",
+                parameter="schema",
+            )
+        return _inline(defs[name], defs, (*seen, name))
+    out: dict[str, Any] = {}
+    for key, value in node.items():
+        if key == "$defs":
+            continue
+        if key == "properties" and isinstance(value, dict):
+            out[key] = {k: _inline(v, defs, seen) for k, v in value.items()}
+        else:
+            out[key] = _inline(value, defs, seen)
+    return out
 
 
 def schema_errors(value: Any, schema: dict[str, Any]) -> list[str]:
