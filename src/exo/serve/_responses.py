@@ -82,7 +82,7 @@ class ResponseBuilder:
         self.output: list[dict[str, Any]] = []
         self._seq = 0
         self._open: dict[str, Any] | None = None  # the message or reasoning item taking deltas
-        self._text = ""
+        self._parts: list[str] = []  # the open item's text so far (joined once, at its end)
         self._feeds: dict[str, Callable[[Any], list[Event]]] = {
             "text": self._on_text,
             "reasoning": self._on_reasoning,
@@ -186,7 +186,7 @@ class ResponseBuilder:
                 {"type": "output_text", "text": "", "annotations": []},
             )
         assert self._open is not None
-        self._text += event.text
+        self._parts.append(event.text)
         events.append(
             self._event(
                 "response.output_text.delta",
@@ -209,7 +209,7 @@ class ResponseBuilder:
                 {"type": "reasoning_text", "text": ""},
             )
         assert self._open is not None
-        self._text += event.text
+        self._parts.append(event.text)
         events.append(
             self._event(
                 "response.reasoning_text.delta",
@@ -224,7 +224,7 @@ class ResponseBuilder:
     def _open_item(self, item: dict[str, Any], item_id: str, part: dict[str, Any]) -> list[Event]:
         item = {"id": item_id, **item, "status": "in_progress"}
         added = self._add(item)
-        self._open, self._text = item, ""
+        self._open, self._parts = item, []
         index = len(self.output) - 1
         return [
             added,
@@ -243,7 +243,7 @@ class ResponseBuilder:
         if item is None:
             return []
         self._open = None
-        index, text = len(self.output) - 1, self._text
+        index, text = len(self.output) - 1, "".join(self._parts)
         common = {"item_id": item["id"], "output_index": index, "content_index": 0}
         if item["type"] == "message":
             part: dict[str, Any] = {"type": "output_text", "text": text, "annotations": []}
