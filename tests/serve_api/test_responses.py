@@ -239,3 +239,37 @@ def test_a_run_that_pauses_for_approval_is_refused_clearly(served: Served) -> No
     assert last.type == "response.failed"
     assert last.response.error is not None and "/runs" in last.response.error.message
     assert [i.type for i in last.response.output] == ["function_call"]
+
+
+def test_earlier_output_sent_back_as_input_is_history(served: Served) -> None:
+    sdk = client(served)
+    first = sdk.responses.create(model="weather", input="Weather in Paris?", store=False)
+    items: list[Any] = [item.model_dump(exclude_none=True) for item in first.output]
+    sdk.responses.create(
+        model="weather",
+        input=[
+            {"role": "user", "content": "Weather in Paris?"},
+            *items,
+            {"role": "user", "content": "And tomorrow?"},
+        ],
+        store=False,
+    )
+    request = served.models["weather"].requests[-1]
+    kinds = [type(m).__name__ for m in request.messages]
+    assert kinds[:6] == [
+        "SystemMessage",
+        "UserMessage",
+        "AssistantMessage",
+        "ToolResult",
+        "AssistantMessage",
+        "UserMessage",
+    ]
+    call_message, result = request.messages[2], request.messages[3]
+    assert isinstance(call_message, AssistantMessage) and isinstance(result, ToolResult)
+    assert [c.name for c in call_message.tool_calls] == ["get_weather"]
+    assert (result.tool_call_id, result.tool_name, result.content) == (
+        call_message.tool_calls[0].id,
+        "get_weather",
+        "sunny",
+    )
+    assert request.messages[4].content == "It is sunny in Paris."

@@ -54,6 +54,8 @@ from exo.types import (
     RunCompleteEvent,
     RunResult,
     StreamEvent,
+    ToolCall,
+    ToolResult,
     UserMessage,
     text_of,
 )
@@ -76,6 +78,10 @@ class InputItem(_Open):
     type: str = "message"
     role: Literal["user", "assistant", "system", "developer"] | None = None
     content: str | list[Part] | None = None
+    call_id: str | None = None  # function_call and function_call_output items
+    name: str | None = None
+    arguments: str | None = None
+    output: str | list[Part] | None = None
 
 
 class TextFormat(_Open):
@@ -270,22 +276,29 @@ def responses_input(
     """Split Responses ``input`` into the task (the last user message), the earlier messages
     and the instructions (system and developer messages).
 
+    Earlier output items sent back as input (``input=response.output + [...]``, the way a
+    client keeps its own context) are history: a ``function_call`` joins the assistant message
+    before it, its ``function_call_output`` becomes its result, ``reasoning`` is left out.
+
     Raises:
-        BadRequest: an item exo cannot take (e.g. a client's own tool output), or no user
-            message at the end.
+        BadRequest: an item exo cannot take (e.g. the output of a call no earlier item made),
+            or no user message at the end.
     """
     if isinstance(value, str):
         return value, [], []
     history: list[Message] = []
     extra: list[str] = []
+    calls: dict[str, str] = {}  # call id → tool name, for the outputs that follow
     for i, item in enumerate(value):
+        where = f"input[{i}]"
+        if item.type == "reasoning":
+            continue
+        if item.type in ("function_call", "function_call_output"):
+            history.append(_call_item(item, history, calls, where))
+            continue
         if item.type != "message" or item.role is None:
-            raise BadRequest(
-                f"input[{i}]: items of type {item.type!r} are not supported here: the agent "
-                "runs its own tools, so only messages can be sent",
-                param=f"input[{i}]",
-            )
-        content = message_content(item.content, f"input[{i}].content")
+            raise BadRequest(f"{where}: items of type {item.type!r} are not supported", param=where)
+        content = message_content(item.content, f"{where}.content")
         if item.role in ("system", "developer"):
             extra.append(text_of(content))
         elif item.role == "assistant":
@@ -296,6 +309,30 @@ def responses_input(
         raise BadRequest("input must end with a user message (the task)", param="input")
     task = history.pop()
     return task.content, history, extra
+
+
+def _call_item(
+    item: InputItem, history: list[Message], calls: dict[str, str], where: str
+) -> Message:
+    """A ``function_call`` (with the assistant message it belongs to) or its output."""
+    if item.call_id is None:
+        raise BadRequest(f"{where}: a {item.type} item needs its call_id", param=where)
+    if item.type == "function_call":
+        call = ToolCall(id=item.call_id, name=item.name or "", arguments=item.arguments or "{}")
+        calls[call.id] = call.name
+        last = history[-1] if history else None
+        if isinstance(last, AssistantMessage):  # the same model turn: one message
+            history.pop()
+            return AssistantMessage(content=last.content, tool_calls=[*last.tool_calls, call])
+        return AssistantMessage(tool_calls=[call])
+    if item.call_id not in calls:
+        raise BadRequest(
+            f"{where}: the output of call {item.call_id!r}, which no earlier item made: the "
+            "agent runs its own tools, so a client cannot answer calls",
+            param=where,
+        )
+    output = message_content(item.output, f"{where}.output")
+    return ToolResult(tool_call_id=item.call_id, tool_name=calls[item.call_id], content=output)
 
 
 def _schema(text: TextConfig | None) -> dict[str, Any] | None:
