@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -150,6 +151,15 @@ def test_previous_response_id_continues_the_conversation(served: Served) -> None
     assert users[:2] == ["Weather in Paris?", "And tomorrow?"]
     assert third.previous_response_id == second_id
     assert len({first.id, second_id, third.id}) == 3
+    chain = first.id.rsplit("_", 1)[0]  # the three are one conversation, in the server's memory
+    assert {r.rsplit("_", 1)[0] for r in (second_id, third.id)} == {chain}
+    assert served.hub.memory is not None
+    stored = asyncio.run(served.hub.memory.load(chain))
+    assert [m.content for m in stored if isinstance(m, UserMessage)] == [
+        "Weather in Paris?",
+        "And tomorrow?",
+        "Thanks!",
+    ]
 
 
 def test_unknown_or_unstored_previous_response_is_404(served: Served) -> None:

@@ -39,6 +39,7 @@ from exo.serve._wire import (
     NotFound,
     Part,
     Paused,
+    Remembering,
     error_of,
     error_response,
     find_agent,
@@ -116,9 +117,10 @@ class ResponsesRequest(_Open):
 def routes(hub: Hub) -> list[BaseRoute]:
     """The OpenAI-compatible routes, serving ``hub``'s agents."""
     created = int(time.time())
+    remembering = Remembering()
 
     async def responses(request: Request) -> Response:
-        return await _responses(hub, request)
+        return await _responses(hub, request, remembering)
 
     async def chat(request: Request) -> Response:
         return await chat_completion(hub, request)
@@ -148,7 +150,7 @@ def _model(name: str, created: int) -> dict[str, Any]:
     return {"id": name, "object": "model", "created": created, "owned_by": "exo"}
 
 
-async def _responses(hub: Hub, request: Request) -> Response:
+async def _responses(hub: Hub, request: Request, remembering: Remembering) -> Response:
     try:
         body = await parse_body(request, ResponsesRequest)
         agent = find_agent(hub, body.model)
@@ -159,6 +161,8 @@ async def _responses(hub: Hub, request: Request) -> Response:
             )
         task, history, extra = responses_input(body.input)
         conversation, earlier = await _conversation(hub, agent, body)
+        if conversation is not None:
+            agent = remembering.agent(hub, agent)
         agent = request_agent(
             hub,
             agent,
@@ -166,7 +170,6 @@ async def _responses(hub: Hub, request: Request) -> Response:
             temperature=body.temperature,
             max_tokens=body.max_output_tokens,
             schema=_schema(body.text),
-            remembers=conversation is not None,
         )
     except Exception as exc:
         return error_response(hub, exc)
