@@ -16,6 +16,7 @@ import time
 from ag_ui.core import RunAgentInput
 from ag_ui.encoder import EventEncoder
 
+from exo.serve._chat import _chunk
 from exo.serve._responses import ResponseBuilder
 from exo.serve._wire import sse
 from exo.serve.agui import AguiStream
@@ -43,11 +44,10 @@ def main() -> None:
         for event in builder.feed(delta):
             sse(event, event["type"])
 
-    chunk = {"id": "c", "object": "chat.completion.chunk", "created": 0, "model": "a"}
+    head = {"id": "c", "object": "chat.completion.chunk", "created": 0, "model": "a"}
 
     def chat() -> None:
-        choice = {"index": 0, "delta": {"content": delta.text}, "finish_reason": None}
-        sse({**chunk, "choices": [choice]})
+        _chunk(head, {"content": delta.text})
 
     stream = AguiStream(RunAgentInput(thread_id="t", run_id="r", messages=[]), EventEncoder())
 

@@ -176,21 +176,14 @@ async def _chunks(
     include_usage: bool,
 ) -> AsyncGenerator[bytes, None]:
     """The chunk stream of one run, ending in ``[DONE]`` (a disconnect cancels the run)."""
-    created = int(time.time())
-
-    def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
-        choice = {"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}
-        return sse(
-            {
-                "id": completion_id,
-                "object": "chat.completion.chunk",
-                "created": created,
-                "model": model,
-                "choices": [choice],
-            }
-        )
-
-    yield chunk({"role": "assistant", "content": ""})
+    head = {
+        "id": completion_id,
+        "object": "chat.completion.chunk",
+        "created": int(time.time()),
+        "model": model,
+    }
+    yield _chunk(head, {"role": "assistant", "content": ""})
+    result: RunResult[Any] | None = None
     sent, new_step = False, False
     try:
         async with aclosing(events) as run:
@@ -198,36 +191,46 @@ async def _chunks(
                 if event.lineage:
                     continue
                 if type(event) is TextEvent:
-                    text = event.text
-                    if new_step and sent:
-                        text = f"\n\n{text}"
+                    text = f"\n\n{event.text}" if new_step and sent else event.text
                     sent, new_step = True, False
-                    yield chunk({"content": text})
+                    yield _chunk(head, {"content": text})
                 elif type(event) is ToolCallEvent:
-                    new_step = True
+                    new_step = True  # the next text is another step's
                 elif type(event) is RunCompleteEvent:
                     result = event.result
-        if result.status == "paused":
-            raise Paused(result)
-        answer = tool_answer(result)
-        if answer is not None:  # a typed answer sent through the final_result tool
-            yield chunk({"content": f"\n\n{answer}" if sent else answer})
-        yield chunk({}, _FINISH.get(result.finish_reason, "stop"))
-        if include_usage:
-            yield sse(
-                {
-                    "id": completion_id,
-                    "object": "chat.completion.chunk",
-                    "created": created,
-                    "model": model,
-                    "choices": [],
-                    "usage": _usage(result.usage),
-                }
-            )
+        assert result is not None  # the engine ends with RunCompleteEvent or raises
+        for closing in _closing(head, result, sent=sent, include_usage=include_usage):
+            yield closing
     except Exception as exc:
         _, message, kind, code = error_of(exc)
         yield sse({"error": {"message": message, "type": kind, "param": None, "code": code}})
     yield sse("[DONE]")
+
+
+def _chunk(head: dict[str, Any], delta: dict[str, Any], finish: str | None = None) -> bytes:
+    choice = {"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}
+    return sse({**head, "choices": [choice]})
+
+
+def _closing(
+    head: dict[str, Any], result: RunResult[Any], *, sent: bool, include_usage: bool
+) -> list[bytes]:
+    """The chunks that end a finished run: a typed answer not yet sent, the finish reason,
+    and the usage when asked for.
+
+    Raises:
+        Paused: the run paused for approval.
+    """
+    if result.status == "paused":
+        raise Paused(result)
+    chunks = []
+    answer = tool_answer(result)
+    if answer is not None:  # a typed answer sent through the final_result tool
+        chunks.append(_chunk(head, {"content": f"\n\n{answer}" if sent else answer}))
+    chunks.append(_chunk(head, {}, _FINISH.get(result.finish_reason, "stop")))
+    if include_usage:
+        chunks.append(sse({**head, "choices": [], "usage": _usage(result.usage)}))
+    return chunks
 
 
 def chat_input(
