@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import socket
 import time
 from typing import Any
 
@@ -53,3 +55,24 @@ def test_disconnect_cancels_the_run(served: Served, path: str) -> None:
     # leaving the block closed the connection mid-stream
     assert blocker.cancelled.wait(10), "the run went on after its client left"
     assert settle(served, baseline) <= baseline  # no task of the request is left
+
+
+@pytest.mark.parametrize("path", ["/v1/responses", "/v1/chat/completions"])
+def test_leaving_a_whole_response_cancels_its_run(served: Served, path: str) -> None:
+    """Not streamed: a client that hangs up while it waits for the answer cancels the run."""
+    blocker = served.blocker
+    blocker.reset()
+    baseline = settle(served, served.server.tasks())
+    body = json.dumps({**BODIES[path], "stream": False}).encode()
+    host, port = served.server.server.servers[0].sockets[0].getsockname()[:2]
+    with socket.create_connection((host, port), timeout=30) as sock:
+        head = (
+            f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n"
+        )
+        sock.sendall(head.encode() + body)
+        assert blocker.started.wait(10), "the tool never started"
+        assert not blocker.cancelled.is_set()
+    # the connection is closed: the client left before any answer
+    assert blocker.cancelled.wait(10), "the run went on after its client left"
+    assert settle(served, baseline) <= baseline

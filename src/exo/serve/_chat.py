@@ -33,6 +33,7 @@ from exo.serve._wire import (
     request_agent,
     sse,
     tool_answer,
+    unless_disconnected,
 )
 from exo.types import (
     AssistantMessage,
@@ -115,11 +116,18 @@ async def chat_completion(hub: Hub, request: Request) -> Response:
         usage = body.stream_options is not None and body.stream_options.include_usage
         chunks = _chunks(completion_id, body.model, events, include_usage=usage)
         return EventSourceResponse(chunks)
+    return await unless_disconnected(request, _whole(hub, completion_id, body.model, events))
+
+
+async def _whole(
+    hub: Hub, completion_id: str, model: str, events: AsyncGenerator[StreamEvent, None]
+) -> Response:
+    """Run to the end and answer with the chat completion."""
     try:
         result = await _result(events)
     except Exception as exc:
         return error_response(hub, exc)
-    return JSONResponse(_completion(completion_id, body.model, result))
+    return JSONResponse(_completion(completion_id, model, result))
 
 
 async def _result(events: AsyncGenerator[StreamEvent, None]) -> RunResult[Any]:

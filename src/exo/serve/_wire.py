@@ -9,14 +9,15 @@ generator, which cancels its model and tool calls (see ``Runner.stream``).
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import pydantic_core
 from pydantic import BaseModel, ConfigDict, ValidationError
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 
 from exo.agent import Agent
 from exo.errors import ConfigError, ExoError, ModelError, PlanningError
@@ -40,6 +41,7 @@ __all__ = [
     "request_agent",
     "sse",
     "tool_answer",
+    "unless_disconnected",
 ]
 
 log = logging.getLogger("exo.serve")
@@ -302,6 +304,37 @@ def tool_answer(result: RunResult[Any]) -> str | None:
 
 def _snake(name: str) -> str:
     return "".join(f"_{c.lower()}" if c.isupper() else c for c in name).lstrip("_")
+
+
+CLIENT_LEFT = 499
+"""The status logged for a request whose client left before its answer (as nginx does)."""
+
+
+async def unless_disconnected(request: Request, work: Awaitable[Response]) -> Response:
+    """Await ``work`` (a whole, non-streamed run), cancelling it if the client disconnects
+    first: a client that leaves does not keep its run (and its model calls) going. The answer
+    is then a bare 499, which nobody receives."""
+    task = asyncio.ensure_future(work)
+    left = False
+
+    async def watch() -> None:
+        nonlocal left
+        # The body was read: the next message is the disconnect, whenever it comes.
+        while (await request.receive())["type"] != "http.disconnect":
+            pass
+        left = True
+        task.cancel()
+
+    watcher = asyncio.create_task(watch())
+    try:
+        return await task
+    except asyncio.CancelledError:
+        current = asyncio.current_task()
+        if left and current is not None and not current.cancelling():
+            return Response(status_code=CLIENT_LEFT)
+        raise  # the server itself is cancelling this request
+    finally:
+        watcher.cancel()
 
 
 def sse(data: Any, event: str | None = None) -> bytes:

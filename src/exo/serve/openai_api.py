@@ -47,6 +47,7 @@ from exo.serve._wire import (
     parse_body,
     request_agent,
     sse,
+    unless_disconnected,
 )
 from exo.types import (
     AssistantMessage,
@@ -192,7 +193,7 @@ async def _responses(hub: Hub, request: Request, remembering: Remembering) -> Re
     events = hub.runner.events(agent, task, options)
     if body.stream:
         return EventSourceResponse(_stream(builder, events))
-    return await _whole(hub, builder, events)
+    return await unless_disconnected(request, _whole(hub, builder, events))
 
 
 async def _stream(
