@@ -19,6 +19,7 @@ from ag_ui.core import (
     UserMessage,
 )
 from ag_ui.core.events import Event
+from ag_ui_validate.pytest_plugin import assert_valid_agui
 from pydantic import TypeAdapter
 from tests.serve_api.conftest import Served
 from tests.serve_api.support import PLAN, sse_data
@@ -29,13 +30,18 @@ from exo.types import ToolResult
 EVENTS: TypeAdapter[Any] = TypeAdapter(Event)
 
 
-def run_agent(served: Served, agent: str, body: RunAgentInput) -> list[Any]:
-    """POST the input and parse every event of the stream as an AG-UI event."""
+def run_agent(
+    served: Served, agent: str, body: RunAgentInput, features: tuple[str, ...] = ()
+) -> list[Any]:
+    """POST the input, check the stream with an independent AG-UI conformance validator, and
+    parse every event of it as an AG-UI event."""
     payload = body.model_dump(by_alias=True, exclude_none=True)
     with httpx.stream("POST", f"{served.url}/agui/{agent}", json=payload, timeout=30) as response:
         assert response.status_code == 200
         assert response.headers["content-type"].startswith("text/event-stream")
-        return [EVENTS.validate_python(json.loads(data)) for _, data in sse_data(response)]
+        raw = [json.loads(data) for _, data in sse_data(response)]
+    assert_valid_agui(raw, features=list(features), max_warnings=0)
+    return [EVENTS.validate_python(event) for event in raw]
 
 
 def test_a_run_streams_plan_steps_tools_and_text(served: Served) -> None:
@@ -45,7 +51,7 @@ def test_a_run_streams_plan_steps_tools_and_text(served: Served) -> None:
         state={"user": "ada"},
         messages=[UserMessage(id="u1", content="Weather in Paris?")],
     )
-    events = run_agent(served, "weather", body)
+    events = run_agent(served, "weather", body, ("backend-tool-rendering", "shared-state"))
     kinds = [e.type for e in events]
     contents = kinds.count(EventType.TEXT_MESSAGE_CONTENT)
     assert contents > 1

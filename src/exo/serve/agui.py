@@ -132,13 +132,14 @@ class AguiStream:
         self.encoder = encoder
         self._text: str | None = None  # id of the open text message
         self._reasoning: str | None = None  # id of the open reasoning message
+        self._steps: list[str] = []  # names of the steps started and not finished
         self._feeds: dict[str, Callable[[Any], list[BaseEvent]]] = {
             "text": self._on_text,
             "reasoning": self._on_reasoning,
             "tool_call": self._on_tool_call,
             "tool_result": self._on_tool_result,
             "step": self._on_step,
-            "plan_start": lambda _: [StepStartedEvent(step_name="plan")],
+            "plan_start": lambda _: self._start_step("plan"),
             "plan_complete": self._on_plan,
             "plan_skipped": self._on_plan_skipped,
             "warning": self._on_warning,
@@ -186,6 +187,8 @@ class AguiStream:
             reasoning_tokens=usage.reasoning_tokens,
             cached_input_tokens=usage.cache_read_tokens,
         )
+        for name in list(self._steps):  # a run that finished has no step left going
+            events += self._finish_step(name)
         output = pydantic_core.to_jsonable_python(result.output)
         finished = RunFinishedEvent(
             thread_id=self.thread_id, run_id=self.run_id, result=output, usage=[tokens]
@@ -254,19 +257,29 @@ class AguiStream:
             )
         ]
 
+    def _start_step(self, name: str) -> list[BaseEvent]:
+        self._steps.append(name)
+        return [StepStartedEvent(step_name=name)]
+
+    def _finish_step(self, name: str) -> list[BaseEvent]:
+        if name not in self._steps:
+            return []
+        self._steps.remove(name)
+        return [*self._close(), StepFinishedEvent(step_name=name)]
+
     def _on_step(self, event: StepEvent) -> list[BaseEvent]:
         name = f"step {event.step}"
         if event.status == "started":
-            return [StepStartedEvent(step_name=name)]
-        return [*self._close(), StepFinishedEvent(step_name=name)]
+            return self._start_step(name)
+        return self._finish_step(name)
 
     def _on_plan(self, event: PlanCompleteEvent) -> list[BaseEvent]:
         self.state = {**self.state, "plan": event.plan.text}
-        return [StateSnapshotEvent(snapshot=self.state), StepFinishedEvent(step_name="plan")]
+        return [StateSnapshotEvent(snapshot=self.state), *self._finish_step("plan")]
 
     def _on_plan_skipped(self, event: PlanSkippedEvent) -> list[BaseEvent]:
         return [
-            StepFinishedEvent(step_name="plan"),
+            *self._finish_step("plan"),
             CustomEvent(name="exo.plan_skipped", value={"reason": event.reason}),
         ]
 
