@@ -17,7 +17,7 @@ from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any
 
-from exo import _resume, approval, planning
+from exo import _resume, approval, plan_cache, planning
 from exo._loop import Effects, InProcessEffects, LoopDeps, run_loop
 from exo._options import (
     Input,
@@ -477,7 +477,8 @@ async def _plan(
             agent_name=agent.name, model=agent.planning_model or agent.model, lineage=lineage
         )
     state = run.state
-    state.plan = await planning.run_planner(
+    cached = await plan_cache.lookup(agent, run.task, run.history)
+    state.plan = cached.plan or await planning.run_planner(
         agent,
         run.task,
         run.history,
@@ -489,6 +490,7 @@ async def _plan(
         lineage=lineage,
         lane=run.lane,
     )
+    await cached.store(state.plan)
     text, cut_from = planning.cap_plan(state.plan.text, agent.planning_max_chars)
     if cut_from is not None:
         state.plan = dataclasses.replace(state.plan, text=text)

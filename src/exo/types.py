@@ -137,6 +137,7 @@ class PlanResult:
         usage: The planner's own usage (also included in ``RunResult.usage``).
         steps: The planner's model calls.
         skipped: Why the plan was not used (``planning_on_error="skip"``), else ``None``.
+        cached: The plan came from the plan cache (no model call; usage and steps are 0).
     """
 
     text: str
@@ -144,6 +145,7 @@ class PlanResult:
     usage: Usage = field(default_factory=Usage)
     steps: int = 0
     skipped: str | None = None
+    cached: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
