@@ -1,6 +1,6 @@
 """``exo eval``: run a task suite with planning off and on, and report what planning bought.
 
-    exo eval basic --model openai:gpt-4o-mini --repeats 3 --json eval.json --plot eval.png
+exo eval basic --model openai:gpt-4o-mini --repeats 3 --json eval.json --plot eval.png
 """
 
 from __future__ import annotations
@@ -30,10 +30,12 @@ def eval_command(
     ],
     agent: Annotated[
         str | None,
-        typer.Option(help="The agent (file.py[:attr], module[:attr], .yaml/.toml); its tools "
-                     "are replaced by the suite's. Default: a plain agent with the suite's "
-                     "instructions."),
-    ] = None,  # fmt: skip
+        typer.Option(
+            help="The agent (file.py[:attr], module[:attr], .yaml/.toml); its tools "
+            "are replaced by the suite's. Default: a plain agent with the suite's "
+            "instructions."
+        ),
+    ] = None,
     model: Annotated[
         str | None, typer.Option(help=f"The executor's model (default {DEFAULT_MODEL}).")
     ] = None,
@@ -43,9 +45,11 @@ def eval_command(
     repeats: Annotated[int, typer.Option(min=1, help="Runs per task and variant.")] = 3,
     variants: Annotated[
         str,
-        typer.Option(help="Comma-separated variants: off, planning, plan-cache, and any "
-                     "the installed exo adds."),
-    ] = ",".join(DEFAULT_VARIANTS),  # fmt: skip
+        typer.Option(
+            help="Comma-separated variants: off, planning, plan-cache, and any "
+            "the installed exo adds."
+        ),
+    ] = ",".join(DEFAULT_VARIANTS),
     max_steps: Annotated[int, typer.Option(min=1, help="Model calls per run.")] = 12,
     json_out: Annotated[
         Path | None, typer.Option("--json", help="Write the results (and every trial) here.")
@@ -68,8 +72,8 @@ def eval_command(
         for name, reason in measured.skipped.items():
             err.print(f"[yellow]skipped variant {name}:[/] {reason}")
         title = f"exo eval {loaded.name}: {measured.model}, {loaded.name} x{repeats}"
-        out.print(f"\n{title}\n", markup=False, highlight=False)
-        out.print(format_table(summarize(measured)), markup=False, highlight=False)
+        out.print(f"\n{title}\n", markup=False, highlight=False, soft_wrap=True)
+        out.print(format_table(summarize(measured)), markup=False, highlight=False, soft_wrap=True)
         if json_out is not None:
             json_out.parent.mkdir(parents=True, exist_ok=True)
             json_out.write_text(json.dumps(to_json(measured), indent=2) + "\n")
@@ -115,6 +119,8 @@ def _run_with_progress(
             status = "  ".join(f"{k}: {v} passed" for k, v in wins.items())
             mark = "ok" if trial.success else "fail"
             bar.update(job, completed=done, total=total, status=f"{trial.task} {mark} | {status}")
+            if not err.is_terminal:  # a log, not a live bar: one line per trial
+                err.print(f"[{done}/{total}] {trial.variant} {trial.task} {mark}", markup=False)
 
         return asyncio.run(
             run_eval(

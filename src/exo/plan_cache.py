@@ -202,7 +202,8 @@ class PostgresPlanCache:
     async def put(self, key: str, plan: str) -> None:
         """See :meth:`PlanCache.put`."""
         sql = """INSERT INTO exo_plan_cache (key, plan, created_at) VALUES ($1, $2, $3)
-            ON CONFLICT (key) DO UPDATE SET plan = EXCLUDED.plan, created_at = EXCLUDED.created_at"""
+            ON CONFLICT (key)
+            DO UPDATE SET plan = EXCLUDED.plan, created_at = EXCLUDED.created_at"""
         await self._call(sql, (key, plan, self._clock()), "storing a plan")
 
     async def _call(self, sql: str, args: tuple[Any, ...], what: str) -> list[Any]:
@@ -224,7 +225,7 @@ class PostgresPlanCache:
                 return list(await conn.fetch(sql, *args))
             finally:
                 await conn.close()
-        except (OSError, asyncio.TimeoutError, asyncpg.PostgresError) as exc:
+        except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
             raise AgentError(
                 f"plan cache {redact_url(self._dsn)!r}: {what} failed: {exc}",
                 hint="check the server and the URL, or set plan_cache=False",
@@ -289,7 +290,9 @@ async def plan_key(
         "temperature": planner.temperature,
         "max_tokens": planner.max_tokens,
         "max_steps": planner.max_steps,
-        "tools": [[t.spec.name, t.spec.description, t.spec.parameters] for t in planner.tools],
+        "tools": [
+            [t.spec.name, t.spec.description, t.spec.parameters] for t in planner.tool_map.values()
+        ],
         "format": getattr(agent, "planning_format", None),
     }
     blob = json.dumps(parts, sort_keys=True, ensure_ascii=False, default=repr)
@@ -328,4 +331,3 @@ async def lookup(
         return Lookup(cache=cache, key=key)
     model = agent.planning_model or agent.model
     return Lookup(PlanResult(text=text, model=model, usage=Usage(), cached=True), cache, key)
-

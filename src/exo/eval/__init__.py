@@ -1,10 +1,10 @@
 """``exo eval``: does planning pay? Run a task suite with and without it and compare.
 
-    from exo.eval import load_suite, run_eval, summarize, format_table
+from exo.eval import load_suite, run_eval, summarize, format_table
 
-    suite = load_suite("basic")
-    measured = await run_eval(suite, agent, model="openai:gpt-4o-mini", repeats=3)
-    print(format_table(summarize(measured)))
+suite = load_suite("basic")
+measured = await run_eval(suite, agent, model="openai:gpt-4o-mini", repeats=3)
+print(format_table(summarize(measured)))
 """
 
 from exo.eval.harness import DEFAULT_VARIANTS, EvalRun, Trial, default_variants, run_eval

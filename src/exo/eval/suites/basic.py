@@ -361,7 +361,8 @@ def _shop_tasks() -> list[Task]:
     tasks.append(
         Task(
             id="basket-compare",
-            prompt="Which costs less: 3 units of LM-220 or 4 units of PN-400? Answer with the code.",
+            prompt="Which costs less: 3 units of LM-220 or 4 units of PN-400? "
+            "Answer with the product code.",
             check=says(cheaper, wrong=[s for s in ("LM-220", "PN-400") if s != cheaper]),
             reference=(
                 Step("product_info", {"sku": "LM-220"}),
@@ -395,7 +396,10 @@ def _file_tasks() -> list[Task]:
             check=file_lines("config.txt", ["name=demo", "mode=fast", "retries=3"]),
             reference=(
                 Step("read_file", {"name": "config.txt"}),
-                Step("write_file", {"name": "config.txt", "text": "name=demo\nmode=fast\nretries=3\n"}),
+                Step(
+                    "write_file",
+                    {"name": "config.txt", "text": "name=demo\nmode=fast\nretries=3\n"},
+                ),
             ),
             answer="ANSWER: done",
         ),
