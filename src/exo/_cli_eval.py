@@ -71,7 +71,7 @@ def eval_command(
         measured = _run_with_progress(err, loaded, base, planning_model, names, repeats)
         for name, reason in measured.skipped.items():
             err.print(f"[yellow]skipped variant {name}:[/] {reason}")
-        title = f"exo eval {loaded.name}: {measured.model}, {loaded.name} x{repeats}"
+        title = f"exo eval {loaded.name}: {measured.model}, {repeats} runs per task and variant"
         out.print(f"\n{title}\n", markup=False, highlight=False, soft_wrap=True)
         out.print(format_table(summarize(measured)), markup=False, highlight=False, soft_wrap=True)
         if json_out is not None:

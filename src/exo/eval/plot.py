@@ -43,7 +43,7 @@ def plot(summaries: Sequence[VariantSummary], path: str | Path, *, title: str) -
     plt = _pyplot()
     use_cost = all(s.cost is not None for s in summaries)
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
-    for s in summaries:
+    for index, s in enumerate(summaries):
         x = s.cost if use_cost else s.tokens
         if x is None:
             continue
@@ -53,16 +53,17 @@ def plot(summaries: Sequence[VariantSummary], path: str | Path, *, title: str) -
             [x.value], [s.success.value * 100], xerr=[[xlo], [xhi]],
             yerr=[[lo * 100], [hi * 100]], fmt="o", capsize=5, markersize=8, label=s.name,
         )  # fmt: skip
+        # Alternate labels above and below the point so neighbours do not overprint.
         ax.annotate(
-            f"{s.name}\n{s.successes}/{s.trials}", (x.value, s.success.value * 100),
-            textcoords="offset points", xytext=(8, 6), fontsize=9,
+            f"{s.successes}/{s.trials}", (x.value, s.success.value * 100),
+            textcoords="offset points", xytext=(6, 8 if index % 2 == 0 else -16), fontsize=9,
         )  # fmt: skip
     ax.set_xlabel("mean cost per task (USD)" if use_cost else "mean tokens per task")
     ax.set_ylabel("success rate (%)")
-    ax.set_ylim(-5, 105)
-    ax.set_title(title, fontsize=10)
+    ax.set_ylim(-5, 110)
+    ax.set_title(title, fontsize=10, pad=10)
     ax.grid(alpha=0.3)
-    ax.legend(loc="best", fontsize=9)
+    ax.legend(loc="best", fontsize=9, title="variant (passed/runs)", title_fontsize=8)
     fig.tight_layout()
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
