@@ -277,3 +277,21 @@ async def test_another_process_reads_the_plan_from_postgres(tmp_path: Path) -> N
     assert _child(tmp_path, dsn, task) == {"cached": True, "text": PLAN, "agents": ["r"]}
     clock.now += 5
     assert await cache.get(await plan_key(planned(cache), task, [])) is None
+
+
+def test_the_command_line_plan_panel_says_cached(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from exo.cli import app
+
+    agent_file = tmp_path / "agent.yaml"
+    agent_file.write_text(
+        "name: helper\nmodel: test:exec\nplanning_enabled: true\n"
+        f"plan_cache: {tmp_path / 'plans.db'}\n"
+    )
+    runner = CliRunner()
+    first = runner.invoke(app, ["run", str(agent_file), "Compare A and B"])
+    second = runner.invoke(app, ["run", str(agent_file), "Compare A and B"])
+    assert first.exit_code == second.exit_code == 0, first.output + second.output
+    assert "cached" not in first.stderr and "tokens ─" in first.stderr
+    assert "cached ─" in second.stderr
