@@ -177,3 +177,13 @@ def test_the_command_runs_a_suite_and_writes_json_and_png(tmp_path: Path) -> Non
     assert (tmp_path / "r.png").read_bytes()[:4] == b"\x89PNG"
     bad = CliRunner().invoke(app, ["eval", "basic", "--variants", "nope", "--model", "test:m"])
     assert bad.exit_code == 2
+
+
+def test_the_file_tools_stay_inside_the_workspace(tmp_path: Path) -> None:
+    tools = {t.__name__: t for t in SUITE.tools(tmp_path)}  # type: ignore[union-attr]
+    assert tools["write_file"]("a.txt", "x") == "wrote 1 characters to a.txt"
+    assert tools["list_files"]() == "a.txt"
+    with pytest.raises(ValueError, match="outside the workspace"):
+        tools["read_file"]("../escape.txt")
+    assert tools["divide"](1, 0) == "cannot divide by zero"
+    assert tools["multiply"](52, 4.0) == 208 and tools["divide"](1, 8) == 0.125

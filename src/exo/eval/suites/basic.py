@@ -1,4 +1,4 @@
-"""``basic``: 34 multi-step tool-use tasks over a small, fixed, made-up dataset.
+"""``basic``: 37 multi-step tool-use tasks over a small, fixed, made-up dataset.
 
 Cities, employees, products and exchange rates are invented (so no model knows them from
 training: it must look them up), the arithmetic tools are exact, and the file tools work in
