@@ -175,6 +175,14 @@ def test_the_command_runs_a_suite_and_writes_json_and_png(tmp_path: Path) -> Non
     data = json.loads((tmp_path / "r.json").read_text())
     assert [v["name"] for v in data["variants"]] == ["off", "planning"]
     assert (tmp_path / "r.png").read_bytes()[:4] == b"\x89PNG"
+    table = [line for line in result.stdout.splitlines() if line.startswith("|")]
+    again = CliRunner().invoke(
+        app,
+        ["eval", "basic", "--load", str(tmp_path / "r.json"), "--plot", str(tmp_path / "b.png")],
+    )
+    assert again.exit_code == 0, again.output
+    assert [line for line in again.stdout.splitlines() if line.startswith("|")] == table
+    assert (tmp_path / "b.png").read_bytes()[:4] == b"\x89PNG"
     bad = CliRunner().invoke(app, ["eval", "basic", "--variants", "nope", "--model", "test:m"])
     assert bad.exit_code == 2
 

@@ -18,7 +18,7 @@ from exo._cli_agents import DEFAULT_MODEL, check_backends, load_agent
 from exo.agent import Agent
 from exo.errors import ConfigError
 from exo.eval.harness import DEFAULT_VARIANTS, EvalRun, Trial, run_eval
-from exo.eval.report import format_table, summarize, to_json
+from exo.eval.report import format_table, from_json, summarize, to_json
 from exo.eval.suite import Suite, load_suite
 
 __all__ = ["eval_command"]
@@ -57,6 +57,10 @@ def eval_command(
     plot_out: Annotated[
         Path | None, typer.Option("--plot", help="Write a PNG of success against cost here.")
     ] = None,
+    load: Annotated[
+        Path | None,
+        typer.Option(help="Report (and --plot) an earlier --json file instead of running."),
+    ] = None,
 ) -> None:
     """Run SUITE in each variant, each task --repeats times; print a table with 95% intervals."""
     from exo.cli import _console, _reporting  # the shared CLI's error reporting
@@ -64,14 +68,17 @@ def eval_command(
     out, err = _console(), _console(stderr=True)
     with _reporting(err, False):
         loaded = load_suite(suite)
-        base = _eval_agent(agent, model, loaded, max_steps)
-        names = [v.strip() for v in variants.split(",") if v.strip()]
-        if not names:
-            raise ConfigError("--variants names no variant", parameter="variants")
-        measured = _run_with_progress(err, loaded, base, planning_model, names, repeats)
+        if load is not None:
+            measured = from_json(json.loads(load.read_text()))
+        else:
+            base = _eval_agent(agent, model, loaded, max_steps)
+            names = [v.strip() for v in variants.split(",") if v.strip()]
+            if not names:
+                raise ConfigError("--variants names no variant", parameter="variants")
+            measured = _run_with_progress(err, loaded, base, planning_model, names, repeats)
         for name, reason in measured.skipped.items():
             err.print(f"[yellow]skipped variant {name}:[/] {reason}")
-        title = f"exo eval {loaded.name}: {measured.model}, {repeats} runs per task and variant"
+        title = f"exo eval {loaded.name}: {measured.model}, {measured.repeats} runs per task"
         out.print(f"\n{title}\n", markup=False, highlight=False, soft_wrap=True)
         out.print(format_table(summarize(measured)), markup=False, highlight=False, soft_wrap=True)
         if json_out is not None:

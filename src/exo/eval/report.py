@@ -12,7 +12,7 @@ from typing import Any
 from exo.eval.harness import EvalRun, Trial
 from exo.eval.stats import Estimate, mean_interval, wilson
 
-__all__ = ["VariantSummary", "format_table", "summarize", "to_json"]
+__all__ = ["VariantSummary", "format_table", "from_json", "summarize", "to_json"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -119,6 +119,21 @@ def to_json(run: EvalRun) -> dict[str, Any]:
         "skipped_variants": [{"name": k, "reason": v} for k, v in run.skipped.items()],
         "trials": [dataclasses.asdict(t) for t in run.trials],
     }
+
+
+def from_json(data: dict[str, Any]) -> EvalRun:
+    """Rebuild an eval from :func:`to_json`'s data (to report or plot it again)."""
+    names = [v["name"] for v in data["variants"]]
+    return EvalRun(
+        suite=data["suite"],
+        model=data["model"],
+        planning_model=data["planning_model"],
+        repeats=data["repeats"],
+        tasks=data["tasks"],
+        variants={v["name"]: dict(v["overrides"]) for v in data["variants"]},
+        trials=[Trial(**t) for t in data["trials"] if t["variant"] in names],
+        skipped={v["name"]: v["reason"] for v in data["skipped_variants"]},
+    )
 
 
 def _plain(value: Any) -> Any:
