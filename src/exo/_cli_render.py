@@ -209,7 +209,7 @@ class RunView:
                 body,
                 title=f"[bold]Plan[/] · {escape(plan.model)}",
                 title_align="left",
-                subtitle=f"{plan.usage.total_tokens} tokens",
+                subtitle="cached" if plan.cached else f"{plan.usage.total_tokens} tokens",
                 subtitle_align="right",
                 border_style="cyan",
                 expand=False,

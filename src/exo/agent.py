@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import os
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -25,6 +26,7 @@ from exo.memory import Memory, resolve_memory
 from exo.models import parse_model
 from exo.models.base import FINAL_RESULT, ModelSettings
 from exo.output import OutputT, OutputType, build_output
+from exo.plan_cache import PlanCache, resolve_plan_cache
 from exo.plans import REPLAN_TOOL, ReplanPolicy, check_plan_settings
 from exo.tools import Tool, to_tool
 
@@ -122,6 +124,10 @@ class Agent(Generic[OutputT]):
             :class:`~exo.plans.ReplanPolicy` (``True`` for the default one) or ``None``
             (never). Needs ``planning_format="steps"``. See docs/planning.md.
         max_replans: Most revised plans one run may get (0-20).
+        plan_cache: Reuse plans: ``True`` (the memory database, else the default SQLite
+            file), a SQLite path, a ``postgresql://`` URL, or a
+            :class:`~exo.plan_cache.PlanCache`; ``False`` plans every run. See
+            ``docs/planning.md``.
     """
 
     name: str
@@ -163,11 +169,14 @@ class Agent(Generic[OutputT]):
     planning_format: Literal["text", "steps"] = "text"
     replan_on: ReplanPolicy | bool | None = None
     max_replans: int = 2
+    plan_cache: bool | str | os.PathLike[str] | PlanCache | None = False
     tool_map: dict[str, Tool] = field(init=False, repr=False, compare=False)
     memory_backend: Memory | None = field(init=False, repr=False, compare=False)
     output: OutputType[OutputT] | None = field(init=False, repr=False, compare=False)
     """The prepared ``output_type`` (``None`` for ``str``): schema, validator."""
     gate: Gate | None = field(init=False, repr=False, compare=False)
+    plan_cache_backend: PlanCache | None = field(init=False, repr=False, compare=False)
+    """The resolved ``plan_cache`` (``None`` when off)."""
 
     def __post_init__(self) -> None:
         _check_type("name", self.name, str, "a non-empty string")
@@ -200,6 +209,8 @@ class Agent(Generic[OutputT]):
         object.__setattr__(self, "gate", gate_for(self))
         # Resolved once (no I/O happens here), so every run of this agent shares the backend.
         object.__setattr__(self, "memory_backend", resolve_memory(self.memory))
+        cache = resolve_plan_cache(self.plan_cache, self.memory)
+        object.__setattr__(self, "plan_cache_backend", cache)
         if self.context is not None and not isinstance(self.context, Context):
             raise ConfigError(
                 f"context must be an exo.Context, got {type(self.context).__name__}",

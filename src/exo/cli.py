@@ -462,3 +462,10 @@ def _prompt(err: Console) -> str | None:
 def models_command() -> None:
     """List the model backends, what they need, and whether this machine has it."""
     show_models(Console())
+
+
+# --------------------------------------------------------------------------- exo eval
+
+from exo._cli_eval import eval_command  # noqa: E402  (its own module; registered here)
+
+app.command("eval")(eval_command)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from exo import _resume, approval, planning, tracing
+from exo import _resume, approval, plan_cache, planning, tracing
 from exo._loop import Effects, InProcessEffects, LoopDeps, run_loop
 from exo._options import (
     Input,
@@ -504,7 +504,8 @@ async def _plan(
             agent_name=agent.name, model=agent.planning_model or agent.model, lineage=lineage
         )
     state = run.state
-    state.plan = await tracing.traced_plan(run.effects, agent, planning.run_planner)(
+    cached = await plan_cache.lookup(agent, run.task, run.history)
+    state.plan = cached.plan or await tracing.traced_plan(run.effects, agent, planning.run_planner)(
         agent,
         run.task,
         run.history,
@@ -517,6 +518,7 @@ async def _plan(
         lane=run.lane,
         budget=run.budget,
     )
+    await cached.store(state.plan)
     text, cut_from = planning.cap_plan(state.plan.text, agent.planning_max_chars)
     if cut_from is not None:
         state.plan = dataclasses.replace(state.plan, text=text)

@@ -184,6 +184,7 @@ class PlanResult:
         checklist: With ``planning_format="steps"``: the plan's steps and their status (the
             run's todo list); after a replan, the revised steps follow the ones they replaced.
         replans: How many times the planner revised the plan during the run (``replan_on``).
+        cached: The plan came from the plan cache (no model call; usage and steps are 0).
     """
 
     text: str
@@ -194,6 +195,7 @@ class PlanResult:
     calls: list[ModelCall] = field(default_factory=list)
     checklist: tuple[PlanStep, ...] = ()
     replans: int = 0
+    cached: bool = False
 
 
 PlanStepStatus = Literal["pending", "done", "replaced"]
