@@ -24,6 +24,7 @@ from exo.errors import (
 )
 from exo.runner import Runner, run
 from exo.tools import Tool, ToolContext, tool
+from exo.toolsets import Toolset
 from exo.types import (
     AssistantMessage,
     DocumentBlock,
@@ -66,6 +67,7 @@ __all__ = [
     "ToolContext",
     "ToolError",
     "ToolResult",
+    "Toolset",
     "Usage",
     "UserMessage",
     "run",
