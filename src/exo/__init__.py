@@ -21,6 +21,7 @@ from exo.errors import (
     OutputValidationError,
     PlanningError,
     ToolError,
+    ToolsetError,
 )
 from exo.runner import Runner, run
 from exo.tools import Tool, ToolContext, tool
@@ -68,6 +69,7 @@ __all__ = [
     "ToolError",
     "ToolResult",
     "Toolset",
+    "ToolsetError",
     "Usage",
     "UserMessage",
     "run",
