@@ -30,14 +30,14 @@ class Sum(BaseModel):
 
 
 def build() -> MCPServer:
-    server = MCPServer("exo-test-server")
+    server = MCPServer("exo-test-server", log_level="CRITICAL")
 
     @server.tool()
     def add(a: int, b: int) -> int:
         """Add two integers."""
         return a + b
 
-    @server.tool()
+    @server.tool(structured_output=False)
     def echo(text: str) -> str:
         """Repeat the text."""
         return text
