@@ -59,7 +59,10 @@ async def test_valid_arguments_reach_the_function_as_one_dict() -> None:
         ({"max-lines": 3}, "(arguments): 'path' is a required property"),
         ({"path": ""}, "path: '' should be non-empty"),
         ({"path": "a", "max-lines": 0}, "max-lines: 0 is less than the minimum of 1"),
-        ({"path": "a", "mode": "w"}, "Additional properties are not allowed ('mode' was unexpected)"),
+        (
+            {"path": "a", "mode": "w"},
+            "Additional properties are not allowed ('mode' was unexpected)",
+        ),
         ('{"path": ', "the arguments are not valid JSON"),
         ("[1, 2]", "the arguments must be a JSON object"),
     ],

@@ -106,7 +106,10 @@ class SchemaTool(Tool):
             raise ConfigError(
                 f"tool {name!r}: description must be a string", parameter="description"
             )
-        for flag, value in (("large_output", large_output), ("requires_approval", requires_approval)):
+        for flag, value in (
+            ("large_output", large_output),
+            ("requires_approval", requires_approval),
+        ):
             if not isinstance(value, bool):
                 raise ConfigError(
                     f"tool {name!r}: {flag} must be True or False, got {value!r}", parameter=flag

@@ -314,7 +314,7 @@ class Agent(Generic[OutputT]):
         for item in self.tools:
             if is_toolset(item):
                 _check_toolset(item, toolsets)
-                toolsets.append(item)  # type: ignore[arg-type]
+                toolsets.append(item)
                 continue
             t = to_tool(item)
             if t.name in tool_map:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import copy
 import weakref
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, TypeGuard, runtime_checkable
 
 from exo.errors import ConfigError
 from exo.tools import Tool
@@ -52,7 +52,7 @@ class Toolset(Protocol):
         ...
 
 
-def is_toolset(obj: object) -> bool:
+def is_toolset(obj: object) -> TypeGuard[Toolset]:
     """Whether ``obj`` is a :class:`Toolset` (and not a function or a Tool)."""
     return not isinstance(obj, Tool) and isinstance(obj, Toolset)
 
@@ -76,9 +76,8 @@ async def bind_toolsets(agent: Agent[Any]) -> Agent[Any]:
     """
     lists = tuple([await ts.list_tools() for ts in agent.toolsets])
     cached = _bound.get(agent)
-    if cached is not None and len(cached[0]) == len(lists):
-        if all(a is b for a, b in zip(cached[0], lists, strict=True)):
-            return cached[1]
+    if cached is not None and all(a is b for a, b in zip(cached[0], lists, strict=True)):
+        return cached[1]  # the toolsets' lists did not change: nor did the bound agent
     bound = _bind(agent, lists)
     _bound[agent] = (lists, bound)
     return bound
@@ -135,11 +134,13 @@ def _planning_names(
     """``planning_tools`` with each toolset (by name or object) replaced by its tools' names."""
     if agent.planning_tools is None:
         return None
-    by_name = {ts.name: [t.name for t in tools] for ts, tools in zip(agent.toolsets, lists)}
+    by_name = {
+        ts.name: [t.name for t in tools] for ts, tools in zip(agent.toolsets, lists, strict=True)
+    }
     chosen: list[str | Tool] = []
     for item in agent.planning_tools:
         if is_toolset(item):
-            item = item.name  # type: ignore[union-attr]
+            item = item.name
         if isinstance(item, str) and item in by_name:
             chosen.extend(by_name[item])
         elif isinstance(item, str) and item not in tool_map:

@@ -16,9 +16,9 @@ import pytest
 
 pytest.importorskip("mcp", reason="needs the MCP SDK: pip install 'exo-agents[mcp]'")
 
-from mcp.client._memory import InMemoryTransport  # noqa: E402
+from mcp.client._memory import InMemoryTransport
 
-from exo.mcp import MCPServer, MCPServerHTTP, MCPServerStdio  # noqa: E402
+from exo.mcp import MCPServer, MCPServerHTTP, MCPServerStdio
 
 HERE = Path(__file__).resolve().parent
 SERVERS = str(HERE / "mcp_servers.py")

@@ -14,10 +14,11 @@ import os
 import sys
 from pathlib import Path
 
-from mcp import MCPError
 from mcp.server.mcpserver import Context, Image, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import BaseModel
+
+from mcp import MCPError
 
 PIXEL = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
@@ -74,7 +75,7 @@ def build() -> MCPServer:
         try:
             await asyncio.sleep(3600)
         except BaseException:
-            Path(marker).write_text("cancelled")
+            Path(marker).write_text("cancelled")  # noqa: ASYNC240 - a test's marker, once
             raise
         return "done"
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import InProcess, stdio
 from mcp.server.mcpserver import MCPServer as SDKServer
 from mcp_servers import build
 
+from conftest import InProcess, stdio
 from exo import Agent, ConfigError, run
 from exo.testing import ScriptedModel, call
 
@@ -132,7 +132,10 @@ async def test_two_servers_with_the_same_tools_clash_unless_prefixed() -> None:
     apart = Agent(
         name="r",
         model="test:x",
-        tools=[InProcess(build(), name="one", prefix="a"), InProcess(build(), name="two", prefix="b")],
+        tools=[
+            InProcess(build(), name="one", prefix="a"),
+            InProcess(build(), name="two", prefix="b"),
+        ],
     )
     result = await run(apart, "go", provider=ScriptedModel([call("b_echo", text="x"), "ok"]))
     assert result.output == "ok"

@@ -7,9 +7,9 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import children, stdio
 from mcp_helpers import result_of, results_of
 
+from conftest import children, stdio
 from exo import Agent, ImageBlock, ToolResult, ToolsetError, run
 from exo.mcp import MCPServer, MCPServerStdio
 from exo.testing import ScriptedModel, call
@@ -139,9 +139,7 @@ async def test_a_hundred_concurrent_runs_share_one_connection() -> None:
     async with stdio(prefix="t") as server:
 
         async def one(i: int) -> tuple[int, int]:
-            add, pid = await results_of(
-                [server], ("t_add", {"a": i, "b": 1}), ("t_pid", {})
-            )
+            add, pid = await results_of([server], ("t_add", {"a": i, "b": 1}), ("t_pid", {}))
             return json.loads(str(add.content))["result"], json.loads(str(pid.content))["result"]
 
         outcomes = await asyncio.gather(*(one(i) for i in range(100)))

@@ -46,4 +46,6 @@ def test_any_distinct_names_become_distinct_valid_names_whatever_the_order(
     assert len(set(names)) == len(names)
     mapping = dict(zip(remote, names, strict=True))
     reordered = list(reversed(remote))
-    assert dict(zip(reordered, tool_names(reordered, prefix=None, server="s"), strict=True)) == mapping
+    assert (
+        dict(zip(reordered, tool_names(reordered, prefix=None, server="s"), strict=True)) == mapping
+    )

@@ -84,7 +84,9 @@ class Connection:
                 else:
                     self.ready.cancel()
             elif isinstance(exc, Exception):
-                log.warning("MCP server %r: the connection ended: %s", self.server.name, reason(exc))
+                log.warning(
+                    "MCP server %r: the connection ended: %s", self.server.name, reason(exc)
+                )
         finally:
             self.lost = self.lost or "the connection to it was closed"
 
@@ -110,7 +112,9 @@ class Connection:
             cursor = page.next_cursor
             if not cursor:
                 break
-        names = tool_names([t.name for t in listed], prefix=self.server.prefix, server=self.server.name)
+        names = tool_names(
+            [t.name for t in listed], prefix=self.server.prefix, server=self.server.name
+        )
         tools: list[Tool] = []
         for spec, name in zip(listed, names, strict=True):
             try:
