@@ -42,6 +42,7 @@ from exo._cli_agents import (
 from exo._cli_approval import TerminalApproval
 from exo._cli_models import show_models
 from exo._cli_render import ConsoleLogHandler, RunView, say
+from exo._cli_toolsets import McpOpt, with_mcp
 from exo.agent import Agent
 from exo.errors import ConfigError, ExoError, MaxStepsExceeded, ModelError
 from exo.runner import run
@@ -165,6 +166,7 @@ def run_command(
         ),
     ] = False,
     debug: DebugOpt = False,
+    mcp: McpOpt = None,
 ) -> None:
     """Run an agent on a task, streaming its plan, tool calls and answer.
 
@@ -198,6 +200,7 @@ def run_command(
             instructions=instructions,
             max_steps=max_steps,
         )
+        agent = with_mcp(agent, mcp)
         approval = TerminalApproval(err, yes=yes)
         agent = approval.install(agent)
         if json_output:
@@ -363,6 +366,7 @@ def chat_command(
         typer.Option("--conversation", "-c", help="Continue this conversation id."),
     ] = None,
     debug: DebugOpt = False,
+    mcp: McpOpt = None,
 ) -> None:
     """Chat with an agent: each turn sees the conversation so far."""
     out, err = _console(), _console(stderr=True)
@@ -376,6 +380,7 @@ def chat_command(
             instructions=instructions,
             max_steps=max_steps,
         )
+        agent = with_mcp(agent, mcp)
         approval = TerminalApproval(err, yes=False)
         agent = approval.install(agent)
         if memory is not None:
