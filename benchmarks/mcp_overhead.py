@@ -29,10 +29,10 @@ from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from pathlib import Path
 from typing import Any
 
-from mcp import ClientSession, StdioServerParameters, stdio_client
 from mcp.client._memory import InMemoryTransport
 
 from exo.mcp import MCPServer, MCPServerStdio
+from mcp import ClientSession, StdioServerParameters, stdio_client
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 sys.path.insert(0, str(EXAMPLES))
@@ -80,7 +80,9 @@ async def compare(label: str, bare_transport: Any, exo_server: MCPServer, args: 
             bare_us.append(await _timed(bare, args.calls))
             exo_us.append(await _timed(via_exo, args.calls))
     b, e = statistics.median(bare_us), statistics.median(exo_us)
-    print(f"{label:<11} bare {b:8.1f} µs/call   exo {e:8.1f} µs/call   exo adds {e - b:6.1f} µs CPU")
+    print(
+        f"{label:<11} bare {b:8.1f} µs/call   exo {e:8.1f} µs/call   exo adds {e - b:6.1f} µs CPU"
+    )
 
 
 async def main(args: argparse.Namespace) -> None:

@@ -21,7 +21,7 @@ import weakref
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol, TypeGuard, runtime_checkable
 
-from exo.errors import ConfigError
+from exo.errors import ConfigError, ExoError, ToolsetError
 from exo.tools import Tool
 
 if TYPE_CHECKING:
@@ -74,13 +74,24 @@ async def bind_toolsets(agent: Agent[Any]) -> Agent[Any]:
         ConfigError: a name clash, or ``planning_tools`` naming no tool.
         ExoError: a toolset failed to list its tools.
     """
-    lists = tuple([await ts.list_tools() for ts in agent.toolsets])
+    lists = tuple([await _list(ts) for ts in agent.toolsets])
     cached = _bound.get(agent)
     if cached is not None and all(a is b for a, b in zip(cached[0], lists, strict=True)):
         return cached[1]  # the toolsets' lists did not change: nor did the bound agent
     bound = _bind(agent, lists)
     _bound[agent] = (lists, bound)
     return bound
+
+
+async def _list(toolset: Toolset) -> Sequence[Tool]:
+    try:
+        return await toolset.list_tools()
+    except ExoError:
+        raise
+    except Exception as exc:  # a toolset of the user's own: still a typed error
+        raise ToolsetError(
+            f"toolset {toolset.name!r} could not list its tools: {type(exc).__name__}: {exc}"
+        ) from exc
 
 
 def _bind(agent: Agent[Any], lists: tuple[Sequence[Tool], ...]) -> Agent[Any]:
@@ -105,6 +116,7 @@ def _bind(agent: Agent[Any], lists: tuple[Sequence[Tool], ...]) -> Agent[Any]:
             tool_map[t.name] = t
             owner[t.name] = toolset.name
     _check_builtins(agent, owner)
+    _check_approvals(agent, tool_map)
     bound = copy.copy(agent)  # a shallow copy: same memory backend, gate, output, settings
     for attr, value in (
         ("tool_map", tool_map),
@@ -125,6 +137,20 @@ def _check_builtins(agent: Agent[Any], owner: dict[str, str]) -> None:
                 "which is the name of a built-in tool this agent's runs add",
                 parameter="tools",
                 hint="give the toolset a prefix (e.g. MCPServerStdio(..., prefix='fs'))",
+            )
+
+
+def _check_approvals(agent: Agent[Any], tool_map: dict[str, Tool]) -> None:
+    """``approve_tools`` names (left unchecked at construction) must name a tool now."""
+    names = agent.approve_tools
+    if names is None or callable(names):
+        return
+    for name in names:
+        if name not in tool_map and name != "spawn_self":
+            raise ConfigError(
+                f"approve_tools: no tool named {name!r}; the agent's tools (its toolsets' "
+                f"included) are {sorted(tool_map)}",
+                parameter="approve_tools",
             )
 
 

@@ -65,9 +65,7 @@ def test_mcp_entries_in_an_agent_file(tmp_path: Path) -> None:
         ('mcp = ["\\"unclosed"]', "cannot split the MCP command line"),
     ],
 )
-def test_malformed_mcp_entries_are_config_errors(
-    tmp_path: Path, entry: str, message: str
-) -> None:
+def test_malformed_mcp_entries_are_config_errors(tmp_path: Path, entry: str, message: str) -> None:
     path = tmp_path / "agent.toml"
     path.write_text(f'name = "t"\nmodel = "test:exec"\n{entry}\n')
     with pytest.raises(ConfigError, match=message):

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from mcp.server.mcpserver import MCPServer as SDKServer
 from mcp_servers import build
 
 from conftest import InProcess, stdio
-from exo import Agent, ConfigError, run
+from exo import Agent, ConfigError, ToolsetError, run
 from exo.testing import ScriptedModel, call
 
 
@@ -153,3 +154,52 @@ def test_one_server_serves_runs_in_successive_event_loops() -> None:
     first = run.sync(agent, "go", provider=ScriptedModel(list(script)))
     second = run.sync(agent, "go", provider=ScriptedModel(list(script)))
     assert first.messages[-2].content == second.messages[-2].content == "again"
+
+
+async def test_approve_tools_may_name_an_mcp_tool_and_the_run_pauses_and_resumes() -> None:
+    async with InProcess(build(), prefix="t") as server:
+        agent = Agent(name="r", model="test:x", tools=[server], approve_tools=["t_echo"])
+        model = ScriptedModel([call("t_echo", text="approved"), "done"])
+        paused = await run(agent, "go", provider=model)
+        assert paused.status == "paused"
+        (request,) = paused.pending
+        resumed = await run(
+            agent, resume=paused.state, approvals={request.call_id: True}, provider=model
+        )
+    assert resumed.output == "done"
+    assert resumed.messages[-2].content == "approved"
+
+
+async def test_approve_tools_naming_no_tool_of_any_toolset_fails_at_run_time() -> None:
+    agent = Agent(name="r", model="test:x", tools=[InProcess(build())], approve_tools=["nope"])
+    with pytest.raises(ConfigError, match="approve_tools: no tool named 'nope'"):
+        await run(agent, "go", provider=ScriptedModel(["unused"]))
+
+
+async def test_spawned_children_use_the_parents_mcp_tools() -> None:
+    async with InProcess(build(), prefix="t") as server:
+        agent = Agent(name="r", model="test:x", tools=[server], allow_self_spawn=True)
+        model = ScriptedModel(
+            {
+                "r": [call("spawn_self", tasks=["echo it"]), "all done"],
+                "r_child_1": [call("t_echo", text="from the child"), "child done"],
+            }
+        )
+        result = await run(agent, "go", provider=model)
+    assert result.output == "all done"
+    child_requests = [r for r in model.requests if r.agent_name == "r_child_1"]
+    assert "t_echo" in {t.name for t in child_requests[0].tools}
+    assert child_requests[-1].messages[-1].content == "from the child"  # the MCP tool's result
+
+
+class Failing:
+    name = "flaky"
+
+    async def list_tools(self) -> list[Any]:
+        raise KeyError("index")
+
+
+async def test_a_toolset_that_raises_while_listing_fails_the_run_with_a_toolset_error() -> None:
+    agent = Agent(name="r", model="test:x", tools=[Failing()])
+    with pytest.raises(ToolsetError, match="toolset 'flaky' could not list its tools: KeyError"):
+        await run(agent, "go", provider=ScriptedModel(["unused"]))
