@@ -71,7 +71,8 @@ def build() -> MCPServer:
 
     @server.tool()
     async def slow(marker: str) -> str:
-        """Wait until cancelled; write the marker file when the cancellation arrives."""
+        """Say it started (marker.started), wait until cancelled, then write the marker."""
+        Path(marker + ".started").write_text("started")  # noqa: ASYNC240 - a test's marker
         try:
             await asyncio.sleep(3600)
         except BaseException:

@@ -101,11 +101,12 @@ async def test_cancelling_a_run_mid_call_cancels_the_call_on_the_server(tmp_path
     model = ScriptedModel([call("t_slow", marker=str(marker)), "done"])
     await server.connect()
     task = asyncio.create_task(run(agent, "go", provider=model))
-    for _ in range(100):  # until the model has asked for the call
-        await asyncio.sleep(0.02)
-        if model.requests:
+    started = tmp_path / "cancelled.started"
+    for _ in range(600):  # until the server runs the tool (a guard against a hang, not timing)
+        await asyncio.sleep(0.05)
+        if started.exists():
             break
-    await asyncio.sleep(0.3)  # let the call reach the server
+    assert started.exists()
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
