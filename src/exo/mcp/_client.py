@@ -27,7 +27,7 @@ from exo.tools import Tool
 __all__ = ["MCPServer", "MCPServerHTTP", "MCPServerStdio"]
 
 DEFAULT_TIMEOUT = 60.0
-"""Seconds one tool call (or one tools/list) may take before it becomes an error result."""
+"""Seconds one tool call may take before it becomes an error result."""
 
 DEFAULT_CONNECT_TIMEOUT = 30.0
 """Seconds a server may take to start, initialize and list its tools."""
@@ -55,7 +55,8 @@ class MCPServer:
         prefix: Put ``prefix_`` before each tool's name (to tell servers' tools apart).
         timeout: Seconds one tool call may take; a call that takes longer is cancelled and
             becomes an error result the model reads.
-        connect_timeout: Seconds the server may take to start and list its tools.
+        connect_timeout: Seconds the server may take to start and list its tools (each
+            listing of its changed tools, too).
     """
 
     def __init__(

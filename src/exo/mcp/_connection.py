@@ -106,7 +106,7 @@ class Connection:
         while True:
             params = PaginatedRequestParams(cursor=cursor) if cursor else None
             page = await asyncio.wait_for(
-                self.session.list_tools(params=params), self.server.timeout
+                self.session.list_tools(params=params), self.server.connect_timeout
             )
             listed.extend(page.tools)
             cursor = page.next_cursor
