@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -179,3 +181,17 @@ async def test_results_keep_the_tool_result_shape(server: MCPServer) -> None:
     assert isinstance(result, ToolResult)
     assert result.tool_name == "t_weird_name_with_spaces"
     assert json.loads(str(result.content)) == {"result": "weird"}
+
+
+async def test_a_server_that_exits_between_runs_is_started_again_by_the_next_run() -> None:
+    async with stdio(prefix="t") as server:
+        first_pid = json.loads(str((await result_of([server], "t_pid")).content))["result"]
+        before = await server.list_tools()
+        os.kill(first_pid, signal.SIGKILL)
+        for _ in range(400):  # until the end of its stdout is seen (a guard, not timing)
+            if await server.list_tools() is not before:
+                break
+            await asyncio.sleep(0.05)
+        second = await result_of([server], "t_pid")
+    assert not second.is_error
+    assert json.loads(str(second.content))["result"] != first_pid

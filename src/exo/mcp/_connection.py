@@ -67,7 +67,7 @@ class Connection:
             async with AsyncExitStack() as stack:
                 read, write = await stack.enter_async_context(self.server._transport())
                 session = await stack.enter_async_context(
-                    ClientSession(read, write, message_handler=self._on_message)
+                    ClientSession(_Watched(read, self), write, message_handler=self._on_message)
                 )
                 await session.initialize()
                 self.session = session
@@ -201,6 +201,48 @@ class Connection:
                 f"MCP server {server.name!r}: the call of {remote!r} failed ({reason(exc)})"
             ) from exc
         return convert_result(result, tool=remote)
+
+
+class _Watched:
+    """The transport's read stream, telling the connection when the server hangs up.
+
+    A server that exits between runs is then connected again by the next run, instead of
+    failing that run's calls. It adds no task and no hop: it only sees the end of the stream
+    the session reads anyway (other attributes, e.g. ``last_context``, are the stream's).
+    """
+
+    def __init__(self, inner: Any, connection: Connection) -> None:
+        self._inner = inner
+        self._connection = connection
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    async def __aenter__(self) -> _Watched:
+        await self._inner.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc: Any) -> Any:
+        return await self._inner.__aexit__(*exc)
+
+    def __aiter__(self) -> _Watched:
+        return self
+
+    async def __anext__(self) -> Any:
+        try:
+            return await self._inner.__anext__()
+        except StopAsyncIteration:
+            self._connection.close()  # the server closed the connection (it may have exited)
+            raise
+
+    async def receive(self) -> Any:
+        import anyio
+
+        try:
+            return await self._inner.receive()
+        except anyio.EndOfStream:
+            self._connection.close()
+            raise
 
 
 def _consume(future: asyncio.Future[None]) -> None:
