@@ -1,7 +1,7 @@
 """What exo adds to an MCP tool call, over the bare SDK's ``ClientSession.call_tool``.
 
 Both sides call the same tool (``shout`` of examples/mcp_server.py) on servers of the same
-kind, in rounds that alternate between them so drift on a shared machine hits both alike:
+kind, one call of each in turn so that drift on a shared machine hits both alike:
 
 * bare: ``await session.call_tool("shout", {"text": ...})`` on a session of its own;
 * exo: ``await tool.call('{"text": ...}')`` on the tool ``MCPServer.list_tools()`` gives,
@@ -9,12 +9,12 @@ kind, in rounds that alternate between them so drift on a shared machine hits bo
   schema (jsonschema), call with a timeout, turn the result into exo content.
 
     python benchmarks/mcp_overhead.py                  # in process and over stdio
-    python benchmarks/mcp_overhead.py --calls 2000 --rounds 7
+    python benchmarks/mcp_overhead.py --calls 20000
 
 The in-process transport (the SDK's memory streams) shows exo's cost without pipe noise;
-stdio shows it next to a real round trip. Reported: the median over the rounds of this
-process's CPU time per call (in process, that includes the server's work; over stdio it does
-not), so other load on the machine does not count.
+stdio shows it next to a real round trip. Reported: the median of this process's CPU time
+per call (in process, that includes the server's work; over stdio it does not), so other
+load on the machine does not count.
 """
 
 from __future__ import annotations
@@ -50,13 +50,12 @@ class InProcess(MCPServer):
         return InMemoryTransport(example_server)
 
 
-async def _timed(fn: Callable[[], Awaitable[Any]], calls: int) -> float:
-    # CPU time of this process: what exo costs, without the waits other processes cause on
-    # a shared machine (over stdio the server's own work is in its process, not counted)
+async def _cpu(fn: Callable[[], Awaitable[Any]]) -> float:
+    # CPU time of this process: what the call costs here, without the waits other processes
+    # cause on a shared machine (over stdio the server's own work is in its process)
     start = time.process_time()
-    for _ in range(calls):
-        await fn()
-    return (time.process_time() - start) / calls * 1e6
+    await fn()
+    return (time.process_time() - start) * 1e6
 
 
 async def compare(label: str, bare_transport: Any, exo_server: MCPServer, args: Any) -> None:
@@ -76,9 +75,9 @@ async def compare(label: str, bare_transport: Any, exo_server: MCPServer, args: 
 
         assert (await bare()).content[0].text == "HELLO" and await via_exo() == "HELLO"
         bare_us, exo_us = [], []
-        for _ in range(args.rounds):
-            bare_us.append(await _timed(bare, args.calls))
-            exo_us.append(await _timed(via_exo, args.calls))
+        for _ in range(args.calls):  # one of each in turn: drift and GC hit both alike
+            bare_us.append(await _cpu(bare))
+            exo_us.append(await _cpu(via_exo))
     b, e = statistics.median(bare_us), statistics.median(exo_us)
     print(
         f"{label:<11} bare {b:8.1f} µs/call   exo {e:8.1f} µs/call   exo adds {e - b:6.1f} µs CPU"
@@ -86,7 +85,7 @@ async def compare(label: str, bare_transport: Any, exo_server: MCPServer, args: 
 
 
 async def main(args: argparse.Namespace) -> None:
-    print(f"{args.calls} calls x {args.rounds} rounds, medians (Python {sys.version.split()[0]})")
+    print(f"{args.calls} calls each, alternating; median CPU (Python {sys.version.split()[0]})")
     await compare("in process", InMemoryTransport(example_server), InProcess(), args)
     script = str(EXAMPLES / "mcp_server.py")
     params = StdioServerParameters(command=sys.executable, args=[script])
@@ -95,6 +94,5 @@ async def main(args: argparse.Namespace) -> None:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--calls", type=int, default=500, help="calls per round and side")
-    parser.add_argument("--rounds", type=int, default=5, help="alternating rounds")
+    parser.add_argument("--calls", type=int, default=5000, help="calls per side")
     asyncio.run(main(parser.parse_args()))
