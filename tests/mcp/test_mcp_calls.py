@@ -6,6 +6,8 @@ import asyncio
 import json
 import os
 import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -164,9 +166,6 @@ def test_the_event_loop_ending_closes_a_lazy_connection_quietly(tmp_path: Path) 
         "pid = asyncio.run(main())\n"
         "print(pid, os.path.exists(f'/proc/{pid}'))\n"
     )
-    import subprocess
-    import sys
-
     done = subprocess.run(
         [sys.executable, "-W", "error", str(script)], capture_output=True, text=True, timeout=120
     )
@@ -195,3 +194,25 @@ async def test_a_server_that_exits_between_runs_is_started_again_by_the_next_run
         second = await result_of([server], "t_pid")
     assert not second.is_error
     assert json.loads(str(second.content))["result"] != first_pid
+
+
+def test_the_event_loop_ending_closes_a_lazy_http_connection_quietly(
+    tmp_path: Path, http_url: str
+) -> None:
+    script = tmp_path / "lazy_http.py"
+    script.write_text(
+        "import asyncio, sys\n"
+        f"sys.path.insert(0, {str(Path(__file__).parent)!r})\n"
+        "from mcp_helpers import result_of\n"
+        "from exo.mcp import MCPServerHTTP\n"
+        "async def main():\n"
+        f"    server = MCPServerHTTP({http_url!r})\n"
+        "    return (await result_of([server], 'echo', text='over http')).content\n"
+        "print(asyncio.run(main()))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-W", "error", str(script)], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "over http\n"
+    assert done.stderr == ""
