@@ -108,3 +108,13 @@ def test_bad_definitions_are_config_errors(kwargs: dict[str, Any], message: str)
     given.update(kwargs)
     with pytest.raises(ConfigError, match=message):
         Tool.from_schema(**given)
+
+
+async def test_without_jsonschema_rs_jsonschema_alone_decides() -> None:
+    seen: list[dict[str, Any]] = []
+    tool = reader(seen)
+    tool._fast = None  # type: ignore[attr-defined]  # as when jsonschema-rs is not installed
+    good, bad = await results(tool, {"path": "a.txt"}, {"path": 3})
+    assert (good.content, good.is_error) == ("read a.txt (all lines)", False)
+    assert bad.is_error and "path: 3 is not of type 'string'" in str(bad.content)
+    assert seen == [{"path": "a.txt"}]
