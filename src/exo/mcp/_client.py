@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 from exo.errors import ConfigError, ToolsetError
 from exo.mcp._connection import Connection, reason
@@ -120,7 +120,7 @@ class MCPServer:
             connection.close()
             await asyncio.gather(asyncio.shield(connection.task), return_exceptions=True)
 
-    async def __aenter__(self) -> MCPServer:
+    async def __aenter__(self) -> Self:
         await self.connect()
         self._entered += 1
         return self
