@@ -22,10 +22,12 @@ from exo.errors import (
     OutputValidationError,
     PlanningError,
     ToolError,
+    ToolsetError,
 )
 from exo.plans import ReplanPolicy
 from exo.runner import Runner, run
 from exo.tools import Tool, ToolContext, tool
+from exo.toolsets import Toolset
 from exo.types import (
     AssistantMessage,
     Cost,
@@ -72,6 +74,8 @@ __all__ = [
     "ToolContext",
     "ToolError",
     "ToolResult",
+    "Toolset",
+    "ToolsetError",
     "Usage",
     "UserMessage",
     "run",

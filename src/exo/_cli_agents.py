@@ -6,7 +6,8 @@ An AGENT argument is one of:
   module, importable from the current directory); ``:attr`` defaults to ``agent``, and the
   attribute may be an :class:`~exo.Agent` or a function returning one;
 * an agent file, ``.yaml``/``.yml``/``.toml``: the Agent's settings as keys, with ``tools``
-  as import paths (``"mypkg.tools:search"`` or ``"tools.py:search"``, relative to the file).
+  as import paths (``"mypkg.tools:search"`` or ``"tools.py:search"``, relative to the file)
+  and ``mcp`` as a list of MCP servers (see :mod:`exo._cli_toolsets`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from exo._cli_toolsets import servers_from_file
 from exo.agent import Agent
 from exo.errors import ConfigError
 from exo.models import known_backends, parse_model
@@ -191,7 +193,7 @@ def _load_agent_file(path: Path) -> Agent[Any]:
     if not path.is_file():
         raise ConfigError(f"agent file {str(path)!r} not found", parameter="agent")
     data = _read_settings(path)
-    allowed = {f.name for f in dataclasses.fields(Agent) if f.init} - _NOT_IN_FILES
+    allowed = {f.name for f in dataclasses.fields(Agent) if f.init} - _NOT_IN_FILES | {"mcp"}
     unknown = sorted(set(data) - allowed)
     if unknown:
         raise ConfigError(
@@ -207,6 +209,7 @@ def _load_agent_file(path: Path) -> Agent[Any]:
             parameter="tools",
         )
     data["tools"] = [_load_tool(ref, base=path.parent) for ref in tools]
+    data["tools"] += servers_from_file(data.pop("mcp", None), base=path.parent)
     if "output_type" in data:
         data["output_type"] = _load_output_type(data["output_type"], base=path.parent)
     data.setdefault("name", path.stem)

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from exo.errors import ConfigError
 
-__all__ = ["FunctionSchema", "function_schema", "parse_docstring"]
+__all__ = ["ArgumentsError", "FunctionSchema", "function_schema", "parse_docstring"]
 
 _SECTION = re.compile(
     r"^\s*(Args|Arguments|Parameters|Returns|Raises|Yields|Examples?|Notes?):\s*$"
@@ -149,6 +149,10 @@ def function_schema(fn: Callable[..., Any], *, context_type: type, name: str) ->
     schema.setdefault("properties", {})
     schema.setdefault("required", [])
     return FunctionSchema(model, schema, description, context_param, tuple(positional))
+
+
+class ArgumentsError(ValueError):
+    """A tool call's arguments do not fit the tool's schema; the message is for the model."""
 
 
 def format_validation_error(tool: str, exc: ValidationError) -> str:

@@ -29,6 +29,7 @@ from exo.output import OutputT, OutputType, build_output
 from exo.plan_cache import PlanCache, resolve_plan_cache
 from exo.plans import REPLAN_TOOL, ReplanPolicy, check_plan_settings
 from exo.tools import Tool, to_tool
+from exo.toolsets import Toolset, is_toolset
 
 __all__ = ["Agent", "Instructions"]
 
@@ -54,7 +55,9 @@ class Agent(Generic[OutputT]):
         model: ``"backend:model"``, e.g. ``"openai:gpt-4o"`` or ``"anthropic:claude-sonnet-4-6"``.
         instructions: The system prompt, or a function returning it (sync or async, taking
             no arguments or the Agent).
-        tools: Functions (or :class:`~exo.tools.Tool` objects) the model may call.
+        tools: Functions (or :class:`~exo.tools.Tool` objects) the model may call, and
+            :class:`~exo.toolsets.Toolset` objects (e.g. MCP servers) whose tools are listed
+            when each run starts.
         memory: Where conversations are kept: a Memory object, ``"memory"``, ``"sqlite"``, a
             SQLite file path or a PostgreSQL URL. Used when a run passes ``conversation_id``.
         context: A :class:`~exo.context.Context` shared by every run of this agent (and its
@@ -75,7 +78,8 @@ class Agent(Generic[OutputT]):
         planning_instructions: Instructions for the planner; empty uses ``instructions``.
         planning_max_steps: Model calls allowed to the planner; ``None`` uses ``max_steps``.
         planning_tools: Names (or tools) of the agent's tools the planner may use, e.g.
-            read-only ones; ``None`` gives it all of the agent's own tools.
+            read-only ones; ``None`` gives it all of the agent's own tools. A toolset's name
+            stands for all its tools; names of tools inside toolsets are checked at run time.
         planning_on_error: ``"raise"`` (a failed planner fails the run with PlanningError)
             or ``"skip"`` (run the executor unplanned and emit a PlanSkippedEvent).
         planning_max_chars: Longest plan injected as it is; a longer one is cut to this many
@@ -133,7 +137,7 @@ class Agent(Generic[OutputT]):
     name: str
     model: str = "openai:gpt-4o"
     instructions: Instructions = ""
-    tools: Sequence[Tool | Callable[..., Any]] = ()
+    tools: Sequence[Tool | Callable[..., Any] | Toolset] = ()
     memory: Memory | str | None = None
     context: Context | None = None
     max_steps: int = 10
@@ -146,7 +150,7 @@ class Agent(Generic[OutputT]):
     planning_model: str | None = None
     planning_instructions: str = ""
     planning_max_steps: int | None = None
-    planning_tools: Sequence[str | Tool | Callable[..., Any]] | None = None
+    planning_tools: Sequence[str | Tool | Callable[..., Any] | Toolset] | None = None
     planning_on_error: Literal["raise", "skip"] = "raise"
     planning_max_chars: int = 20_000
     allow_self_spawn: bool = False
@@ -177,6 +181,8 @@ class Agent(Generic[OutputT]):
     gate: Gate | None = field(init=False, repr=False, compare=False)
     plan_cache_backend: PlanCache | None = field(init=False, repr=False, compare=False)
     """The resolved ``plan_cache`` (``None`` when off)."""
+    toolsets: tuple[Toolset, ...] = field(init=False, repr=False, compare=False, default=())
+    """The toolsets among ``tools``, in order (their tools are listed when a run starts)."""
 
     def __post_init__(self) -> None:
         _check_type("name", self.name, str, "a non-empty string")
@@ -194,7 +200,7 @@ class Agent(Generic[OutputT]):
         policy = check_plan_settings(self.planning_format, self.replan_on, self.max_replans)
         object.__setattr__(self, "replan_on", policy)
         object.__setattr__(self, "tool_map", self._build_tools())
-        object.__setattr__(self, "tools", tuple(self.tool_map.values()))
+        object.__setattr__(self, "tools", (*self.tool_map.values(), *self.toolsets))
         self._check_planning_tools()
         self._check_builtin_names()
         _check_type("output_retries", self.output_retries, int, "an integer from 0 to 10")
@@ -287,8 +293,8 @@ class Agent(Generic[OutputT]):
                 parameter="planning_on_error",
             )
 
-    def _check_builtin_names(self) -> None:
-        """A tool may not take the name of a built-in tool that runs of this agent add."""
+    def builtin_tool_names(self) -> list[str]:
+        """The names of the built-in tools runs of this agent may add (none of its own)."""
         builtin: list[str] = []
         if self.allow_self_spawn:
             builtin.append("spawn_self")
@@ -300,7 +306,11 @@ class Agent(Generic[OutputT]):
             builtin.append(FINAL_RESULT)
         if self.artifact_threshold or any(t.large_output for t in self.tool_map.values()):
             builtin.append("retrieve_artifact")
-        for name in builtin:
+        return builtin
+
+    def _check_builtin_names(self) -> None:
+        """A tool may not take the name of a built-in tool that runs of this agent add."""
+        for name in self.builtin_tool_names():
             if name in self.tool_map:
                 raise ConfigError(
                     f"tools: {name!r} is the name of a built-in tool this agent's runs add",
@@ -319,13 +329,20 @@ class Agent(Generic[OutputT]):
                 parameter="planning_tools",
             )
         for item in self.planning_tools:
-            if isinstance(item, str) and item not in self.tool_map:
+            # names inside a toolset are known at run time only (exo.toolsets checks them)
+            if isinstance(item, str) and item not in self.tool_map and not self.toolsets:
                 raise ConfigError(
                     f"planning_tools: no tool named {item!r}; the agent's tools are "
                     f"{sorted(self.tool_map)}",
                     parameter="planning_tools",
                 )
-            if not isinstance(item, str):
+            if is_toolset(item):
+                if item not in self.toolsets:
+                    raise ConfigError(
+                        f"planning_tools: toolset {item.name!r} is not in the agent's tools",
+                        parameter="planning_tools",
+                    )
+            elif not isinstance(item, str):
                 to_tool(item)
 
     def _build_tools(self) -> dict[str, Tool]:
@@ -336,7 +353,12 @@ class Agent(Generic[OutputT]):
                 hint="write tools=[search, summarize]",
             )
         tool_map: dict[str, Tool] = {}
+        toolsets: list[Toolset] = []
         for item in self.tools:
+            if is_toolset(item):
+                _check_toolset(item, toolsets)
+                toolsets.append(item)
+                continue
             t = to_tool(item)
             if t.name in tool_map:
                 raise ConfigError(
@@ -345,6 +367,7 @@ class Agent(Generic[OutputT]):
                     hint="rename one with @tool(name=...)",
                 )
             tool_map[t.name] = t
+        object.__setattr__(self, "toolsets", tuple(toolsets))
         return tool_map
 
     def model_settings(self) -> ModelSettings:
@@ -384,4 +407,21 @@ class Agent(Generic[OutputT]):
         return (
             f"Agent(name={self.name!r}, model={self.model!r}, "
             f"tools={list(self.tool_map)!r}{extras})"
+        )
+
+
+def _check_toolset(toolset: Any, seen: list[Toolset]) -> None:
+    """A toolset needs a name of its own: ``planning_tools`` and errors refer to it by name."""
+    name = getattr(toolset, "name", None)
+    if not isinstance(name, str) or not name:
+        raise ConfigError(
+            f"toolset {toolset!r} has no name (a non-empty string)", parameter="tools"
+        )
+    if any(ts is toolset for ts in seen):
+        raise ConfigError(f"toolset {name!r} is listed twice in tools", parameter="tools")
+    if any(ts.name == name for ts in seen):
+        raise ConfigError(
+            f"two toolsets are named {name!r}",
+            parameter="tools",
+            hint="give one of them another name (e.g. MCPServerStdio(..., name='files'))",
         )

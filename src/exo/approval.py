@@ -354,7 +354,7 @@ def check_agent_settings(agent: Agent[Any]) -> None:
             )
         known = set(agent.tool_map) | {"spawn_self"}
         for name in tools:
-            if name not in known:
+            if name not in known and not agent.toolsets:  # a toolset's names come at run time
                 raise ConfigError(
                     f"approve_tools: no tool named {name!r}; the agent's tools are "
                     f"{sorted(agent.tool_map)}",

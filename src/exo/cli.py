@@ -44,6 +44,7 @@ from exo._cli_approval import TerminalApproval
 from exo._cli_cost import MaxCostOpt, MaxTokensTotalOpt, with_budget
 from exo._cli_models import show_models
 from exo._cli_render import ConsoleLogHandler, RunView, say, usage_line
+from exo._cli_toolsets import McpOpt, with_mcp
 from exo._cli_trace import TraceOpt, tracing
 from exo.agent import Agent
 from exo.errors import BudgetExceeded, ConfigError, ExoError, MaxStepsExceeded, ModelError
@@ -174,6 +175,7 @@ def run_command(
     ] = False,
     debug: DebugOpt = False,
     trace: TraceOpt = None,
+    mcp: McpOpt = None,
 ) -> None:
     """Run an agent on a task, streaming its plan, tool calls and answer.
 
@@ -208,6 +210,7 @@ def run_command(
             max_steps=max_steps,
         )
         agent = with_budget(agent, max_cost, max_tokens_total)
+        agent = with_mcp(agent, mcp)
         approval = TerminalApproval(err, yes=yes)
         agent = approval.install(agent)
         if json_output:
@@ -377,6 +380,7 @@ def chat_command(
         typer.Option("--conversation", "-c", help="Continue this conversation id."),
     ] = None,
     debug: DebugOpt = False,
+    mcp: McpOpt = None,
 ) -> None:
     """Chat with an agent: each turn sees the conversation so far."""
     out, err = _console(), _console(stderr=True)
@@ -390,6 +394,7 @@ def chat_command(
             instructions=instructions,
             max_steps=max_steps,
         )
+        agent = with_mcp(agent, mcp)
         approval = TerminalApproval(err, yes=False)
         agent = approval.install(agent)
         if memory is not None:

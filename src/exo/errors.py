@@ -11,7 +11,8 @@ Every error exo raises on purpose derives from :class:`ExoError`::
     │   ├── OutputTruncated        the model stopped at max_tokens; carries the partial RunResult
     │   ├── OutputValidationError  the typed answer failed validation after output_retries
     │   ├── MemorySaveError        the answer is complete but saving the turn failed; carries it
-    │   └── PlanningError          the planner pre-pass failed
+    │   ├── PlanningError          the planner pre-pass failed
+    │   └── ToolsetError           a toolset (an MCP server) could not connect or list its tools
     └── ToolError                  raised *by a tool* to hand the model an error message
 
 A tool failure is data for the model, not an exception: the loop turns any exception a tool
@@ -40,6 +41,7 @@ __all__ = [
     "OutputValidationError",
     "PlanningError",
     "ToolError",
+    "ToolsetError",
 ]
 
 
@@ -212,6 +214,11 @@ class MemorySaveError(_ResultError):
 
 class PlanningError(AgentError):
     """The planner pre-pass failed (see ``__cause__`` for the underlying error)."""
+
+
+class ToolsetError(AgentError):
+    """A toolset (e.g. an MCP server) could not start, connect or list its tools when a run
+    started (see ``__cause__``); the run stops before its first model call."""
 
 
 class ToolError(ExoError):

@@ -41,6 +41,7 @@ from exo.models import get_provider
 from exo.models.base import Provider
 from exo.spawn import SPAWN_TOOL, spawn_tool
 from exo.tools import Tool
+from exo.toolsets import bind_toolsets
 from exo.types import (
     DETAILED_ONLY,
     ApprovalRequiredEvent,
@@ -284,6 +285,8 @@ class Runner:
         check_options(options)
         detailed, lineage = options.detailed, options.lineage
         try:
+            if agent.toolsets:  # tools listed at run time (MCP servers); none: no cost
+                agent = await bind_toolsets(agent)
             if paused is None:
                 run = await self._prepare(agent, task, history, options)
             else:

@@ -18,12 +18,12 @@ import inspect
 import json
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, overload
 
 from pydantic import BaseModel, ValidationError
 
-from exo._schema import FunctionSchema, format_validation_error, function_schema
+from exo._schema import ArgumentsError, FunctionSchema, format_validation_error, function_schema
 from exo._text import describe, encodable, encodable_content, encodable_json
 from exo._threads import Outcome, ToolLane, run_in_own_thread
 from exo.errors import ConfigError, ToolError
@@ -151,6 +151,48 @@ class Tool:
             name=self.name,
             description=self.description,
             parameters=encodable_json(self._schema.json_schema),
+        )
+
+    @classmethod
+    def from_schema(
+        cls,
+        name: str,
+        description: str,
+        parameters: dict[str, Any],
+        fn: Callable[[dict[str, Any]], Awaitable[Any]],
+        *,
+        large_output: bool = False,
+        requires_approval: bool = False,
+    ) -> Tool:
+        """Make a tool from a JSON schema and an async function taking the parsed arguments.
+
+        The model's arguments are checked against ``parameters`` (with ``jsonschema``, which
+        ``exo-agents[mcp]`` installs) before ``fn`` is called: a call that does not fit
+        becomes an error result the model can fix, and ``fn`` is not called.
+
+        Args:
+            name: The name the model sees (1-64 ASCII letters, digits, ``_`` or ``-``).
+            description: What the tool does.
+            parameters: The JSON schema of the arguments (an object schema).
+            fn: ``async fn(arguments: dict) -> result``; what it returns becomes the result
+                as for any tool, and a :class:`~exo.errors.ToolError` it raises is the error
+                text the model reads.
+            large_output: As for :class:`Tool`.
+            requires_approval: As for :class:`Tool`.
+
+        Raises:
+            ConfigError: a bad name, a schema that is not a valid JSON schema, ``fn`` not
+                an async callable, or ``jsonschema`` missing.
+        """
+        from exo._schema_tool import SchemaTool
+
+        return SchemaTool(
+            name,
+            description,
+            parameters,
+            fn,
+            large_output=large_output,
+            requires_approval=requires_approval,
         )
 
     @property
@@ -387,6 +429,8 @@ async def _invoke(
         kwargs = found.bind(call.arguments)
     except ValidationError as exc:
         return _error(call, format_validation_error(call.name, exc))
+    except ArgumentsError as exc:
+        return _error(call, str(exc))
     needs_ctx = found.takes_context or not found.is_async  # sync tools run in the run's lane
     outcome = await found.invoke(kwargs, make_ctx(call) if needs_ctx else None)
     error = outcome.error
