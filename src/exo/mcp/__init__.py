@@ -1,0 +1,1 @@
+"""MCP support: serving an exo agent as an MCP server (:mod:`exo.mcp.serve`)."""

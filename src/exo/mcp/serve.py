@@ -1,0 +1,378 @@
+"""Serve an exo agent as an MCP server: the agent becomes one tool other clients can call.
+
+The tool takes a ``task`` (and an optional ``conversation_id``) and runs the agent on it,
+planner, tools and memory included. While it runs, a client that sent a progress token gets
+``notifications/progress`` messages for the plan and each tool step; a client's
+``notifications/cancelled`` cancels the run. An agent with an ``output_type`` declares its
+JSON schema as the tool's ``outputSchema`` and answers with ``structuredContent`` too.
+
+    from exo.mcp.serve import serve_stdio
+    asyncio.run(serve_stdio(agent))
+
+Built on the official ``mcp`` SDK (``pip install 'exo-agents[mcp]'``), imported lazily:
+``import exo`` never loads it. ``exo mcp serve AGENT`` is the command-line front end.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import socket
+from collections.abc import Awaitable, Callable, Mapping
+from contextlib import aclosing
+from typing import TYPE_CHECKING, Any
+
+import pydantic_core
+
+from exo.agent import Agent
+from exo.errors import ConfigError, ExoError
+from exo.runner import Runner, run
+from exo.types import (
+    PlanCompleteEvent,
+    PlanSkippedEvent,
+    PlanStartEvent,
+    RunCompleteEvent,
+    RunResult,
+    StreamEvent,
+    ToolCallEvent,
+    ToolResultEvent,
+    WarningEvent,
+    text_of,
+)
+
+if TYPE_CHECKING:
+    from mcp.server import Server
+    from mcp.server.context import ServerRequestContext
+    from mcp_types import CallToolRequestParams, CallToolResult, ListToolsResult
+    from starlette.applications import Starlette
+
+__all__ = ["http_app", "serve_http", "serve_stdio", "server_for", "tool_name"]
+
+log = logging.getLogger("exo.mcp.serve")
+
+_INSTALL_HINT = "pip install 'exo-agents[mcp]'"
+_NAME_CHARS = re.compile(r"[^A-Za-z0-9_-]+")
+_MAX_NAME = 64  # the strictest model API's tool-name limit: the client forwards the name
+_MAX_DETAIL = 200  # characters of a tool call's arguments or result in a progress message
+
+Progress = Callable[[float, str], Awaitable[None]]
+"""``(progress, message)``: reports one step of a running call to the client."""
+
+
+def _import_mcp() -> None:
+    """Import the SDK, or fail with the extra that installs it."""
+    try:
+        import mcp.server  # noqa: F401
+    except ModuleNotFoundError as exc:
+        raise ConfigError(
+            f"serving an agent over MCP needs the official MCP SDK ({exc.name} is not installed)",
+            hint=_INSTALL_HINT,
+        ) from None
+
+
+def tool_name(agent_name: str) -> str:
+    """The MCP tool name for an agent: its name with anything but ``A-Za-z0-9_-`` as ``_``.
+
+    MCP clients hand the name to their model, and model APIs accept only these characters,
+    at most 64 of them.
+    """
+    name = _NAME_CHARS.sub("_", agent_name.strip()).strip("_")[:_MAX_NAME]
+    return name or "agent"
+
+
+def _input_schema() -> dict[str, Any]:
+    return {
+        "type": "object",
+        "properties": {
+            "task": {"type": "string", "description": "What the agent should do."},
+            "conversation_id": {
+                "type": "string",
+                "description": "Continue this conversation in the agent's memory (and save "
+                "this turn to it); leave it out for a one-off task.",
+            },
+        },
+        "required": ["task"],
+        "additionalProperties": False,
+    }
+
+
+def _description(agent: Agent[Any]) -> str:
+    plans = " It makes a plan first, then carries it out." if agent.planning_enabled else ""
+    tools = ", ".join(agent.tool_map) or "none"
+    return (
+        f"Ask the agent {agent.name!r} to carry out a task and return its answer.{plans} "
+        f"Its tools: {tools}."
+    )
+
+
+def server_for(
+    agent: Agent[Any],
+    *,
+    runner: Runner = run,
+    name: str | None = None,
+    description: str | None = None,
+) -> Server[Any]:
+    """Build an MCP server (the SDK's low-level ``Server``) with ``agent`` as its one tool.
+
+    Serve it with :func:`serve_stdio` or :func:`serve_http`, or connect to it in-process
+    with ``mcp.Client(server)``.
+
+    Args:
+        agent: The agent to serve.
+        runner: The runner its runs use (its default memory and tool threads).
+        name: The tool's name (default: the agent's name, sanitized by :func:`tool_name`).
+        description: The tool's description (default: names the agent, its tools, and
+            whether it plans; never its instructions, which may be private).
+
+    Raises:
+        ConfigError: the ``mcp`` SDK is not installed, or ``agent`` is not an Agent.
+    """
+    if not isinstance(agent, Agent):
+        raise ConfigError(
+            f"server_for() takes an exo.Agent, got {type(agent).__name__}", parameter="agent"
+        )
+    _import_mcp()
+    from mcp.server import Server
+    from mcp_types import ListToolsResult, Tool
+
+    from exo import __version__
+
+    tool = Tool(
+        name=tool_name(name or agent.name),
+        description=description or _description(agent),
+        input_schema=_input_schema(),
+        output_schema=agent.output.spec.schema if agent.output is not None else None,
+    )
+
+    async def list_tools(ctx: ServerRequestContext[Any], params: object) -> ListToolsResult:
+        return ListToolsResult(tools=[tool])
+
+    async def call_tool(
+        ctx: ServerRequestContext[Any], params: CallToolRequestParams
+    ) -> CallToolResult:
+        if params.name != tool.name:
+            from mcp.shared.exceptions import MCPError
+            from mcp_types import INVALID_PARAMS
+
+            raise MCPError(
+                INVALID_PARAMS, f"unknown tool {params.name!r}; this server has {tool.name!r}"
+            )
+
+        async def progress(value: float, message: str) -> None:
+            await ctx.session.report_progress(value, None, message)
+
+        return await call_agent(agent, params.arguments or {}, progress, runner=runner)
+
+    return Server(
+        f"exo-{tool.name}",
+        version=__version__,
+        on_list_tools=list_tools,
+        on_call_tool=call_tool,
+    )
+
+
+async def call_agent(
+    agent: Agent[Any],
+    arguments: Mapping[str, Any],
+    progress: Progress,
+    *,
+    runner: Runner = run,
+) -> CallToolResult:
+    """Run ``agent`` for one ``tools/call`` and turn the outcome into the tool's result.
+
+    Every failure becomes an ``isError`` result with one clear message (the traceback goes
+    to the server's log only). Cancelling the calling task cancels the run.
+    """
+    from mcp_types import CallToolResult
+
+    task, conversation_id, problem = _parse_arguments(arguments)
+    if problem is not None:
+        return _error(problem)
+    result: RunResult[Any] | None = None
+    count = 0
+    try:
+        events = runner.stream(agent, task, detailed=True, conversation_id=conversation_id)
+        async with aclosing(events) as stream:
+            async for event in stream:
+                if isinstance(event, RunCompleteEvent) and not event.lineage:
+                    result = event.result
+                    continue
+                message = progress_message(event)
+                if message is not None:
+                    count += 1
+                    await progress(count, message)
+    except ExoError as exc:
+        log.info("the served agent %r failed", agent.name, exc_info=True)
+        hint = f" ({exc.hint})" if exc.hint else ""
+        return _error(f"The agent {agent.name!r} failed: {exc.message}{hint}")
+    except Exception as exc:
+        log.warning("the served agent %r failed", agent.name, exc_info=True)
+        return _error(f"The agent {agent.name!r} failed: {type(exc).__name__}: {exc}")
+    assert result is not None  # the stream ends with RunCompleteEvent or raises
+    if result.status == "paused":
+        return _error(_paused_message(agent, result))
+    structured = _structured(agent, result)
+    from mcp_types import TextContent
+
+    return CallToolResult(content=[TextContent(text=result.text)], structured_content=structured)
+
+
+def _parse_arguments(arguments: Mapping[str, Any]) -> tuple[str, str | None, str | None]:
+    """``(task, conversation_id, problem)``: problem says what is wrong with the call."""
+    unknown = sorted(set(arguments) - {"task", "conversation_id"})
+    if unknown:
+        return (
+            "",
+            None,
+            f"Unknown argument(s): {', '.join(unknown)}. Pass task (and optionally conversation_id).",
+        )
+    task = arguments.get("task")
+    if not isinstance(task, str) or not task.strip():
+        return "", None, "The argument task must be a non-empty string: what the agent should do."
+    conversation_id = arguments.get("conversation_id")
+    if conversation_id is not None and (
+        not isinstance(conversation_id, str) or not conversation_id
+    ):
+        return "", None, "The argument conversation_id must be a non-empty string when given."
+    return task, conversation_id, None
+
+
+def _error(message: str) -> CallToolResult:
+    from mcp_types import CallToolResult, TextContent
+
+    return CallToolResult(content=[TextContent(text=message)], is_error=True)
+
+
+def _structured(agent: Agent[Any], result: RunResult[Any]) -> Any:
+    """The typed answer as the ``outputSchema`` describes it (``None`` for a text agent)."""
+    if agent.output is None:
+        return None
+    data = pydantic_core.to_jsonable_python(result.output)
+    return {"response": data} if agent.output.wrapped else data
+
+
+def _paused_message(agent: Agent[Any], result: RunResult[Any]) -> str:
+    waiting = "; ".join(
+        "its plan"
+        if r.kind == "plan"
+        else f"{r.tool_name}({json.dumps(r.arguments, ensure_ascii=False)[:_MAX_DETAIL]})"
+        for r in result.pending
+    )
+    return (
+        f"The agent {agent.name!r} stopped to wait for a person's approval of {waiting}, and "
+        "approvals are not supported over MCP, so nothing of it ran. Serve the agent with an "
+        "approval_handler (or `exo mcp serve --yes`), or without tools that need approval."
+    )
+
+
+def progress_message(event: StreamEvent) -> str | None:
+    """The progress line for a run event, or ``None`` for events a client need not see
+    (text deltas, steps, usage)."""
+    who = f"[{' › '.join((*event.lineage, event.agent_name))}] " if event.lineage else ""
+    if isinstance(event, PlanStartEvent):
+        return f"{who}planning ({event.model})"
+    if isinstance(event, PlanCompleteEvent):
+        return f"{who}plan:\n{event.plan.text}" if event.plan.text else f"{who}plan: (empty)"
+    if isinstance(event, PlanSkippedEvent):
+        return f"{who}plan skipped: {event.reason}"
+    if isinstance(event, ToolCallEvent):
+        return f"{who}→ {event.tool_name}({_cut(event.arguments)})"
+    if isinstance(event, ToolResultEvent):
+        failed = " (error)" if event.is_error else ""
+        return f"{who}← {event.tool_name}{failed}: {_cut(text_of(event.content))}"
+    if isinstance(event, WarningEvent):
+        return f"{who}warning: {event.message}"
+    return None
+
+
+def _cut(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= _MAX_DETAIL else text[: _MAX_DETAIL - 1] + "…"
+
+
+async def serve_stdio(
+    agent: Agent[Any],
+    *,
+    runner: Runner = run,
+    name: str | None = None,
+    description: str | None = None,
+) -> None:
+    """Serve ``agent`` over this process's stdin and stdout until the client disconnects.
+
+    While it serves, anything the agent's code prints goes to stderr, not into the protocol.
+    The keyword arguments are :func:`server_for`'s.
+    """
+    server = server_for(agent, runner=runner, name=name, description=description)
+    from mcp.server.stdio import stdio_server
+
+    async with stdio_server() as (read_stream, write_stream):
+        await server.run(read_stream, write_stream, server.create_initialization_options())
+
+
+def http_app(
+    agent: Agent[Any],
+    *,
+    host: str = "127.0.0.1",
+    path: str = "/mcp",
+    runner: Runner = run,
+    name: str | None = None,
+    description: str | None = None,
+) -> Starlette:
+    """An ASGI app serving ``agent`` over MCP's streamable HTTP at ``path``.
+
+    ``host`` is the address it will be served on: for loopback addresses the SDK turns on
+    its DNS-rebinding protection (requests must name a loopback host). The other keyword
+    arguments are :func:`server_for`'s.
+    """
+    server = server_for(agent, runner=runner, name=name, description=description)
+    return server.streamable_http_app(streamable_http_path=path, host=host)
+
+
+async def serve_http(
+    agent: Agent[Any],
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    path: str = "/mcp",
+    runner: Runner = run,
+    name: str | None = None,
+    description: str | None = None,
+    on_ready: Callable[[str], None] | None = None,
+) -> None:
+    """Serve ``agent`` over streamable HTTP (with uvicorn) until cancelled.
+
+    Args:
+        agent: The agent to serve.
+        host: The address to listen on (default: loopback only).
+        port: The port; 0 picks a free one (``on_ready`` gets the URL).
+        path: The endpoint's path.
+        runner: The runner its runs use.
+        name: The tool's name (see :func:`server_for`).
+        description: The tool's description (see :func:`server_for`).
+        on_ready: Called with the endpoint's URL once the socket listens.
+    """
+    app = http_app(agent, host=host, path=path, runner=runner, name=name, description=description)
+    import uvicorn
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise ConfigError(
+            f"cannot listen on {host}:{port}: {exc.strerror}", parameter="port"
+        ) from None
+    sock.listen(128)  # listening before on_ready: a client told the URL can connect at once
+    bound = sock.getsockname()[1]
+    shown = f"[{host}]" if family == socket.AF_INET6 else host
+    config = uvicorn.Config(app, log_level="warning", lifespan="on")
+    server = uvicorn.Server(config)
+    if on_ready is not None:
+        on_ready(f"http://{shown}:{bound}{path}")
+    try:
+        await server.serve(sockets=[sock])
+    finally:
+        sock.close()
