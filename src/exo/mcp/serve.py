@@ -162,7 +162,7 @@ def server_for(
         async def progress(value: float, message: str) -> None:
             await ctx.session.report_progress(value, None, message)
 
-        return await call_agent(agent, params.arguments or {}, progress, runner=runner)
+        return await _call_agent(agent, params.arguments or {}, progress, runner=runner)
 
     return Server(
         f"exo-{tool.name}",
@@ -172,7 +172,7 @@ def server_for(
     )
 
 
-async def call_agent(
+async def _call_agent(
     agent: Agent[Any],
     arguments: Mapping[str, Any],
     progress: Progress,
@@ -198,7 +198,7 @@ async def call_agent(
                 if isinstance(event, RunCompleteEvent) and not event.lineage:
                     result = event.result
                     continue
-                message = progress_message(event)
+                message = _progress_message(event)
                 if message is not None:
                     count += 1
                     await progress(count, message)
@@ -225,7 +225,7 @@ def _parse_arguments(arguments: Mapping[str, Any]) -> tuple[str, str | None, str
         return (
             "",
             None,
-            f"Unknown argument(s): {', '.join(unknown)}. Pass task (and optionally conversation_id).",
+            f"Unknown argument(s): {', '.join(unknown)}. Pass task (and conversation_id).",
         )
     task = arguments.get("task")
     if not isinstance(task, str) or not task.strip():
@@ -266,7 +266,7 @@ def _paused_message(agent: Agent[Any], result: RunResult[Any]) -> str:
     )
 
 
-def progress_message(event: StreamEvent) -> str | None:
+def _progress_message(event: StreamEvent) -> str | None:
     """The progress line for a run event, or ``None`` for events a client need not see
     (text deltas, steps, usage)."""
     who = f"[{' › '.join((*event.lineage, event.agent_name))}] " if event.lineage else ""

@@ -1,0 +1,162 @@
+"""``exo.mcp.serve`` in process (``mcp.Client(server)``), and the command's own edges."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import textwrap
+from pathlib import Path
+
+import anyio
+import pytest
+from mcp import Client
+from mcp_types import TextContent
+
+from exo import Agent
+from exo.errors import ConfigError
+from exo.mcp.serve import _progress_message, server_for, tool_name
+from exo.types import PlanSkippedEvent, TextEvent, ToolCallEvent, ToolResultEvent, WarningEvent
+
+from .conftest import EXO, TIMEOUT, server_env
+
+
+def search(query: str) -> str:
+    """Search.
+
+    Args:
+        query: What to look for.
+    """
+    return f"results for {query}"
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("researcher", "researcher"),
+        ("my agent.v2", "my_agent_v2"),
+        ("größe/agent", "gr_e_agent"),
+        ("  --x--  ", "--x--"),
+        ("!!!", "agent"),
+        ("a" * 100, "a" * 64),
+    ],
+)
+def test_tool_names_fit_the_model_apis_rules(name: str, expected: str) -> None:
+    assert tool_name(name) == expected
+
+
+def test_server_for_takes_an_agent() -> None:
+    with pytest.raises(ConfigError, match=r"server_for\(\) takes an exo\.Agent, got str"):
+        server_for("researcher")  # type: ignore[arg-type]
+
+
+async def test_name_and_description_can_be_given() -> None:
+    agent = Agent(name="researcher", model="test:demo", tools=[search])
+    async with Client(server_for(agent, name="ask", description="Ask me.")) as client:
+        [tool] = (await client.list_tools()).tools
+        result = await client.call_tool("ask", {"task": "Why?"})
+    assert (tool.name, tool.description) == ("ask", "Ask me.")
+    assert "Its tools" not in (tool.description or "")
+    assert not result.is_error
+
+
+async def test_concurrent_calls_on_one_connection_are_independent_runs() -> None:
+    agent = Agent(name="researcher", model="test:demo", tools=[search], planning_enabled=True)
+    answers: dict[int, str] = {}
+    async with Client(server_for(agent)) as client:
+
+        async def ask(i: int) -> None:
+            result = await client.call_tool("researcher", {"task": f"question {i}"})
+            block = result.content[0]
+            assert isinstance(block, TextContent)
+            answers[i] = block.text
+
+        async with anyio.create_task_group() as group:
+            for i in range(20):
+                group.start_soon(ask, i)
+    assert len(answers) == 20
+    for i, answer in answers.items():
+        assert answer.startswith(f"1. Understand the task: question {i}\n")
+
+
+def test_progress_names_child_agents_and_skips_text() -> None:
+    call = ToolCallEvent(
+        agent_name="child",
+        tool_call_id="c1",
+        tool_name="search",
+        arguments='{"q": 1}',
+        lineage=("parent",),
+    )
+    long = ToolResultEvent(
+        agent_name="a",
+        tool_call_id="c1",
+        tool_name="search",
+        content="x\n" * 300,
+        is_error=True,
+    )
+    assert _progress_message(call) == '[parent › child] → search({"q": 1})'
+    message = _progress_message(long)
+    assert message is not None and message.startswith("← search (error): x x x")
+    assert len(message) < 230 and message.endswith("…")
+    assert _progress_message(TextEvent(agent_name="a", text="hi")) is None
+    assert _progress_message(PlanSkippedEvent(agent_name="a", reason="down")) == (
+        "plan skipped: down"
+    )
+    warning = WarningEvent(agent_name="a", code="plan_cut", message="plan cut")
+    assert _progress_message(warning) == "warning: plan cut"
+
+
+LOUD_AGENT = """
+from exo import Agent
+
+print("loading the agent")
+agent = Agent(name="loud", model="test:demo")
+"""
+
+
+def test_stdout_carries_only_the_protocol_even_when_the_agent_prints(tmp_path: Path) -> None:
+    path = tmp_path / "loud.py"
+    path.write_text(textwrap.dedent(LOUD_AGENT), encoding="utf-8")
+    done = subprocess.run(
+        [EXO, "mcp", "serve", str(path)],
+        env=server_env(tmp_path),
+        stdin=subprocess.DEVNULL,  # the client is gone at once: the server ends
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == ""
+    assert "loading the agent" in done.stderr
+
+
+def test_a_bad_agent_reference_is_a_usage_error(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [EXO, "mcp", "serve", str(tmp_path / "missing.py")],
+        env=server_env(tmp_path),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+    )
+    assert done.returncode == 2
+    assert done.stdout == ""
+    assert "not found" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_busy_port_is_a_usage_error(tmp_path: Path) -> None:
+    path = tmp_path / "quiet.py"
+    path.write_text(LOUD_AGENT.replace('print("loading the agent")', ""), encoding="utf-8")
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        port = busy.getsockname()[1]
+        done = subprocess.run(
+            [EXO, "mcp", "serve", str(path), "--http", str(port)],
+            env=server_env(tmp_path),
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=TIMEOUT,
+        )
+    assert done.returncode == 2
+    assert f"cannot listen on 127.0.0.1:{port}" in done.stderr
