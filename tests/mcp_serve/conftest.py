@@ -55,16 +55,18 @@ async def wait_for_file(path: Path) -> None:
 
 @asynccontextmanager
 async def serve(
-    transport: str, agent: str, tmp_path: Path, env: dict[str, str] | None = None
+    transport: str,
+    agent: str,
+    tmp_path: Path,
+    env: dict[str, str] | None = None,
+    options: tuple[str, ...] = (),
 ) -> AsyncIterator[ClientSession]:
-    """An initialized client session with ``exo mcp serve agents.py:AGENT``."""
-    reference = f"{AGENTS}:{agent}"
+    """An initialized client session with ``exo mcp serve agents.py:AGENT [OPTIONS]``."""
+    command = ["mcp", "serve", f"{AGENTS}:{agent}", *options]
     environment = server_env(tmp_path, env)
     with (tmp_path / "server.err").open("w+", encoding="utf-8") as errlog:
         if transport == "stdio":
-            params = StdioServerParameters(
-                command=EXO, args=["mcp", "serve", reference], env=environment, cwd=ROOT
-            )
+            params = StdioServerParameters(command=EXO, args=command, env=environment, cwd=ROOT)
             async with (
                 stdio_client(params, errlog=errlog) as (read, write),
                 ClientSession(read, write, read_timeout_seconds=TIMEOUT) as session,
@@ -73,7 +75,7 @@ async def serve(
                 yield session
             return
         process = await anyio.open_process(
-            [EXO, "mcp", "serve", reference, "--http", "0"],
+            [EXO, *command, "--http", "0"],
             env=environment,
             cwd=ROOT,
             stdin=subprocess.DEVNULL,

@@ -188,6 +188,15 @@ async def test_a_call_needing_approval_is_refused_and_nothing_runs(
     assert not (tmp_path / "deleted").exists()
 
 
+@stdio
+async def test_yes_approves_every_call(transport: str, tmp_path: Path) -> None:
+    async with serve(transport, "janitor", tmp_path, options=("--yes",)) as session:
+        result = await session.call_tool("janitor", {"task": "Clean up"})
+    assert not result.is_error
+    assert "Use delete_file: deleted example" in text(result)
+    assert (tmp_path / "deleted").exists()
+
+
 @both
 async def test_bad_arguments_are_error_results_and_an_unknown_tool_a_protocol_error(
     transport: str, tmp_path: Path

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -42,6 +43,14 @@ def search(query: str) -> str:
 )
 def test_tool_names_fit_the_model_apis_rules(name: str, expected: str) -> None:
     assert tool_name(name) == expected
+
+
+def test_without_the_sdk_the_error_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "mcp.server", None)  # as if mcp were not installed
+    agent = Agent(name="researcher", model="test:demo")
+    with pytest.raises(ConfigError, match="needs the official MCP SDK") as caught:
+        server_for(agent)
+    assert caught.value.hint == "pip install 'exo-agents[mcp]'"
 
 
 def test_server_for_takes_an_agent() -> None:
