@@ -108,6 +108,16 @@ def delete_file(path: str) -> str:
 
 janitor = Agent(name="janitor", model="test:demo", tools=[delete_file])
 
+careful = Agent(
+    name="careful",
+    model="test:demo",
+    tools=[delete_file],
+    planning_enabled=True,
+    planning_tools=[],
+    approve_plan=True,
+)
+"""Asks for its plan and for each delete_file call."""
+
 remote = Agent(name="remote", model="openai:gpt-4o-mini", max_retries=0)
 """Needs OpenAI: pointed at a closed loopback port, its call fails."""
 

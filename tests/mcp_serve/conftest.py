@@ -23,6 +23,7 @@ import pytest
 pytest.importorskip("mcp", reason="needs the mcp extra: pip install 'exo-agents[mcp]'")
 
 from mcp import ClientSession, StdioServerParameters, stdio_client
+from mcp.client.session import ElicitationFnT
 from mcp.client.streamable_http import streamable_http_client
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -60,6 +61,7 @@ async def serve(
     tmp_path: Path,
     env: dict[str, str] | None = None,
     options: tuple[str, ...] = (),
+    elicitation: ElicitationFnT | None = None,
 ) -> AsyncIterator[ClientSession]:
     """An initialized client session with ``exo mcp serve agents.py:AGENT [OPTIONS]``."""
     command = ["mcp", "serve", f"{AGENTS}:{agent}", *options]
@@ -69,7 +71,9 @@ async def serve(
             params = StdioServerParameters(command=EXO, args=command, env=environment, cwd=ROOT)
             async with (
                 stdio_client(params, errlog=errlog) as (read, write),
-                ClientSession(read, write, read_timeout_seconds=TIMEOUT) as session,
+                ClientSession(
+                    read, write, read_timeout_seconds=TIMEOUT, elicitation_callback=elicitation
+                ) as session,
             ):
                 await session.initialize()
                 yield session
@@ -86,7 +90,9 @@ async def serve(
             url = await _served_url(anyio.Path(tmp_path / "server.err"), process)
             async with (
                 streamable_http_client(url) as (read, write),
-                ClientSession(read, write, read_timeout_seconds=TIMEOUT) as session,
+                ClientSession(
+                    read, write, read_timeout_seconds=TIMEOUT, elicitation_callback=elicitation
+                ) as session,
             ):
                 await session.initialize()
                 yield session

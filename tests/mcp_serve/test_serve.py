@@ -11,8 +11,9 @@ from pathlib import Path
 
 import anyio
 import pytest
+from mcp.client.session import ClientRequestContext
 from mcp.shared.exceptions import MCPError
-from mcp_types import TextContent
+from mcp_types import ElicitRequestFormParams, ElicitRequestParams, ElicitResult, TextContent
 
 from .conftest import TRANSPORTS, serve, wait_for_file
 
@@ -181,11 +182,69 @@ async def test_a_call_needing_approval_is_refused_and_nothing_runs(
     assert result.is_error
     assert text(result) == (
         "The agent 'janitor' stopped to wait for a person's approval of "
-        'delete_file({"path": "example"}), and approvals are not supported over MCP, so '
-        "nothing of it ran. Serve the agent with an approval_handler (or `exo mcp serve "
-        "--yes`), or without tools that need approval."
+        'delete_file({"path": "example"}), and this MCP connection cannot ask the client\'s '
+        "user (the client takes no elicitation requests during a call), so nothing of it ran. "
+        "Call it from a client that does, serve the agent with an approval_handler (or `exo "
+        "mcp serve --yes`), or without tools that need approval."
     )
     assert not (tmp_path / "deleted").exists()
+
+
+class Elicitation:
+    """An elicitation callback answering from a list: True approves, False declines."""
+
+    def __init__(self, *answers: bool) -> None:
+        self.answers = list(answers)
+        self.questions: list[str] = []
+
+    async def __call__(
+        self, context: ClientRequestContext, params: ElicitRequestParams
+    ) -> ElicitResult:
+        assert isinstance(params, ElicitRequestFormParams)
+        assert params.requested_schema["required"] == ["approve"]
+        self.questions.append(params.message)
+        if self.answers.pop(0):
+            return ElicitResult(action="accept", content={"approve": True})
+        return ElicitResult(action="decline")
+
+
+QUESTION_PLAN = (
+    "The agent 'careful' made this plan:\n\n1. Understand the task: Clean up\n2. Report the "
+    "answer.\n\nApprove it? (No: the agent works without a plan.)"
+)
+QUESTION_CALL = 'The agent \'careful\' wants to call delete_file({"path": "example"}). Approve it?'
+
+
+@both
+async def test_approvals_are_asked_of_the_clients_user(transport: str, tmp_path: Path) -> None:
+    asked = Elicitation(True, True)
+    async with serve(transport, "careful", tmp_path, elicitation=asked) as session:
+        result = await session.call_tool("careful", {"task": "Clean up"})
+    assert asked.questions == [QUESTION_PLAN, QUESTION_CALL]
+    assert not result.is_error
+    assert "Use delete_file: deleted example" in text(result)
+    assert (tmp_path / "deleted").exists()
+
+
+@stdio
+async def test_a_declined_call_does_not_run_and_the_model_reads_why(
+    transport: str, tmp_path: Path
+) -> None:
+    asked = Elicitation(False, False)
+    progress = Progress()
+    async with serve(transport, "careful", tmp_path, elicitation=asked) as session:
+        result = await session.call_tool(
+            "careful", {"task": "Clean up"}, progress_callback=progress
+        )
+    assert asked.questions == [QUESTION_PLAN, QUESTION_CALL]
+    assert not result.is_error  # the model read the refusal and answered
+    assert "Use delete_file: Error: the call of 'delete_file' was not approved" in text(result)
+    assert not (tmp_path / "deleted").exists()
+    assert progress.messages[-1] == (
+        "← delete_file (error): Error: the call of 'delete_file' was not approved, so it did "
+        "not run: the user of the MCP client did not approve this call. Do not repeat it; go "
+        "on without it or ask the user."
+    )
 
 
 @stdio

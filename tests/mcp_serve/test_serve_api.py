@@ -6,17 +6,29 @@ import socket
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
 
 import anyio
 import pytest
 from mcp import Client
-from mcp_types import TextContent
+from mcp.client.session import ClientRequestContext
+from mcp_types import ElicitRequestParams, ElicitResult, TextContent
 
 from exo import Agent
 from exo.errors import ConfigError
 from exo.mcp.serve import _progress_message, server_for, tool_name
-from exo.types import PlanSkippedEvent, TextEvent, ToolCallEvent, ToolResultEvent, WarningEvent
+from exo.models import register_provider, unregister_provider
+from exo.testing import AgentInfo, FunctionModel
+from exo.types import (
+    Message,
+    PlanSkippedEvent,
+    TextEvent,
+    ToolCallEvent,
+    ToolResultEvent,
+    WarningEvent,
+    text_of,
+)
 
 from .conftest import EXO, TIMEOUT, server_env
 
@@ -85,6 +97,59 @@ async def test_concurrent_calls_on_one_connection_are_independent_runs() -> None
     assert len(answers) == 20
     for i, answer in answers.items():
         assert answer.startswith(f"1. Understand the task: question {i}\n")
+
+
+@pytest.fixture
+def executor_inputs() -> Iterator[list[str]]:
+    """A ``seen:`` backend whose executor records the task text it was given."""
+    inputs: list[str] = []
+
+    def reply(messages: list[Message], info: AgentInfo) -> str:
+        if info.agent_name.endswith("_planner"):
+            return "1. Look\n2. Answer"
+        inputs.append(text_of(messages[-1].content))
+        return "done"
+
+    register_provider("seen", lambda model: FunctionModel(reply, model=model))
+    yield inputs
+    unregister_provider("seen")
+
+
+@pytest.mark.parametrize("approve", [True, False])
+async def test_a_plan_is_used_only_when_the_clients_user_approves_it(
+    executor_inputs: list[str], approve: bool
+) -> None:
+    agent = Agent(name="careful", model="seen:x", planning_enabled=True, approve_plan=True)
+
+    async def elicit(context: ClientRequestContext, params: ElicitRequestParams) -> ElicitResult:
+        return ElicitResult(action="accept", content={"approve": approve})
+
+    async with Client(server_for(agent), mode="legacy", elicitation_callback=elicit) as client:
+        result = await client.call_tool("careful", {"task": "Tidy up"})
+    assert not result.is_error
+    [given] = executor_inputs
+    if approve:
+        assert given.startswith("Original task:\nTidy up\n\nPlanner output:\n1. Look\n2. Answer")
+    else:
+        assert given == "Tidy up"  # declined: the executor works without the plan
+
+
+async def test_a_modern_connection_cannot_ask_so_the_run_pauses_and_says_so() -> None:
+    agent = Agent(name="careful", model="test:demo", planning_enabled=True, approve_plan=True)
+    asked: list[str] = []
+
+    async def elicit(context: ClientRequestContext, params: ElicitRequestParams) -> ElicitResult:
+        asked.append(params.message)
+        return ElicitResult(action="accept", content={"approve": True})
+
+    # mode="auto" in process speaks 2026-07-28 without a back channel during a call
+    async with Client(server_for(agent), elicitation_callback=elicit) as client:
+        result = await client.call_tool("careful", {"task": "Tidy up"})
+    block = result.content[0]
+    assert result.is_error and isinstance(block, TextContent)
+    assert block.text.startswith("The agent 'careful' stopped to wait for a person's approval of")
+    assert "its plan" in block.text
+    assert asked == []
 
 
 def test_progress_names_child_agents_and_skips_text() -> None:

@@ -27,6 +27,7 @@ import pydantic_core
 
 from exo.agent import Agent
 from exo.errors import ConfigError, ExoError
+from exo.mcp._ask import asking_agent, can_ask, current_call, needs_approval
 from exo.runner import Runner, run
 from exo.types import (
     PlanCompleteEvent,
@@ -144,6 +145,8 @@ def server_for(
         input_schema=_input_schema(),
         output_schema=agent.output.spec.schema if agent.output is not None else None,
     )
+    # Built once: the copy that asks the client's user for approvals (see exo.mcp._ask).
+    asking = asking_agent(agent) if needs_approval(agent) else None
 
     async def list_tools(ctx: ServerRequestContext[Any], params: object) -> ListToolsResult:
         return ListToolsResult(tools=[tool])
@@ -162,7 +165,12 @@ def server_for(
         async def progress(value: float, message: str) -> None:
             await ctx.session.report_progress(value, None, message)
 
-        return await _call_agent(agent, params.arguments or {}, progress, runner=runner)
+        served = asking if asking is not None and can_ask(ctx) else agent
+        token = current_call.set(ctx)
+        try:
+            return await _call_agent(served, params.arguments or {}, progress, runner=runner)
+        finally:
+            current_call.reset(token)
 
     return Server(
         f"exo-{tool.name}",
@@ -261,8 +269,10 @@ def _paused_message(agent: Agent[Any], result: RunResult[Any]) -> str:
     )
     return (
         f"The agent {agent.name!r} stopped to wait for a person's approval of {waiting}, and "
-        "approvals are not supported over MCP, so nothing of it ran. Serve the agent with an "
-        "approval_handler (or `exo mcp serve --yes`), or without tools that need approval."
+        "this MCP connection cannot ask the client's user (the client takes no elicitation "
+        "requests during a call), so nothing of it ran. Call it from a client that does, serve "
+        "the agent with an approval_handler (or `exo mcp serve --yes`), or without tools that "
+        "need approval."
     )
 
 
