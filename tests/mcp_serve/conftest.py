@@ -3,7 +3,8 @@
 ``serve(transport, agent, tmp_path)`` starts ``exo mcp serve tests/mcp_serve/agents.py:AGENT``
 over stdio (the SDK's ``stdio_client`` spawns it) or over streamable HTTP on a free loopback
 port (``--http 0``; the URL is read from the server's stderr), and yields an initialized
-``ClientSession``.
+``ClientSession`` (the ``initialize`` handshake); ``stdio-2026`` yields the SDK's high-level
+``Client`` instead, which speaks the 2026-07-28 protocol.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import anyio
 import anyio.abc
@@ -22,7 +24,7 @@ import pytest
 
 pytest.importorskip("mcp", reason="needs the mcp extra: pip install 'exo-agents[mcp]'")
 
-from mcp import ClientSession, StdioServerParameters, stdio_client
+from mcp import Client, ClientSession, StdioServerParameters, stdio_client
 from mcp.client.session import ElicitationFnT
 from mcp.client.streamable_http import streamable_http_client
 
@@ -62,11 +64,19 @@ async def serve(
     env: dict[str, str] | None = None,
     options: tuple[str, ...] = (),
     elicitation: ElicitationFnT | None = None,
-) -> AsyncIterator[ClientSession]:
-    """An initialized client session with ``exo mcp serve agents.py:AGENT [OPTIONS]``."""
+) -> AsyncIterator[Any]:
+    """An initialized ``ClientSession`` (or a ``Client`` for ``stdio-2026``) with
+    ``exo mcp serve agents.py:AGENT [OPTIONS]``."""
     command = ["mcp", "serve", f"{AGENTS}:{agent}", *options]
     environment = server_env(tmp_path, env)
     with (tmp_path / "server.err").open("w+", encoding="utf-8") as errlog:
+        if transport == "stdio-2026":  # the high-level Client: discovers, speaks 2026-07-28
+            server = StdioServerParameters(command=EXO, args=command, env=environment, cwd=ROOT)
+            client = Client(server, read_timeout_seconds=TIMEOUT, elicitation_callback=elicitation)
+            async with client:
+                assert client.protocol_version == "2026-07-28"
+                yield client
+            return
         if transport == "stdio":
             params = StdioServerParameters(command=EXO, args=command, env=environment, cwd=ROOT)
             async with (

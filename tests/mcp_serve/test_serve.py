@@ -182,10 +182,10 @@ async def test_a_call_needing_approval_is_refused_and_nothing_runs(
     assert result.is_error
     assert text(result) == (
         "The agent 'janitor' stopped to wait for a person's approval of "
-        'delete_file({"path": "example"}), and this MCP connection cannot ask the client\'s '
-        "user (the client takes no elicitation requests during a call), so nothing of it ran. "
-        "Call it from a client that does, serve the agent with an approval_handler (or `exo "
-        "mcp serve --yes`), or without tools that need approval."
+        'delete_file({"path": "example"}), and the MCP client cannot be asked (it takes no '
+        "elicitation on this connection), so nothing of it ran. Call it from a client that "
+        "supports elicitation, serve the agent with an approval_handler (or `exo mcp serve "
+        "--yes`), or without tools that need approval."
     )
     assert not (tmp_path / "deleted").exists()
 
@@ -215,7 +215,7 @@ QUESTION_PLAN = (
 QUESTION_CALL = 'The agent \'careful\' wants to call delete_file({"path": "example"}). Approve it?'
 
 
-@both
+@pytest.mark.parametrize("transport", [*TRANSPORTS, "stdio-2026"])
 async def test_approvals_are_asked_of_the_clients_user(transport: str, tmp_path: Path) -> None:
     asked = Elicitation(True, True)
     async with serve(transport, "careful", tmp_path, elicitation=asked) as session:
@@ -226,7 +226,7 @@ async def test_approvals_are_asked_of_the_clients_user(transport: str, tmp_path:
     assert (tmp_path / "deleted").exists()
 
 
-@stdio
+@pytest.mark.parametrize("transport", ["stdio", "stdio-2026"])
 async def test_a_declined_call_does_not_run_and_the_model_reads_why(
     transport: str, tmp_path: Path
 ) -> None:

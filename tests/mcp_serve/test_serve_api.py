@@ -13,7 +13,14 @@ import anyio
 import pytest
 from mcp import Client
 from mcp.client.session import ClientRequestContext
-from mcp_types import ElicitRequestParams, ElicitResult, TextContent
+from mcp.shared.exceptions import MCPError
+from mcp_types import (
+    CallToolResult,
+    ElicitRequestParams,
+    ElicitResult,
+    InputRequiredResult,
+    TextContent,
+)
 
 from exo import Agent
 from exo.errors import ConfigError
@@ -115,18 +122,26 @@ def executor_inputs() -> Iterator[list[str]]:
     unregister_provider("seen")
 
 
+@pytest.mark.parametrize("mode", ["legacy", "auto"])
 @pytest.mark.parametrize("approve", [True, False])
 async def test_a_plan_is_used_only_when_the_clients_user_approves_it(
-    executor_inputs: list[str], approve: bool
+    executor_inputs: list[str], approve: bool, mode: str
 ) -> None:
+    # legacy: asked during the call; auto (2026-07-28): asked through InputRequiredResult
     agent = Agent(name="careful", model="seen:x", planning_enabled=True, approve_plan=True)
+    asked: list[str] = []
 
     async def elicit(context: ClientRequestContext, params: ElicitRequestParams) -> ElicitResult:
+        asked.append(params.message)
         return ElicitResult(action="accept", content={"approve": approve})
 
-    async with Client(server_for(agent), mode="legacy", elicitation_callback=elicit) as client:
+    async with Client(server_for(agent), mode=mode, elicitation_callback=elicit) as client:
         result = await client.call_tool("careful", {"task": "Tidy up"})
     assert not result.is_error
+    assert asked == [
+        "The agent 'careful' made this plan:\n\n1. Look\n2. Answer\n\n"
+        "Approve it? (No: the agent works without a plan.)"
+    ]
     [given] = executor_inputs
     if approve:
         assert given.startswith("Original task:\nTidy up\n\nPlanner output:\n1. Look\n2. Answer")
@@ -134,22 +149,45 @@ async def test_a_plan_is_used_only_when_the_clients_user_approves_it(
         assert given == "Tidy up"  # declined: the executor works without the plan
 
 
-async def test_a_modern_connection_cannot_ask_so_the_run_pauses_and_says_so() -> None:
+async def test_a_client_without_elicitation_gets_an_error_and_nothing_runs() -> None:
     agent = Agent(name="careful", model="test:demo", planning_enabled=True, approve_plan=True)
-    asked: list[str] = []
-
-    async def elicit(context: ClientRequestContext, params: ElicitRequestParams) -> ElicitResult:
-        asked.append(params.message)
-        return ElicitResult(action="accept", content={"approve": True})
-
-    # mode="auto" in process speaks 2026-07-28 without a back channel during a call
-    async with Client(server_for(agent), elicitation_callback=elicit) as client:
+    async with Client(server_for(agent)) as client:
         result = await client.call_tool("careful", {"task": "Tidy up"})
     block = result.content[0]
     assert result.is_error and isinstance(block, TextContent)
-    assert block.text.startswith("The agent 'careful' stopped to wait for a person's approval of")
-    assert "its plan" in block.text
-    assert asked == []
+    assert block.text.startswith(
+        "The agent 'careful' stopped to wait for a person's approval of its plan"
+    )
+
+
+async def test_the_paused_run_travels_sealed_and_a_forged_state_is_refused() -> None:
+    agent = Agent(name="careful", model="test:demo", planning_enabled=True, approve_plan=True)
+
+    async def elicit(context: ClientRequestContext, params: ElicitRequestParams) -> ElicitResult:
+        return ElicitResult(action="accept", content={"approve": True})
+
+    async with Client(server_for(agent), elicitation_callback=elicit) as client:
+        first = await client.session.call_tool(
+            "careful", {"task": "Tidy up"}, allow_input_required=True
+        )
+        assert isinstance(first, InputRequiredResult)
+        assert first.input_requests is not None and list(first.input_requests) == ["plan"]
+        sealed = first.request_state
+        assert sealed is not None and "Tidy up" not in sealed  # encrypted, not just signed
+        forged = sealed[:-4] + ("AAAA" if not sealed.endswith("AAAA") else "BBBB")
+        with pytest.raises(MCPError, match="Invalid or expired requestState"):
+            await client.session.call_tool(
+                "careful", {"task": "Tidy up"}, request_state=forged, allow_input_required=True
+            )
+        answer = ElicitResult(action="accept", content={"approve": True})
+        done = await client.session.call_tool(
+            "careful",
+            {"task": "Tidy up"},
+            request_state=sealed,
+            input_responses={"plan": answer},
+            allow_input_required=True,
+        )
+    assert isinstance(done, CallToolResult) and not done.is_error
 
 
 def test_progress_names_child_agents_and_skips_text() -> None:

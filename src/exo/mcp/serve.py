@@ -19,7 +19,7 @@ import json
 import logging
 import re
 import socket
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from contextlib import aclosing
 from typing import TYPE_CHECKING, Any
 
@@ -27,7 +27,17 @@ import pydantic_core
 
 from exo.agent import Agent
 from exo.errors import ConfigError, ExoError
-from exo.mcp._ask import asking_agent, can_ask, current_call, needs_approval
+from exo.mcp._ask import (
+    asking_agent,
+    can_ask,
+    current_call,
+    input_required,
+    is_modern,
+    needs_approval,
+    resumed_events,
+    sealing_request_state,
+    takes_elicitation,
+)
 from exo.runner import Runner, run
 from exo.types import (
     PlanCompleteEvent,
@@ -45,7 +55,12 @@ from exo.types import (
 if TYPE_CHECKING:
     from mcp.server import Server
     from mcp.server.context import ServerRequestContext
-    from mcp_types import CallToolRequestParams, CallToolResult, ListToolsResult
+    from mcp_types import (
+        CallToolRequestParams,
+        CallToolResult,
+        InputRequiredResult,
+        ListToolsResult,
+    )
     from starlette.applications import Starlette
 
 __all__ = ["http_app", "serve_http", "serve_stdio", "server_for", "tool_name"]
@@ -153,7 +168,7 @@ def server_for(
 
     async def call_tool(
         ctx: ServerRequestContext[Any], params: CallToolRequestParams
-    ) -> CallToolResult:
+    ) -> CallToolResult | InputRequiredResult:
         if params.name != tool.name:
             from mcp.shared.exceptions import MCPError
             from mcp_types import INVALID_PARAMS
@@ -161,46 +176,79 @@ def server_for(
             raise MCPError(
                 INVALID_PARAMS, f"unknown tool {params.name!r}; this server has {tool.name!r}"
             )
-
-        async def progress(value: float, message: str) -> None:
-            await ctx.session.report_progress(value, None, message)
-
-        served = asking if asking is not None and can_ask(ctx) else agent
         token = current_call.set(ctx)
         try:
-            return await _call_agent(served, params.arguments or {}, progress, runner=runner)
+            return await _serve_call(ctx, params, agent, asking, runner)
         finally:
             current_call.reset(token)
 
-    return Server(
+    server: Server[Any] = Server(
         f"exo-{tool.name}",
         version=__version__,
         on_list_tools=list_tools,
         on_call_tool=call_tool,
     )
+    if asking is not None:  # approvals may travel as sealed requestState (2026-07-28)
+        server.middleware.append(sealing_request_state(server.name))
+    return server
 
 
-async def _call_agent(
+async def _serve_call(
+    ctx: ServerRequestContext[Any],
+    params: CallToolRequestParams,
     agent: Agent[Any],
-    arguments: Mapping[str, Any],
-    progress: Progress,
-    *,
-    runner: Runner = run,
-) -> CallToolResult:
-    """Run ``agent`` for one ``tools/call`` and turn the outcome into the tool's result.
+    asking: Agent[Any] | None,
+    runner: Runner,
+) -> CallToolResult | InputRequiredResult:
+    """One ``tools/call``: a new run, or (2026-07-28) a paused one resumed with the answers.
 
-    Every failure becomes an ``isError`` result with one clear message (the traceback goes
-    to the server's log only). Cancelling the calling task cancels the run.
+    A run that pauses for approval asks the client's user: during the call by elicitation
+    (handshake protocol versions), or by returning the questions as an ``InputRequiredResult``
+    whose sealed ``requestState`` holds the paused run (2026-07-28). A client that can do
+    neither gets an error result.
     """
-    from mcp_types import CallToolResult
 
-    task, conversation_id, problem = _parse_arguments(arguments)
-    if problem is not None:
-        return _error(problem)
+    async def progress(value: float, message: str) -> None:
+        await ctx.session.report_progress(value, None, message)
+
+    modern = is_modern(ctx)
+    if params.request_state is not None:
+        events = resumed_events(agent, params, runner)
+        if isinstance(events, str):
+            return _error(events)
+        outcome = await _drive(agent, events, progress)
+    else:
+        task, conversation_id, problem = _parse_arguments(params.arguments or {})
+        if problem is not None:
+            return _error(problem)
+        # A handshake-era client taking elicitations is asked while the run waits.
+        served = asking if asking is not None and not modern and can_ask(ctx) else agent
+        events = runner.stream(served, task, detailed=True, conversation_id=conversation_id)
+        outcome = await _drive(agent, events, progress)
+    if not isinstance(outcome, RunResult):
+        return outcome
+    if outcome.status == "paused":
+        if modern and takes_elicitation(ctx):
+            return input_required(outcome)
+        return _error(_paused_message(agent, outcome))
+    from mcp_types import CallToolResult, TextContent
+
+    return CallToolResult(
+        content=[TextContent(text=outcome.text)], structured_content=_structured(agent, outcome)
+    )
+
+
+async def _drive(
+    agent: Agent[Any], events: AsyncGenerator[StreamEvent, None], progress: Progress
+) -> RunResult[Any] | CallToolResult:
+    """Consume a run's events, reporting its steps as progress: its result, or the error
+    result saying why it failed (the traceback goes to the server's log only).
+
+    Cancelling the calling task cancels the run.
+    """
     result: RunResult[Any] | None = None
     count = 0
     try:
-        events = runner.stream(agent, task, detailed=True, conversation_id=conversation_id)
         async with aclosing(events) as stream:
             async for event in stream:
                 if isinstance(event, RunCompleteEvent) and not event.lineage:
@@ -218,12 +266,7 @@ async def _call_agent(
         log.warning("the served agent %r failed", agent.name, exc_info=True)
         return _error(f"The agent {agent.name!r} failed: {type(exc).__name__}: {exc}")
     assert result is not None  # the stream ends with RunCompleteEvent or raises
-    if result.status == "paused":
-        return _error(_paused_message(agent, result))
-    structured = _structured(agent, result)
-    from mcp_types import TextContent
-
-    return CallToolResult(content=[TextContent(text=result.text)], structured_content=structured)
+    return result
 
 
 def _parse_arguments(arguments: Mapping[str, Any]) -> tuple[str, str | None, str | None]:
@@ -269,10 +312,10 @@ def _paused_message(agent: Agent[Any], result: RunResult[Any]) -> str:
     )
     return (
         f"The agent {agent.name!r} stopped to wait for a person's approval of {waiting}, and "
-        "this MCP connection cannot ask the client's user (the client takes no elicitation "
-        "requests during a call), so nothing of it ran. Call it from a client that does, serve "
-        "the agent with an approval_handler (or `exo mcp serve --yes`), or without tools that "
-        "need approval."
+        "the MCP client cannot be asked (it takes no elicitation on this connection), so "
+        "nothing of it ran. Call it from a client that supports elicitation, serve the agent "
+        "with an approval_handler (or `exo mcp serve --yes`), or without tools that need "
+        "approval."
     )
 
 
