@@ -65,7 +65,7 @@ async def test_the_agent_is_one_tool_taking_a_task(transport: str, tmp_path: Pat
     assert "search, summarize" in (tool.description or "")
 
 
-@both
+@pytest.mark.parametrize("transport", [*TRANSPORTS, "stdio-2026"])
 async def test_a_call_runs_planner_and_tools_and_reports_them_as_progress(
     transport: str, tmp_path: Path
 ) -> None:
@@ -120,7 +120,7 @@ async def test_a_non_object_output_is_wrapped_in_response(transport: str, tmp_pa
     assert json.loads(text(result)) == ["example"]
 
 
-@both
+@pytest.mark.parametrize("transport", [*TRANSPORTS, "stdio-2026"])
 async def test_cancelling_the_call_cancels_the_run(transport: str, tmp_path: Path) -> None:
     progress = Progress(waits_for="→ wait_for_ever")
     async with serve(transport, "blocker", tmp_path) as session:

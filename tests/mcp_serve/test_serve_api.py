@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -37,7 +39,7 @@ from exo.types import (
     text_of,
 )
 
-from .conftest import EXO, TIMEOUT, server_env
+from .conftest import AGENTS, EXO, TIMEOUT, server_env
 
 
 def search(query: str) -> str:
@@ -272,3 +274,56 @@ def test_a_busy_port_is_a_usage_error(tmp_path: Path) -> None:
         )
     assert done.returncode == 2
     assert f"cannot listen on 127.0.0.1:{port}" in done.stderr
+
+
+def test_a_client_that_goes_away_mid_call_leaves_nothing_running(tmp_path: Path) -> None:
+    # Raw JSON-RPC lines, so the client can vanish without a courtesy cancel: stdin closes.
+    process = subprocess.Popen(
+        [EXO, "mcp", "serve", f"{AGENTS}:blocker"],
+        env=server_env(tmp_path),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdin is not None and process.stdout is not None
+
+    def send(message: dict[str, object]) -> None:
+        assert process.stdin is not None
+        process.stdin.write(json.dumps({"jsonrpc": "2.0", **message}) + "\n")
+        process.stdin.flush()
+
+    try:
+        send(
+            {
+                "id": 1,
+                "method": "initialize",
+                "params": {
+                    "protocolVersion": "2025-06-18",
+                    "capabilities": {},
+                    "clientInfo": {"name": "raw", "version": "0"},
+                },
+            }
+        )
+        assert json.loads(process.stdout.readline())["result"]["serverInfo"]["name"] == (
+            "exo-blocker"
+        )
+        send({"method": "notifications/initialized"})
+        send(
+            {
+                "id": 2,
+                "method": "tools/call",
+                "params": {"name": "blocker", "arguments": {"task": "x"}},
+            }
+        )
+        deadline = time.monotonic() + TIMEOUT  # a guard against a hang, not a timing assertion
+        while not (tmp_path / "started").exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert (tmp_path / "started").exists()
+        process.stdin.close()
+        assert process.wait(TIMEOUT) == 0
+    finally:
+        process.kill()
+        process.wait()
+    assert (tmp_path / "cancelled").exists()
+    assert not (tmp_path / "finished").exists()
