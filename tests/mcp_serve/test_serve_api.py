@@ -26,7 +26,8 @@ from mcp_types import (
 
 from exo import Agent
 from exo.errors import ConfigError
-from exo.mcp.serve import _progress_message, server_for, tool_name
+from exo.mcp._call import progress_message
+from exo.mcp.serve import server_for, tool_name
 from exo.models import register_provider, unregister_provider
 from exo.testing import AgentInfo, FunctionModel
 from exo.types import (
@@ -207,16 +208,16 @@ def test_progress_names_child_agents_and_skips_text() -> None:
         content="x\n" * 300,
         is_error=True,
     )
-    assert _progress_message(call) == '[parent › child] → search({"q": 1})'
-    message = _progress_message(long)
+    assert progress_message(call) == '[parent › child] → search({"q": 1})'
+    message = progress_message(long)
     assert message is not None and message.startswith("← search (error): x x x")
     assert len(message) < 230 and message.endswith("…")
-    assert _progress_message(TextEvent(agent_name="a", text="hi")) is None
-    assert _progress_message(PlanSkippedEvent(agent_name="a", reason="down")) == (
+    assert progress_message(TextEvent(agent_name="a", text="hi")) is None
+    assert progress_message(PlanSkippedEvent(agent_name="a", reason="down")) == (
         "plan skipped: down"
     )
     warning = WarningEvent(agent_name="a", code="plan_cut", message="plan cut")
-    assert _progress_message(warning) == "warning: plan cut"
+    assert progress_message(warning) == "warning: plan cut"
 
 
 LOUD_AGENT = """

@@ -1,0 +1,165 @@
+"""One served call's run, as MCP sees it: its steps as progress lines, its outcome as the
+tool's result (an answer, structured content, or an ``isError`` message), and the checks
+of the call's arguments.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
+from contextlib import aclosing
+from typing import TYPE_CHECKING, Any
+
+import pydantic_core
+
+from exo.agent import Agent
+from exo.errors import ExoError
+from exo.types import (
+    PlanCompleteEvent,
+    PlanSkippedEvent,
+    PlanStartEvent,
+    RunCompleteEvent,
+    RunResult,
+    StreamEvent,
+    ToolCallEvent,
+    ToolResultEvent,
+    WarningEvent,
+    text_of,
+)
+
+if TYPE_CHECKING:
+    from mcp_types import CallToolResult
+
+__all__ = [
+    "Progress",
+    "answer",
+    "drive",
+    "error",
+    "parse_arguments",
+    "paused_message",
+    "progress_message",
+]
+
+log = logging.getLogger("exo.mcp.serve")
+
+_MAX_DETAIL = 200  # characters of a tool call's arguments or result in a progress message
+
+Progress = Callable[[float, str], Awaitable[None]]
+"""``(progress, message)``: reports one step of a running call to the client."""
+
+
+def answer(agent: Agent[Any], result: RunResult[Any]) -> CallToolResult:
+    """The tool's result for a completed run: its text, and the typed answer as
+    ``structuredContent`` when the agent has an ``output_type``."""
+    from mcp_types import CallToolResult, TextContent
+
+    return CallToolResult(
+        content=[TextContent(text=result.text)], structured_content=_structured(agent, result)
+    )
+
+
+async def drive(
+    agent: Agent[Any], events: AsyncGenerator[StreamEvent, None], progress: Progress
+) -> RunResult[Any] | CallToolResult:
+    """Consume a run's events, reporting its steps as progress: its result, or the error
+    result saying why it failed (the traceback goes to the server's log only).
+
+    Cancelling the calling task cancels the run.
+    """
+    result: RunResult[Any] | None = None
+    count = 0
+    try:
+        async with aclosing(events) as stream:
+            async for event in stream:
+                if isinstance(event, RunCompleteEvent) and not event.lineage:
+                    result = event.result
+                    continue
+                message = progress_message(event)
+                if message is not None:
+                    count += 1
+                    await progress(count, message)
+    except ExoError as exc:
+        log.info("the served agent %r failed", agent.name, exc_info=True)
+        hint = f" ({exc.hint})" if exc.hint else ""
+        return error(f"The agent {agent.name!r} failed: {exc.message}{hint}")
+    except Exception as exc:
+        log.warning("the served agent %r failed", agent.name, exc_info=True)
+        return error(f"The agent {agent.name!r} failed: {type(exc).__name__}: {exc}")
+    assert result is not None  # the stream ends with RunCompleteEvent or raises
+    return result
+
+
+def parse_arguments(arguments: Mapping[str, Any]) -> tuple[str, str | None, str | None]:
+    """``(task, conversation_id, problem)``: problem says what is wrong with the call."""
+    unknown = sorted(set(arguments) - {"task", "conversation_id"})
+    if unknown:
+        return (
+            "",
+            None,
+            f"Unknown argument(s): {', '.join(unknown)}. Pass task (and conversation_id).",
+        )
+    task = arguments.get("task")
+    if not isinstance(task, str) or not task.strip():
+        return "", None, "The argument task must be a non-empty string: what the agent should do."
+    conversation_id = arguments.get("conversation_id")
+    if conversation_id is not None and (
+        not isinstance(conversation_id, str) or not conversation_id
+    ):
+        return "", None, "The argument conversation_id must be a non-empty string when given."
+    return task, conversation_id, None
+
+
+def error(message: str) -> CallToolResult:
+    from mcp_types import CallToolResult, TextContent
+
+    return CallToolResult(content=[TextContent(text=message)], is_error=True)
+
+
+def _structured(agent: Agent[Any], result: RunResult[Any]) -> Any:
+    """The typed answer as the ``outputSchema`` describes it (``None`` for a text agent)."""
+    if agent.output is None:
+        return None
+    data = pydantic_core.to_jsonable_python(result.output)
+    return {"response": data} if agent.output.wrapped else data
+
+
+def paused_message(agent: Agent[Any], result: RunResult[Any]) -> str:
+    waiting = "; ".join(
+        "its plan"
+        if r.kind == "plan"
+        else f"{r.tool_name}({json.dumps(r.arguments, ensure_ascii=False)[:_MAX_DETAIL]})"
+        for r in result.pending
+    )
+    return (
+        f"The agent {agent.name!r} stopped to wait for a person's approval of {waiting}, and "
+        "the MCP client cannot be asked (it takes no elicitation on this connection), so "
+        "nothing of it ran. Call it from a client that supports elicitation, serve the agent "
+        "with an approval_handler (or `exo mcp serve --yes`), or without tools that need "
+        "approval."
+    )
+
+
+def progress_message(event: StreamEvent) -> str | None:
+    """The progress line for a run event, or ``None`` for events a client need not see
+    (text deltas, steps, usage)."""
+    who = f"[{' › '.join((*event.lineage, event.agent_name))}] " if event.lineage else ""
+    if isinstance(event, PlanStartEvent):
+        return f"{who}planning ({event.model})"
+    if isinstance(event, PlanCompleteEvent):
+        return f"{who}plan:\n{event.plan.text}" if event.plan.text else f"{who}plan: (empty)"
+    if isinstance(event, PlanSkippedEvent):
+        return f"{who}plan skipped: {event.reason}"
+    if isinstance(event, ToolCallEvent):
+        return f"{who}→ {event.tool_name}({_cut(event.arguments)})"
+    if isinstance(event, ToolResultEvent):
+        failed = " (error)" if event.is_error else ""
+        return f"{who}← {event.tool_name}{failed}: {_cut(text_of(event.content))}"
+    if isinstance(event, WarningEvent):
+        return f"{who}warning: {event.message}"
+    return None
+
+
+def _cut(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= _MAX_DETAIL else text[: _MAX_DETAIL - 1] + "…"
