@@ -328,3 +328,13 @@ def test_a_client_that_goes_away_mid_call_leaves_nothing_running(tmp_path: Path)
         process.wait()
     assert (tmp_path / "cancelled").exists()
     assert not (tmp_path / "finished").exists()
+
+
+async def test_a_state_the_server_never_made_is_refused_for_any_agent() -> None:
+    agent = Agent(name="researcher", model="test:demo", tools=[search])
+    state = json.dumps({"state": {}, "kinds": {"call_1": "tool"}})  # plaintext: not sealed
+    async with Client(server_for(agent)) as client:
+        with pytest.raises(MCPError, match="Invalid or expired requestState"):
+            await client.session.call_tool(
+                "researcher", {"task": "x"}, request_state=state, allow_input_required=True
+            )

@@ -167,8 +167,9 @@ def server_for(
         on_list_tools=list_tools,
         on_call_tool=call_tool,
     )
-    if asking is not None:  # approvals may travel as sealed requestState (2026-07-28)
-        server.middleware.append(sealing_request_state(server.name))
+    # A paused run travels as requestState (2026-07-28): sealed on the way out, and any
+    # requestState coming in is verified, so a client can never hand a run state of its own.
+    server.middleware.append(sealing_request_state(server.name))
     return server
 
 
@@ -192,6 +193,8 @@ async def _serve_call(
 
     modern = is_modern(ctx)
     if params.request_state is not None:
+        if asking is None:  # nothing of this agent's ever waits for an answer
+            return error("This agent never asks for input: call it without requestState.")
         events = resumed_events(agent, params, runner)
         if isinstance(events, str):
             return error(events)
