@@ -66,8 +66,9 @@ async def serve(
     elicitation: ElicitationFnT | None = None,
 ) -> AsyncIterator[Any]:
     """An initialized ``ClientSession`` (or a ``Client`` for ``stdio-2026``) with
-    ``exo mcp serve agents.py:AGENT [OPTIONS]``."""
-    command = ["mcp", "serve", f"{AGENTS}:{agent}", *options]
+    ``exo mcp serve agents.py:AGENT [OPTIONS]`` (or an agent file, ``AGENT.yaml``)."""
+    reference = agent if agent.endswith((".yaml", ".toml")) else f"{AGENTS}:{agent}"
+    command = ["mcp", "serve", reference, *options]
     environment = server_env(tmp_path, env)
     with (tmp_path / "server.err").open("w+", encoding="utf-8") as errlog:
         if transport == "stdio-2026":  # the high-level Client: discovers, speaks 2026-07-28

@@ -15,7 +15,7 @@ from mcp.client.session import ClientRequestContext
 from mcp.shared.exceptions import MCPError
 from mcp_types import ElicitRequestFormParams, ElicitRequestParams, ElicitResult, TextContent
 
-from .conftest import TRANSPORTS, serve, wait_for_file
+from .conftest import AGENTS, TRANSPORTS, serve, wait_for_file
 
 both = pytest.mark.parametrize("transport", TRANSPORTS)
 stdio = pytest.mark.parametrize("transport", ["stdio"])  # the transport does not matter here
@@ -286,3 +286,32 @@ async def test_conversation_id_continues_a_conversation_in_memory(
             )
         ]
     assert answers == ["turn 1: hello", "turn 2: again", "turn 1: alone", "turn 1: other"]
+
+
+HELPER_YAML = """
+name: helper
+model: test:demo
+instructions: Help briefly.
+planning_enabled: true
+output_type: {agents}:Verdict
+tools:
+  - {agents}:search
+"""
+
+
+@stdio
+async def test_an_agent_file_is_served_like_a_python_agent(transport: str, tmp_path: Path) -> None:
+    agent_file = tmp_path / "helper.yaml"
+    agent_file.write_text(HELPER_YAML.format(agents=AGENTS), encoding="utf-8")
+    progress = Progress()
+    async with serve(transport, str(agent_file), tmp_path) as session:
+        [tool] = (await session.list_tools()).tools
+        result = await session.call_tool("helper", {"task": "Is it?"}, progress_callback=progress)
+    assert tool.name == "helper" and tool.output_schema is not None
+    assert result.structured_content == {
+        "answer": "example",
+        "confidence": 1,
+        "sources": ["example"],
+    }
+    assert progress.messages[0] == "planning (test:demo)"
+    assert '→ search({"query": "example"})' in progress.messages
