@@ -29,12 +29,13 @@ from exo.errors import ConfigError
 from exo.mcp._call import progress_message
 from exo.mcp.serve import server_for, tool_name
 from exo.models import register_provider, unregister_provider
-from exo.testing import AgentInfo, FunctionModel
+from exo.testing import AgentInfo, FunctionModel, Reply, call
 from exo.types import (
     Message,
     PlanSkippedEvent,
     TextEvent,
     ToolCallEvent,
+    ToolResult,
     ToolResultEvent,
     WarningEvent,
     text_of,
@@ -191,6 +192,34 @@ async def test_the_paused_run_travels_sealed_and_a_forged_state_is_refused() -> 
             allow_input_required=True,
         )
     assert isinstance(done, CallToolResult) and not done.is_error
+
+
+async def test_progress_shows_the_steps_of_spawned_children_by_lineage() -> None:
+    def reply(messages: list[Message], info: AgentInfo) -> Reply:
+        done = any(isinstance(m, ToolResult) for m in messages)
+        if info.agent_name == "boss":
+            return "all done" if done else call("spawn_self", tasks=["look it up"])
+        return "found it" if done else call("search", query="svelte")
+
+    register_provider("family", lambda model: FunctionModel(reply, model=model))
+    try:
+        agent = Agent(name="boss", model="family:x", tools=[search], allow_self_spawn=True)
+        progress: list[str | None] = []
+
+        async def note(value: float, total: float | None, message: str | None) -> None:
+            progress.append(message)
+
+        async with Client(server_for(agent)) as client:
+            result = await client.call_tool("boss", {"task": "Go"}, progress_callback=note)
+    finally:
+        unregister_provider("family")
+    assert not result.is_error
+    assert progress == [
+        '→ spawn_self({"tasks": ["look it up"]})',
+        '[boss › boss_child_1] → search({"query": "svelte"})',
+        "[boss › boss_child_1] ← search: results for svelte",
+        "← spawn_self: found it",
+    ]
 
 
 def test_progress_names_child_agents_and_skips_text() -> None:
