@@ -130,3 +130,11 @@ def _turns(messages: list[Message], info: AgentInfo) -> str:
 register_provider("turns", lambda model: FunctionModel(_turns, model=model))
 chatter = Agent(name="chatter", model="turns:x", memory="memory")
 """Answers with how many user turns it has seen: shows the conversation memory."""
+
+
+def _leaky_instructions() -> str:
+    raise RuntimeError(f"cannot use key {os.environ['OPENAI_API_KEY']}")
+
+
+leaky = Agent(name="leaky", model="test:demo", instructions=_leaky_instructions)
+"""Its instructions function fails with the key in its message."""

@@ -155,6 +155,7 @@ async def test_cancelling_the_call_cancels_the_run(transport: str, tmp_path: Pat
     [
         ("short", "The agent 'short' failed: "),
         ("remote", "The agent 'remote' failed: "),
+        ("leaky", "The agent 'leaky' failed: RuntimeError: cannot use key ***"),
     ],
 )
 async def test_a_failed_run_is_an_error_result_without_traceback_or_key(

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import re
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from contextlib import aclosing
 from typing import TYPE_CHECKING, Any
@@ -43,6 +45,7 @@ __all__ = [
 
 log = logging.getLogger("exo.mcp.serve")
 
+_SECRET_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSWORD|CREDENTIAL|DSN", re.IGNORECASE)
 _MAX_DETAIL = 200  # characters of a tool call's arguments or result in a progress message
 
 Progress = Callable[[float, str], Awaitable[None]]
@@ -82,12 +85,25 @@ async def drive(
     except ExoError as exc:
         log.info("the served agent %r failed", agent.name, exc_info=True)
         hint = f" ({exc.hint})" if exc.hint else ""
-        return error(f"The agent {agent.name!r} failed: {exc.message}{hint}")
+        return error(_scrub(f"The agent {agent.name!r} failed: {exc.message}{hint}"))
     except Exception as exc:
         log.warning("the served agent %r failed", agent.name, exc_info=True)
-        return error(f"The agent {agent.name!r} failed: {type(exc).__name__}: {exc}")
+        return error(_scrub(f"The agent {agent.name!r} failed: {type(exc).__name__}: {exc}"))
     assert result is not None  # the stream ends with RunCompleteEvent or raises
     return result
+
+
+def _scrub(message: str) -> str:
+    """Hide the server's secrets in a message for the client: the value of every environment
+    variable named like a credential (``*_API_KEY``, ``*_TOKEN``, ``*_SECRET``, ...).
+
+    exo's own errors never carry a key; an exception from the agent's code (an instructions
+    function, a memory backend) might, and the client is another party.
+    """
+    for name, value in os.environ.items():
+        if len(value) >= 8 and _SECRET_NAME.search(name):
+            message = message.replace(value, "***")
+    return message
 
 
 def parse_arguments(arguments: Mapping[str, Any]) -> tuple[str, str | None, str | None]:
