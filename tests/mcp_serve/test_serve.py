@@ -316,3 +316,26 @@ async def test_an_agent_file_is_served_like_a_python_agent(transport: str, tmp_p
     }
     assert progress.messages[0] == "planning (test:demo)"
     assert '→ search({"query": "example"})' in progress.messages
+
+
+@both
+async def test_concurrent_calls_each_get_their_own_answer_and_progress(
+    transport: str, tmp_path: Path
+) -> None:
+    answers: dict[int, str] = {}
+    progress = {i: Progress() for i in range(25)}
+    async with serve(transport, "researcher", tmp_path) as session:
+
+        async def ask(i: int) -> None:
+            result = await session.call_tool(
+                "researcher", {"task": f"Question {i}"}, progress_callback=progress[i]
+            )
+            answers[i] = text(result)
+
+        async with anyio.create_task_group() as group:
+            for i in range(25):
+                group.start_soon(ask, i)
+    for i in range(25):
+        assert answers[i].startswith(f"1. Understand the task: Question {i}\n")
+        assert progress[i].messages[1] == f"plan:\n{answers[i]}"
+        assert len(progress[i].messages) == 6
