@@ -109,9 +109,9 @@ def sealing_request_state(audience: str) -> ServerMiddleware[Any]:
 
 def input_required(result: RunResult[Any]) -> InputRequiredResult:
     """The questions a paused run waits on, as forms, with the run as ``requestState``."""
-    from mcp_types import ElicitRequest, ElicitRequestFormParams, InputRequiredResult
+    from mcp_types import ElicitRequest, ElicitRequestFormParams, InputRequest, InputRequiredResult
 
-    requests = {
+    requests: dict[str, InputRequest] = {
         r.call_id: ElicitRequest(
             params=ElicitRequestFormParams(message=_question(r), requested_schema=_SCHEMA)
         )
@@ -119,7 +119,7 @@ def input_required(result: RunResult[Any]) -> InputRequiredResult:
     }
     kinds = {r.call_id: r.kind for r in result.pending}
     state = json.dumps({"state": result.state, "kinds": kinds}, separators=(",", ":"))
-    return InputRequiredResult(input_requests=dict(requests), request_state=state)
+    return InputRequiredResult(input_requests=requests, request_state=state)
 
 
 def resumed_events(
@@ -138,9 +138,8 @@ def resumed_events(
         return "The requestState of this call is not one this server made: call again."
     responses = params.input_responses or {}
     answers = {key: _answer(responses.get(key), kind == "plan") for key, kind in kinds.items()}
-    if "plan" in kinds:
-        plan = answers["plan"]
-        return runner.stream(agent, detailed=True, resume=state, plan=bool(plan is True))
+    if "plan" in kinds:  # a run waits on its plan alone
+        return runner.stream(agent, detailed=True, resume=state, plan=answers["plan"] is True)
     return runner.stream(agent, detailed=True, resume=state, approvals=answers)
 
 
