@@ -76,6 +76,10 @@ async def test_a_call_runs_planner_and_tools_and_reports_them_as_progress(
         )
     assert not result.is_error
     assert text(result) == PLAN
+    assert result.meta is not None
+    usage = result.meta["exo/usage"]
+    assert usage["requests"] == 4  # planner: tools, plan; executor: tools, answer
+    assert usage["total_tokens"] == usage["input_tokens"] + usage["output_tokens"] > 0
     assert progress.messages == [
         "planning (test:demo)",
         f"plan:\n{PLAN}",  # the TestModel's planner plans what its executor then does

@@ -5,6 +5,7 @@ of the call's arguments.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -53,12 +54,16 @@ Progress = Callable[[float, str], Awaitable[None]]
 
 
 def answer(agent: Agent[Any], result: RunResult[Any]) -> CallToolResult:
-    """The tool's result for a completed run: its text, and the typed answer as
-    ``structuredContent`` when the agent has an ``output_type``."""
+    """The tool's result for a completed run: its text, the typed answer as
+    ``structuredContent`` when the agent has an ``output_type``, and what the run cost in
+    ``_meta["exo/usage"]`` (tokens and model calls, planner and children included)."""
     from mcp_types import CallToolResult, TextContent
 
+    usage = {**dataclasses.asdict(result.usage), "total_tokens": result.usage.total_tokens}
     return CallToolResult(
-        content=[TextContent(text=result.text)], structured_content=_structured(agent, result)
+        content=[TextContent(text=result.text)],
+        structured_content=_structured(agent, result),
+        _meta={"exo/usage": usage},
     )
 
 
