@@ -8,7 +8,7 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import anyio
@@ -28,6 +28,7 @@ from exo import Agent
 from exo.errors import ConfigError
 from exo.mcp._call import progress_message
 from exo.mcp.serve import server_for, tool_name
+from exo.memory import InMemoryMemory
 from exo.models import register_provider, unregister_provider
 from exo.testing import AgentInfo, FunctionModel, Reply, call
 from exo.types import (
@@ -37,6 +38,7 @@ from exo.types import (
     ToolCallEvent,
     ToolResult,
     ToolResultEvent,
+    Usage,
     WarningEvent,
     text_of,
 )
@@ -219,6 +221,27 @@ async def test_progress_shows_the_steps_of_spawned_children_by_lineage() -> None
         '[boss › boss_child_1] → search({"query": "svelte"})',
         "[boss › boss_child_1] ← search: results for svelte",
         "← spawn_self: found it",
+    ]
+
+
+class FullDisk(InMemoryMemory):
+    """A memory whose saves fail."""
+
+    async def append(
+        self, conversation_id: str, messages: Sequence[Message], *, usage: Usage | None = None
+    ) -> None:
+        raise OSError("disk full")
+
+
+async def test_an_answer_whose_turn_could_not_be_saved_is_still_given() -> None:
+    agent = Agent(name="researcher", model="test:demo", memory=FullDisk())
+    async with Client(server_for(agent)) as client:
+        result = await client.call_tool("researcher", {"task": "Why?", "conversation_id": "c"})
+    assert not result.is_error
+    texts = [b.text for b in result.content if isinstance(b, TextContent)]
+    assert texts == [
+        "1. Understand the task: Why?\n2. Report the answer.",
+        "(This turn was not saved to conversation 'c': disk full.)",
     ]
 
 

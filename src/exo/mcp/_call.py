@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import pydantic_core
 
 from exo.agent import Agent
-from exo.errors import ExoError
+from exo.errors import ExoError, MemorySaveError
 from exo.types import (
     PlanCompleteEvent,
     PlanSkippedEvent,
@@ -53,15 +53,17 @@ Progress = Callable[[float, str], Awaitable[None]]
 """``(progress, message)``: reports one step of a running call to the client."""
 
 
-def answer(agent: Agent[Any], result: RunResult[Any]) -> CallToolResult:
-    """The tool's result for a completed run: its text, the typed answer as
-    ``structuredContent`` when the agent has an ``output_type``, and what the run cost in
-    ``_meta["exo/usage"]`` (tokens and model calls, planner and children included)."""
+def answer(agent: Agent[Any], result: RunResult[Any], note: str = "") -> CallToolResult:
+    """The tool's result for a completed run: its text (and a ``note`` after it, if any),
+    the typed answer as ``structuredContent`` when the agent has an ``output_type``, and what
+    the run cost in ``_meta["exo/usage"]`` (tokens and model calls, planner and children
+    included)."""
     from mcp_types import CallToolResult, TextContent
 
     usage = {**dataclasses.asdict(result.usage), "total_tokens": result.usage.total_tokens}
+    notes = [TextContent(text=note)] if note else []
     return CallToolResult(
-        content=[TextContent(text=result.text)],
+        content=[TextContent(text=result.text), *notes],
         structured_content=_structured(agent, result),
         _meta={"exo/usage": usage},
     )
@@ -87,6 +89,11 @@ async def drive(
                 if message is not None:
                     count += 1
                     await progress(count, message)
+    except MemorySaveError as exc:  # the answer is complete: give it, and say what failed
+        log.warning("the served agent %r could not save its turn", agent.name, exc_info=True)
+        cause = f": {exc.__cause__}" if exc.__cause__ is not None else ""
+        note = f"(This turn was not saved to conversation {exc.result.conversation_id!r}{cause}.)"
+        return answer(agent, exc.result, _scrub(note))
     except ExoError as exc:
         log.info("the served agent %r failed", agent.name, exc_info=True)
         hint = f" ({exc.hint})" if exc.hint else ""
