@@ -26,7 +26,7 @@ from mcp_types import (
 
 from exo import Agent
 from exo.errors import ConfigError
-from exo.mcp._call import progress_message
+from exo.mcp._serve_call import progress_message
 from exo.mcp.serve import server_for, tool_name
 from exo.memory import InMemoryMemory
 from exo.models import register_provider, unregister_provider

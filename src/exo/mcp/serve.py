@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from exo.agent import Agent
 from exo.errors import ConfigError
-from exo.mcp._ask import (
+from exo.mcp._serve_ask import (
     asking_agent,
     can_ask,
     current_call,
@@ -33,7 +33,7 @@ from exo.mcp._ask import (
     sealing_request_state,
     takes_elicitation,
 )
-from exo.mcp._call import answer, drive, error, parse_arguments, paused_message
+from exo.mcp._serve_call import answer, drive, error, parse_arguments, paused_message
 from exo.runner import Runner, run
 from exo.types import RunResult
 
@@ -139,7 +139,7 @@ def server_for(
         input_schema=_input_schema(),
         output_schema=agent.output.spec.schema if agent.output is not None else None,
     )
-    # Built once: the copy that asks the client's user for approvals (see exo.mcp._ask).
+    # Built once: the copy that asks the client's user for approvals (see exo.mcp._serve_ask).
     asking = asking_agent(agent) if needs_approval(agent) else None
 
     async def list_tools(ctx: ServerRequestContext[Any], params: object) -> ListToolsResult:
@@ -157,7 +157,7 @@ def server_for(
             )
         token = current_call.set(ctx)
         try:
-            return await _serve_call(ctx, params, agent, asking, runner)
+            return await _handle_call(ctx, params, agent, asking, runner)
         finally:
             current_call.reset(token)
 
@@ -173,7 +173,7 @@ def server_for(
     return server
 
 
-async def _serve_call(
+async def _handle_call(
     ctx: ServerRequestContext[Any],
     params: CallToolRequestParams,
     agent: Agent[Any],
