@@ -42,6 +42,7 @@ from exo._cli_agents import (
 )
 from exo._cli_approval import TerminalApproval
 from exo._cli_cost import MaxCostOpt, MaxTokensTotalOpt, with_budget
+from exo._cli_mcp import mcp_app
 from exo._cli_models import show_models
 from exo._cli_render import ConsoleLogHandler, RunView, say, usage_line
 from exo._cli_toolsets import McpOpt, with_mcp
@@ -63,6 +64,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+app.add_typer(mcp_app)  # exo mcp serve (src/exo/_cli_mcp.py)
 
 ModelOpt = Annotated[
     str | None, typer.Option("--model", "-m", help="The executor's model, as backend:model.")
