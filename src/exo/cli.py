@@ -448,3 +448,10 @@ def _prompt(err: Console) -> str | None:
 def models_command() -> None:
     """List the model backends, what they need, and whether this machine has it."""
     show_models(Console())
+
+
+# --------------------------------------------------------------------------- exo serve
+
+from exo._cli_serve import register as _register_serve  # noqa: E402
+
+_register_serve(app)
