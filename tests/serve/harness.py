@@ -47,6 +47,10 @@ def _reply(messages: list[Message], info: AgentInfo) -> Reply:
         if not results:
             return [call("lookup", query="svelte"), call("spawn_self", tasks=["summarize svelte"])]
         return "Svelte is small and fast; see the lookup and the child's summary."
+    if name == "streamer":
+        if not results:
+            return call("lookup", query="load")
+        return "Streamed answer: " + "token " * 20
     if name in ("janitor", "gated"):
         if not results:
             tool_name = "delete_file" if name == "janitor" else "wait_for_gate"
@@ -107,6 +111,7 @@ def agents() -> list[Agent[Any]]:
         Agent(name="writer", model=model, planning_enabled=True, approve_plan=True),
         Agent(name="gated", model=model, tools=[wait_for_gate]),
         Agent(name="plain", model=model),
+        Agent(name="streamer", model=model, tools=[lookup]),
     ]
 
 
@@ -140,13 +145,14 @@ class Server:
         """Run ``coro`` on the server's event loop and return its result."""
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout=60)
 
-    def tasks(self) -> int:
-        """How many tasks the server's loop has (besides the one counting)."""
+    def tasks(self) -> list[str]:
+        """What the server's loop runs (besides the task asking): each task's coroutine."""
 
-        async def count() -> int:
-            return len(asyncio.all_tasks()) - 1
+        async def names() -> list[str]:
+            me = asyncio.current_task()
+            return sorted(t.get_coro().__qualname__ for t in asyncio.all_tasks() if t is not me)  # type: ignore[union-attr]
 
-        return self.call(count())
+        return self.call(names())
 
     def connections(self) -> int:
         """Open HTTP connections the server holds."""

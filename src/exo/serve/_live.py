@@ -89,9 +89,9 @@ class LiveRun:
         """The events numbered above ``after`` (numbers are 1, 2, ... without gaps)."""
         return self.log[max(after, 0) :]
 
-    async def changed(self) -> None:
-        """Wait until an event is added or the status changes."""
-        await self._changed.wait()
+    def signal(self) -> asyncio.Event:
+        """An event set when the next event is added (take it *before* reading the log)."""
+        return self._changed
 
     def add(self, data: dict[str, Any]) -> None:
         """Append one event (``data`` has its ``type``) and wake the streams."""

@@ -282,6 +282,9 @@ class SQLiteRunStore:
             conn = sqlite3.connect(self.path, timeout=self._timeout, isolation_level=None)
             try:
                 _enable_wal(conn, self._timeout)
+                # Run records are not conversations: a power loss may lose the last few, a
+                # crashed process none (WAL), and a busy server is not held up by fsyncs.
+                conn.execute("PRAGMA synchronous = NORMAL")
                 with _transaction(conn):
                     for statement in SCHEMA:
                         conn.execute(statement)

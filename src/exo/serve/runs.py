@@ -224,17 +224,14 @@ async def _follow(live: LiveRun, after: int, detailed: bool) -> AsyncIterator[tu
     """Past events, then live ones, until the run is over."""
     cursor = after
     while True:
-        waiting = asyncio.ensure_future(live.changed())
-        try:
-            for seq, data in live.since(cursor):
-                cursor = seq
-                if _wanted(data, detailed):
-                    yield seq, data
-            if live.record.terminal and cursor >= live.last_seq:
-                return
-            await waiting
-        finally:
-            waiting.cancel()
+        changed = live.signal()  # taken first: an event added from here on sets it
+        for seq, data in live.since(cursor):
+            cursor = seq
+            if _wanted(data, detailed):
+                yield seq, data
+        if live.record.terminal and cursor >= live.last_seq:
+            return
+        await changed.wait()
 
 
 async def _cancel(hub: Hub, run_id: str) -> Response:
