@@ -93,9 +93,7 @@ def serve_command(
         loaded = [load_agent(reference) for reference in agents]
         for agent in loaded:
             check_backends(agent)
-        application = app(
-            loaded, token=token, database_url=database_url, cors_origins=cors_origin
-        )
+        application = app(loaded, token=token, database_url=database_url, cors_origins=cors_origin)
         shown = f"[{host}]" if ":" in host else host
         names = ", ".join(a.name for a in loaded)
         err.print(f"[bold]exo serve[/]: {names} on http://{shown}:{port}/")

@@ -36,7 +36,9 @@ def wait_status(client: httpx2.Client, run_id: str, *statuses: str) -> dict[str,
     raise AssertionError(f"run {run_id} never reached {statuses}: {run['status']}")
 
 
-def start(client: httpx2.Client, agent: str, task: str = "Tell me about svelte", **extra: Any) -> str:
+def start(
+    client: httpx2.Client, agent: str, task: str = "Tell me about svelte", **extra: Any
+) -> str:
     response = client.post("/runs", json={"agent": agent, "input": task, **extra})
     assert response.status_code == 202, response.text
     return str(response.json()["id"])
@@ -64,7 +66,9 @@ def test_a_run_records_plan_tools_children_and_usage(client: httpx2.Client) -> N
     assert [seq for seq, _ in events] == list(range(1, len(events) + 1))
     kinds = [e["type"] for _, e in events]
     assert kinds[0] == "status" and events[-1][1] == {
-        **events[-1][1], "type": "status", "status": "completed"
+        **events[-1][1],
+        "type": "status",
+        "status": "completed",
     }
     assert {"plan_complete", "tool_call", "tool_result", "usage", "run_complete"} <= set(kinds)
     child = [e for _, e in events if e.get("lineage") == ["helper"]]
@@ -124,7 +128,11 @@ def test_approvals_resume_a_paused_run(client: httpx2.Client) -> None:
     assert done["output"] == "Done: deleted draft.txt" and done["pending"] == []
     again = client.post(f"/runs/{run_id}/approvals", json={"approvals": {request["call_id"]: True}})
     assert again.status_code == 409 and again.json()["error"]["code"] == "run_not_paused"
-    statuses = [e["status"] for _, e in events_of(client.get(f"/runs/{run_id}/events")) if e["type"] == "status"]
+    statuses = [
+        e["status"]
+        for _, e in events_of(client.get(f"/runs/{run_id}/events"))
+        if e["type"] == "status"
+    ]
     assert statuses == ["running", "paused", "running", "completed"]
 
 
@@ -186,7 +194,9 @@ def test_errors_are_json_never_tracebacks(client: httpx2.Client) -> None:
 
 
 def test_body_limit_answers_413(tmp_path: Any, auth: dict[str, str]) -> None:
-    server = Server(app(agents(), token=TOKEN, database_url=str(tmp_path / "x.db"), max_body_bytes=2048))
+    server = Server(
+        app(agents(), token=TOKEN, database_url=str(tmp_path / "x.db"), max_body_bytes=2048)
+    )
     try:
         big = {"agent": "plain", "input": "x" * 4096}
         with httpx2.Client(base_url=server.url, headers=auth) as c:
@@ -199,7 +209,9 @@ def test_body_limit_answers_413(tmp_path: Any, auth: dict[str, str]) -> None:
                 for i in range(0, len(body), 512):
                     yield body[i : i + 512]
 
-            streamed = c.post("/runs", content=chunks(), headers={"Content-Type": "application/json"})
+            streamed = c.post(
+                "/runs", content=chunks(), headers={"Content-Type": "application/json"}
+            )
             assert streamed.status_code == 413
             assert streamed.json()["error"]["code"] == "request_too_large"
             assert c.get("/runs").json()["data"] == []

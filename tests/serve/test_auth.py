@@ -10,16 +10,24 @@ import httpx2
 import pytest
 from typer.testing import CliRunner
 
+from exo._cli_serve import check_bind
 from exo.cli import app as cli
 from exo.errors import ConfigError
-from exo._cli_serve import check_bind
 from exo.serve import app
 from serve.conftest import TOKEN
 from serve.harness import Server, agents
 
-PROTECTED = [("GET", "/runs"), ("GET", "/runs/run_x"), ("GET", "/runs/run_x/events"),
-             ("POST", "/runs"), ("POST", "/runs/run_x/cancel"), ("POST", "/runs/run_x/approvals"),
-             ("GET", "/agents"), ("GET", "/metrics"), ("GET", "/static/viewer.js")]
+PROTECTED = [
+    ("GET", "/runs"),
+    ("GET", "/runs/run_x"),
+    ("GET", "/runs/run_x/events"),
+    ("POST", "/runs"),
+    ("POST", "/runs/run_x/cancel"),
+    ("POST", "/runs/run_x/approvals"),
+    ("GET", "/agents"),
+    ("GET", "/metrics"),
+    ("GET", "/static/viewer.js"),
+]
 
 
 @pytest.mark.parametrize("header", [None, "Bearer wrong-token-123", "Basic " + TOKEN, TOKEN])
@@ -88,10 +96,18 @@ async def test_a_tokenless_app_refuses_requests_that_reached_it_off_loopback(
         sent.append(message)
 
     scope = {
-        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET",
-        "scheme": "http", "path": "/runs", "raw_path": b"/runs", "query_string": b"",
-        "headers": [(b"host", b"localhost")], "server": ("10.1.2.3", 8000),
-        "client": ("10.9.9.9", 50000), "root_path": "",
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": "/runs",
+        "raw_path": b"/runs",
+        "query_string": b"",
+        "headers": [(b"host", b"localhost")],
+        "server": ("10.1.2.3", 8000),
+        "client": ("10.9.9.9", 50000),
+        "root_path": "",
     }
     await application(scope, receive, send)
     assert sent[0]["status"] == 403

@@ -80,7 +80,9 @@ def test_a_client_that_leaves_a_stream_closes_it(server: Server, auth: dict[str,
 
     async def leave_early() -> str:
         async with httpx2.AsyncClient(base_url=server.url, headers=auth, timeout=30) as client:
-            run_id = (await client.post("/runs", json={"agent": "gated", "input": "x"})).json()["id"]
+            run_id = (await client.post("/runs", json={"agent": "gated", "input": "x"})).json()[
+                "id"
+            ]
             async with client.stream("GET", f"/runs/{run_id}/events") as response:
                 async for line in response.aiter_lines():
                     if '"tool_call"' in line:

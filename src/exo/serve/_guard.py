@@ -204,4 +204,3 @@ def _login_page(*, failed: bool) -> Response:
     html = resources.files("exo.serve").joinpath("static/login.html").read_text("utf-8")
     note = '<p class="failed">That token is not right.</p>' if failed else ""
     return HTMLResponse(html.replace("<!--note-->", note), status_code=401)
-

@@ -167,9 +167,7 @@ class Hub:
         self.max_body_bytes = max_body_bytes
         self.stream_clients = 0
 
-    def error(
-        self, status: int, message: str, type: str, code: str | None = None
-    ) -> JSONResponse:
+    def error(self, status: int, message: str, type: str, code: str | None = None) -> JSONResponse:
         """An error response in the OpenAI shape (and count it)."""
         self.metrics.error(status)
         return error_response(status, message, type, code)

@@ -123,7 +123,6 @@ class LiveRun:
         hub.metrics.run_started()
         self.task = asyncio.create_task(self._drive(hub, stream), name=f"exo-run-{self.record.id}")
 
-
     async def _drive(self, hub: Hub, stream: AsyncGenerator[StreamEvent, None]) -> None:
         result: RunResult[Any] | None = None
         status, error = "failed", None

@@ -10,6 +10,7 @@ Routes: exo's run API (:mod:`exo.serve.runs`), the run viewer page at ``/``, ``G
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
 import os
 from collections.abc import AsyncIterator, Iterable, Sequence
@@ -74,9 +75,17 @@ def app(
     if token is None:
         token = os.environ.get("EXO_SERVE_TOKEN") or None
     if token is not None and (not isinstance(token, str) or len(token) < 8):
-        raise ConfigError("the serve token must be a string of at least 8 characters", parameter="token")
-    if isinstance(max_body_bytes, bool) or not isinstance(max_body_bytes, int) or max_body_bytes < 1024:
-        raise ConfigError("max_body_bytes must be an integer of at least 1024", parameter="max_body_bytes")
+        raise ConfigError(
+            "the serve token must be a string of at least 8 characters", parameter="token"
+        )
+    if (
+        isinstance(max_body_bytes, bool)
+        or not isinstance(max_body_bytes, int)
+        or max_body_bytes < 1024
+    ):
+        raise ConfigError(
+            "max_body_bytes must be an integer of at least 1024", parameter="max_body_bytes"
+        )
     memory = resolve_memory(database_url if database_url is not None else default_memory_path())
     served = {
         name: agent if agent.memory_backend is not None else agent.replace(memory=memory)
@@ -155,20 +164,19 @@ def _routes(hub: Hub) -> list[BaseRoute]:
 
 
 def _wire_routes(hub: Hub) -> list[BaseRoute]:
-    """The OpenAI-compatible and AG-UI routes, when their modules are there."""
+    """The OpenAI-compatible and AG-UI routes, when their modules (and libraries) are there."""
     found: list[BaseRoute] = []
-    try:
-        from exo.serve import openai_api
-
-        found += openai_api.routes(hub)
-    except ImportError:
-        pass
-    try:
-        from exo.serve import agui
-
-        found += agui.routes(hub)
-    except ImportError:
-        pass
+    for name in ("exo.serve.openai_api", "exo.serve.agui"):
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name == name:
+                continue  # not part of this build
+            if exc.name is None or exc.name.startswith("exo"):
+                raise
+            log.warning("exo serve: %s is off: %s is not installed", name, exc.name)
+            continue
+        found += module.routes(hub)
     return found
 
 
@@ -195,7 +203,7 @@ def _handlers(hub: Hub) -> dict[Any, Any]:
         message = {404: f"no route {request.url.path!r}", 405: "method not allowed here"}.get(
             exc.status_code, str(exc.detail)
         )
-        return error_response(exc.status_code, message, kind, headers=exc.headers)
+        return error_response(exc.status_code, message, kind, headers=dict(exc.headers or {}))
 
     async def unexpected(request: Request, exc: Exception) -> Response:
         hub.metrics.error(500)

@@ -67,7 +67,9 @@ def routes(hub: Hub) -> list[BaseRoute]:
         return await _approve(hub, request)
 
     async def agents(request: Request) -> Response:
-        return JSONResponse({"object": "list", "data": [_agent_view(a) for a in hub.agents.values()]})
+        return JSONResponse(
+            {"object": "list", "data": [_agent_view(a) for a in hub.agents.values()]}
+        )
 
     return [
         Route("/runs", start, methods=["POST"]),
@@ -137,7 +139,9 @@ def _task_input(value: object) -> Any:
             value = _BLOCKS.validate_python(value)
         except ValidationError as exc:
             raise ServeError(
-                400, f"input is not a list of content blocks: {exc.errors()[0]['msg']}", param="input"
+                400,
+                f"input is not a list of content blocks: {exc.errors()[0]['msg']}",
+                param="input",
             ) from None
     try:
         return check_input(value)
@@ -181,7 +185,9 @@ async def _events(hub: Hub, request: Request) -> Response:
     try:
         after = int(raw)
     except ValueError:
-        raise ServeError(400, "Last-Event-ID must be an event number", param="Last-Event-ID") from None
+        raise ServeError(
+            400, "Last-Event-ID must be an event number", param="Last-Event-ID"
+        ) from None
     flag = request.query_params.get("detailed")
     detailed = record.detailed if flag is None else flag.lower() in ("1", "true", "yes")
     live = hub.live.get(run_id)
@@ -237,9 +243,10 @@ async def _follow(live: LiveRun, after: int, detailed: bool) -> AsyncIterator[tu
 async def _cancel(hub: Hub, run_id: str) -> Response:
     record = await _record(hub, run_id)
     live = hub.live.get(run_id)
-    if record.terminal or live is None and record.status != "paused":
+    if record.terminal or (live is None and record.status != "paused"):
         raise ServeError(
-            409, f"run {run_id!r} is {record.status}; only a running or paused run can be cancelled",
+            409,
+            f"run {run_id!r} is {record.status}; only a running or paused run can be cancelled",
             code="run_not_active",
         )
     if live is not None and live.task is not None and not live.task.done():
@@ -261,7 +268,9 @@ async def _approve(hub: Hub, request: Request) -> Response:
     record = await _record(hub, run_id)
     if record.status != "paused" or record.state is None:
         raise ServeError(
-            409, f"run {run_id!r} is {record.status}, not paused for approval", code="run_not_paused"
+            409,
+            f"run {run_id!r} is {record.status}, not paused for approval",
+            code="run_not_paused",
         )
     agent = hub.agent(record.agent)
     approvals, plan = body.get("approvals"), body.get("plan")
@@ -272,7 +281,9 @@ async def _approve(hub: Hub, request: Request) -> Response:
     live = hub.live.get(run_id) or LiveRun(record, await hub.store.events(run_id))
     live = hub.live.setdefault(run_id, live)  # two answers at once: the second one sees it
     if live.record.status != "paused":  # answered meanwhile by another request
-        raise ServeError(409, f"run {run_id!r} is already {live.record.status}", code="run_not_paused")
+        raise ServeError(
+            409, f"run {run_id!r} is already {live.record.status}", code="run_not_paused"
+        )
     state, live.record.state = live.record.state, None
     live.set_status("running")
     await hub.store.save(live.record, live.unrecorded())

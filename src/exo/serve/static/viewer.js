@@ -26,6 +26,7 @@ async function api(path, body) {
 
 const fmt = {
   int: (n) => (n || 0).toLocaleString("en-US"),
+  tokens: (u) => ((u && u.input_tokens) || 0) + ((u && u.output_tokens) || 0),
   time: (iso) => (iso ? new Date(iso).toLocaleString() : ""),
   json: (text) => {
     try { return JSON.stringify(typeof text === "string" ? JSON.parse(text) : text, null, 2); }
@@ -165,7 +166,7 @@ function showPlan(plan) {
   if (plan.usage) view.plan_usage = plan.usage;
   $("plan-box").hidden = false;
   $("plan").textContent = plan.text;
-  const steps = plan.usage ? `${plan.model} · ${fmt.int(plan.usage.total_tokens)} tokens` : plan.model || "";
+  const steps = plan.usage ? `${plan.model} · ${fmt.int(fmt.tokens(plan.usage))} tokens` : plan.model || "";
   $("plan-model").textContent = steps;
 }
 
@@ -194,7 +195,7 @@ function item(kind, title, detail) {
 
 const HANDLERS = {
   plan_start: (e) => item("plan", `planning with ${e.model}…`),
-  plan_complete: (e) => { showPlan(e.plan); item("plan", `plan ready · ${fmt.int(e.plan.usage.total_tokens)} tokens`); },
+  plan_complete: (e) => { showPlan(e.plan); item("plan", `plan ready · ${fmt.int(fmt.tokens(e.plan.usage))} tokens`); },
   plan_skipped: (e) => item("warning", `the plan was skipped: ${e.reason}`),
   run_start: (e) => item("start", `executor started on ${e.model}`),
   step: (e) => { if (e.status === "started") view.step = item("step", `model call ${e.step}`); },
@@ -215,13 +216,19 @@ const HANDLERS = {
     if (e.tool_name === "retrieve_artifact") node.classList.add("artifact");
     view.items.set(e.tool_call_id, node);
   },
-  tool_result: (e) => toolResult(view.items.get(e.tool_call_id), e),
+  tool_result: (e) => {
+    toolResult(view.items.get(e.tool_call_id), e);
+    if (e.tool_name !== "spawn_self") return;
+    for (const node of view.children.values()) {  // the children answered: they are done
+      if (node.status.textContent === "running") { node.status.className = "badge completed"; node.status.textContent = "done"; }
+    }
+  },
   warning: (e) => item("warning", e.message),
   error: (e) => item("error", `${e.error_type}: ${e.error}`),
   approval_required: (e) => { item("approval", `waiting for approval (${e.requests.length})`); showApprovals(e.requests); },
   run_complete: (e) => {
     const result = e.result;
-    item("done", result.status === "paused" ? "paused" : `done · ${fmt.int(result.usage.total_tokens)} tokens`);
+    if (result.status !== "paused") item("done", `done · ${fmt.int(fmt.tokens(result.usage))} tokens`);
     if (result.plan && result.plan.text) showPlan(result.plan);
     renderUsage(result.usage_by_phase, result.cost);
     if (result.children.length) renderChildResults(result.children);
@@ -250,7 +257,7 @@ function onStatus(event) {
     $("run-error").textContent = `${event.error.type}: ${event.error.message}`;
   }
   if (event.status !== "running") {
-    item("status", event.status);
+    if (event.status === "failed" || event.status === "cancelled") item("status", event.status);
     api(`/runs/${view.id}`).then(renderRun);  // the final numbers, cost and pending requests
   }
   if (event.status === "running") $("approvals").hidden = true;
@@ -320,8 +327,8 @@ function childEvent(e) {
   const node = childNode([...e.lineage, e.agent_name]);
   const add = (kind, title, detail) => {
     const li = el("li", `item ${kind}`);
-    li.appendChild(el("span", "kind", kind));
-    li.appendChild(el("span", "title", title));
+    const head = li.appendChild(el("div", "item-head"));
+    head.append(el("span", "kind", kind), el("span", "title", title));
     if (detail !== undefined) li.appendChild(el("pre", "detail", detail));
     node.log.appendChild(li);
     node.text = null;
@@ -344,7 +351,7 @@ function childEvent(e) {
   } else if (e.type === "run_complete") {
     const paused = e.result.status === "paused";
     node.status.className = `badge ${paused ? "paused" : "completed"}`;
-    node.status.textContent = paused ? "paused" : `done · ${fmt.int(e.result.usage.total_tokens)} tokens`;
+    node.status.textContent = paused ? "paused" : `done · ${fmt.int(fmt.tokens(e.result.usage))} tokens`;
   } else if (e.type === "approval_required") {
     add("approval", `waiting for approval (${e.requests.length})`);
   }
