@@ -135,7 +135,7 @@ def test_loopback_needs_no_token(host: str) -> None:
 def test_token_and_settings_are_checked(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="at least 8"):
         app(agents(), token="short", database_url=str(tmp_path / "x.db"))
-    with pytest.raises(ConfigError, match="named 'plain'"):
+    with pytest.raises(ConfigError, match=f"named '{agents()[-1].name}'"):
         app([*agents(), agents()[-1]], database_url=str(tmp_path / "x.db"))
     with pytest.raises(ConfigError, match="max_body_bytes"):
         app(agents(), max_body_bytes=10, database_url=str(tmp_path / "x.db"))
