@@ -14,7 +14,7 @@ from typing import Any
 
 from exo.errors import AgentError
 from exo.memory import redact_url
-from exo.memory_postgres import _asyncpg
+from exo.memory_postgres import _SCHEMA_NAME, _asyncpg
 from exo.serve._store import SCHEMA, RunRecord, record_row, row_record
 
 __all__ = ["PostgresRunStore"]
@@ -38,12 +38,16 @@ class PostgresRunStore:
 
     Args:
         dsn: A ``postgresql://`` URL (its password never appears in messages).
+        schema: The schema of the tables (created if missing; memory's default is ``public``).
         max_connections: The pool's size.
     """
 
-    def __init__(self, dsn: str, *, max_connections: int = 10) -> None:
+    def __init__(self, dsn: str, *, schema: str = "public", max_connections: int = 10) -> None:
         _asyncpg()  # an install hint now rather than at the first request
+        if not _SCHEMA_NAME.fullmatch(schema):
+            raise AgentError(f"schema={schema!r} is not a valid schema name")
         self._dsn = dsn
+        self._schema = schema
         self._max_connections = max_connections
         self._pool: Any = None
         self._lock = asyncio.Lock()
@@ -110,12 +114,17 @@ class PostgresRunStore:
         async with self._lock:
             if self._pool is None:
                 pool = await _asyncpg().create_pool(
-                    self._dsn, min_size=1, max_size=self._max_connections, timeout=10
+                    self._dsn,
+                    min_size=1,
+                    max_size=self._max_connections,
+                    timeout=10,
+                    server_settings={"search_path": self._schema},
                 )
                 try:
                     async with pool.acquire() as conn, conn.transaction():
                         # Serialize table creation across servers sharing the database.
                         await conn.execute("SELECT pg_advisory_xact_lock(hashtext('exo.runs'))")
+                        await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{self._schema}"')
                         for statement in SCHEMA:
                             await conn.execute(statement)
                 except BaseException:
