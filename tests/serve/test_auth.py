@@ -139,3 +139,31 @@ def test_token_and_settings_are_checked(tmp_path: Path) -> None:
         app([*agents(), agents()[-1]], database_url=str(tmp_path / "x.db"))
     with pytest.raises(ConfigError, match="max_body_bytes"):
         app(agents(), max_body_bytes=10, database_url=str(tmp_path / "x.db"))
+
+
+def test_cors_is_off_unless_origins_are_named(server: Server, tmp_path: Path) -> None:
+    preflight = {
+        "Origin": "https://app.example",
+        "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "authorization,content-type",
+    }
+    closed = httpx2.options(f"{server.url}/runs", headers=preflight)
+    assert "access-control-allow-origin" not in closed.headers
+    opened = Server(
+        app(
+            agents(),
+            token=TOKEN,
+            database_url=str(tmp_path / "c.db"),
+            cors_origins=["https://app.example"],
+        )
+    )
+    try:
+        answer = httpx2.options(f"{opened.url}/runs", headers=preflight)
+        assert answer.status_code == 200
+        assert answer.headers["access-control-allow-origin"] == "https://app.example"
+        other = httpx2.options(
+            f"{opened.url}/runs", headers={**preflight, "Origin": "https://x.example"}
+        )
+        assert other.status_code == 400
+    finally:
+        opened.stop()

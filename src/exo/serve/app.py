@@ -98,17 +98,7 @@ def app(
         store=store or open_store(database_url),
         max_body_bytes=max_body_bytes,
     )
-    middleware = [Middleware(Guard, hub=hub, token=token)]
-    if cors_origins:  # outside the guard: a preflight carries no credentials
-        middleware.insert(
-            0,
-            Middleware(
-                CORSMiddleware,
-                allow_origins=list(cors_origins),
-                allow_methods=["GET", "POST", "OPTIONS"],
-                allow_headers=["Authorization", "Content-Type", "Last-Event-ID"],
-            ),
-        )
+    middleware = _middleware(hub, token, cors_origins)
     application = Starlette(
         routes=_routes(hub),
         middleware=middleware,
@@ -117,6 +107,21 @@ def app(
     )
     application.state.hub = hub
     return application
+
+
+def _middleware(
+    hub: Hub, token: str | None, cors_origins: Sequence[str] | None
+) -> list[Middleware]:
+    middleware = [Middleware(Guard, hub=hub, token=token)]
+    if cors_origins:  # outside the guard: a preflight carries no credentials
+        cors = Middleware(
+            CORSMiddleware,
+            allow_origins=list(cors_origins),
+            allow_methods=["GET", "POST", "OPTIONS"],
+            allow_headers=["Authorization", "Content-Type", "Last-Event-ID"],
+        )
+        middleware.insert(0, cors)
+    return middleware
 
 
 def _agents_by_name(agents: Agent[Any] | Sequence[Agent[Any]]) -> dict[str, Agent[Any]]:
