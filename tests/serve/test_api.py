@@ -239,3 +239,26 @@ def test_metrics_and_health(server: Server, client: httpx2.Client) -> None:
     tokens = [line for line in text.splitlines() if line.startswith("exo_tokens_total")]
     assert all(int(line.rsplit(" ", 1)[1]) > 0 for line in tokens)
     assert httpx2.get(f"{server.url}/healthz").json() == {"status": "ok"}  # no token needed
+
+
+def test_a_paused_run_is_answered_after_a_restart(tmp_path: Any, auth: dict[str, str]) -> None:
+    database = str(tmp_path / "restart.db")
+    first = Server(app(agents(), token=TOKEN, database_url=database))
+    try:
+        with httpx2.Client(base_url=first.url, headers=auth) as c:
+            run_id = start(c, "janitor", "Delete the draft")
+            call_id = wait_status(c, run_id, "paused")["pending"][0]["call_id"]
+    finally:
+        first.stop()
+    second = Server(app(agents(), token=TOKEN, database_url=database))
+    try:
+        with httpx2.Client(base_url=second.url, headers=auth, timeout=30) as c:
+            assert c.get(f"/runs/{run_id}").json()["status"] == "paused"
+            ok = c.post(f"/runs/{run_id}/approvals", json={"approvals": {call_id: True}})
+            assert ok.status_code == 202
+            done = wait_status(c, run_id, "completed")
+            assert done["output"] == "Done: deleted draft.txt"
+            seqs = [seq for seq, _ in events_of(c.get(f"/runs/{run_id}/events"))]
+            assert seqs == sorted(set(seqs)) and seqs[0] == 1  # one log across both servers
+    finally:
+        second.stop()

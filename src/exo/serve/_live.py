@@ -154,8 +154,6 @@ class LiveRun:
         error: dict[str, Any] | None,
         result: RunResult[Any] | None,
     ) -> None:
-        if self.record.status == "cancelled":  # cancelled while paused: nothing ran since
-            return
         self.set_status(status, error)
         hub.metrics.run_ended(status, result.usage if result is not None else None)
         try:

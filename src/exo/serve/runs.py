@@ -191,6 +191,8 @@ async def _events(hub: Hub, request: Request) -> Response:
     flag = request.query_params.get("detailed")
     detailed = record.detailed if flag is None else flag.lower() in ("1", "true", "yes")
     live = hub.live.get(run_id)
+    if live is None and record.status == "paused":  # paused before a restart: follow it here
+        live = hub.live.setdefault(run_id, LiveRun(record, await hub.store.events(run_id)))
     if live is None:
         past = await hub.store.events(run_id, after)
         if not past:  # over, and nothing after the client's last event: stop reconnecting
