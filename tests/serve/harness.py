@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 import uvicorn
 
 from exo import Agent, tool
+from exo.errors import ModelError
 from exo.models import register_provider, unregister_provider
 from exo.models.base import Provider
 from exo.testing import AgentInfo, FunctionModel, Reply, call
@@ -47,6 +48,8 @@ def _reply(messages: list[Message], info: AgentInfo) -> Reply:
         if not results:
             return [call("lookup", query="svelte"), call("spawn_self", tasks=["summarize svelte"])]
         return "Svelte is small and fast; see the lookup and the child's summary."
+    if name == "broken":
+        raise ModelError("the server said no", backend=BACKEND, model=info.model, status=400)
     if name == "streamer":
         if not results:
             return call("lookup", query="load")
@@ -112,6 +115,7 @@ def agents() -> list[Agent[Any]]:
         Agent(name="gated", model=model, tools=[wait_for_gate]),
         Agent(name="plain", model=model),
         Agent(name="streamer", model=model, tools=[lookup]),
+        Agent(name="broken", model=model),
     ]
 
 

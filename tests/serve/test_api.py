@@ -262,3 +262,14 @@ def test_a_paused_run_is_answered_after_a_restart(tmp_path: Any, auth: dict[str,
             assert seqs == sorted(set(seqs)) and seqs[0] == 1  # one log across both servers
     finally:
         second.stop()
+
+
+def test_a_failed_run_says_why(client: httpx2.Client) -> None:
+    run_id = start(client, "broken")
+    run = wait_status(client, run_id, "failed")
+    assert run["error"] == {
+        "message": "serve-test:m (HTTP 400): the server said no",
+        "type": "ModelError",
+    }
+    kinds = [e["type"] for _, e in events_of(client.get(f"/runs/{run_id}/events"))]
+    assert kinds[-2:] == ["error", "status"]

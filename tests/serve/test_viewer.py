@@ -161,3 +161,15 @@ def test_a_run_started_from_the_page_appears(page: Any, server: Server) -> None:
     page.click("#new-run button")
     page.wait_for_selector("#run-status.completed")
     assert page.inner_text("#output") == "Answer to: hello from the page"
+
+
+def test_a_failed_run_shows_its_error(page: Any, server: Server) -> None:
+    run_id = start(server, "broken", "Fail please")
+    page.goto(f"{server.url}/#/runs/{run_id}")
+    page.wait_for_selector("#run-status.failed")
+    page.wait_for_selector("#run-error:not([hidden])")
+    assert page.inner_text("#run-error") == (
+        "ModelError: serve-test:m (HTTP 400): the server said no"
+    )
+    assert "the server said no" in page.inner_text(".timeline .item.error")
+    shot(page, "run-failed")
