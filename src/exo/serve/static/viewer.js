@@ -373,6 +373,9 @@ function renderChildResults(children) {
 
 function showApprovals(requests) {
   const box = $("approvals");
+  const key = (requests || []).map((r) => r.call_id).join(",");
+  if (key && key === view.pendingKey && !box.hidden) return;  // keep what the person typed
+  view.pendingKey = key;
   view.pending = requests || [];
   view.answers = new Map();
   box.replaceChildren(el("h2", "", "Waiting for your answer"));
