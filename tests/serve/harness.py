@@ -158,6 +158,20 @@ class Server:
 
         return self.call(names())
 
+    def stacks(self) -> str:
+        """Where each of the server loop's tasks waits (for a failure's message)."""
+
+        async def dump() -> str:
+            import io
+
+            out = io.StringIO()
+            for task in asyncio.all_tasks():
+                if task is not asyncio.current_task():
+                    task.print_stack(limit=6, file=out)
+            return out.getvalue()
+
+        return self.call(dump())
+
     def connections(self) -> int:
         """Open HTTP connections the server holds."""
         return len(self.server.server_state.connections)

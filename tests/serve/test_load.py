@@ -33,17 +33,18 @@ async def _one(client: httpx2.AsyncClient) -> list[dict[str, Any]]:
 
 
 def _settled(server: Server, baseline: list[str] | None = None) -> tuple[list[str], int]:
-    """Tasks and connections once the server has had the chance to finish closing."""
-    tasks, connections = server.tasks(), server.connections()
+    """Tasks and connections once the server is idle (no live run, no connection) and its
+    tasks are ``baseline`` (or, without one, the same twice in a row)."""
     hub = server.app.state.hub
+    tasks: list[str] = []
     deadline = time.monotonic() + 180  # a guard against a hang; a busy machine may be slow
     while time.monotonic() < deadline:
-        idle = connections == 0 and not hub.live
-        if idle and (tasks == baseline if baseline is not None else True):
+        idle = server.connections() == 0 and not hub.live
+        before, tasks = tasks, server.tasks()  # read after the idle check: no stale task
+        if idle and tasks == (baseline if baseline is not None else before):
             break
         time.sleep(0.05)
-        tasks, connections = server.tasks(), server.connections()
-    return tasks, connections
+    return tasks, server.connections()
 
 
 def test_300_concurrent_streamed_runs(server: Server, auth: dict[str, str]) -> None:
@@ -70,7 +71,7 @@ def test_300_concurrent_streamed_runs(server: Server, auth: dict[str, str]) -> N
         assert [e["seq"] for e in events] == sorted({e["seq"] for e in events})
     tasks, connections = _settled(server, baseline)
     left = {k: (v.record.status, v.task) for k, v in server.app.state.hub.live.items()}
-    assert (tasks, connections, left) == (baseline, 0, {})
+    assert (tasks, connections, left) == (baseline, 0, {}), server.stacks()
     hub = server.app.state.hub
     assert hub.live == {} and hub.stream_clients == 0
     delays = [e["received"] - e["ts"] for events in streams for e in events]
