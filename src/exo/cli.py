@@ -476,3 +476,10 @@ def models_command() -> None:
 from exo._cli_eval import eval_command  # noqa: E402  (its own module; registered here)
 
 app.command("eval")(eval_command)
+
+
+# --------------------------------------------------------------------------- exo serve
+
+from exo._cli_serve import register as _register_serve  # noqa: E402
+
+_register_serve(app)

@@ -1,0 +1,206 @@
+"""What every route of ``exo serve`` shares: the :class:`Hub`, errors in OpenAI's shape, metrics.
+
+Every error the server answers with is JSON in the OpenAI error shape,
+``{"error": {"message", "type", "param", "code"}}``: raise :class:`ServeError` in a route (the
+app renders it), or return :meth:`Hub.error`. Nothing else reaches a client: an unexpected
+exception becomes a 500 with a generic message (logged on the server, never sent).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from exo.agent import Agent
+from exo.memory import Memory
+from exo.runner import Runner
+from exo.types import Usage
+
+if TYPE_CHECKING:
+    from exo.serve._live import LiveRun
+    from exo.serve._store import RunStore
+
+__all__ = ["BodyTooLarge", "Hub", "Metrics", "ServeError", "error_response"]
+
+
+def error_response(
+    status: int,
+    message: str,
+    type: str,
+    code: str | None = None,
+    *,
+    param: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    """A JSON error response in the OpenAI error shape."""
+    body = {"error": {"message": message, "type": type, "param": param, "code": code}}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+class ServeError(Exception):
+    """Raise in a route to answer with an error in the OpenAI shape.
+
+    Args:
+        status: The HTTP status.
+        message: What failed and what to do (shown to the client: no secrets).
+        type: OpenAI's error type (``invalid_request_error``, ``not_found_error``...).
+        code: A stable machine-readable code, if any.
+        param: The request field at fault, if any.
+    """
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        type: str = "invalid_request_error",
+        code: str | None = None,
+        *,
+        param: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.type = type
+        self.code = code
+        self.param = param
+
+
+class BodyTooLarge(ServeError):
+    """A request body went over the app's ``max_body_bytes`` (answered with 413)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            413,
+            f"the request body is larger than this server accepts ({limit:,} bytes)",
+            "invalid_request_error",
+            "request_too_large",
+        )
+
+
+@dataclass(slots=True)
+class Metrics:
+    """Prometheus-style counters (cheap: plain integers, read by ``GET /metrics``)."""
+
+    runs: dict[str, int] = field(default_factory=dict)
+    """Finished runs (and run segments ending in a pause) by status."""
+    runs_started: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    errors: dict[int, int] = field(default_factory=dict)
+    """Error responses by HTTP status."""
+
+    def run_started(self) -> None:
+        """Count a run (or a resumed run segment) that started."""
+        self.runs_started += 1
+
+    def run_ended(self, status: str, usage: Usage | None = None) -> None:
+        """Count a run segment that ended with ``status`` and what its tokens were."""
+        self.runs[status] = self.runs.get(status, 0) + 1
+        if usage is not None:
+            self.input_tokens += usage.input_tokens
+            self.output_tokens += usage.output_tokens
+
+    def error(self, status: int) -> None:
+        """Count an error response."""
+        self.errors[status] = self.errors.get(status, 0) + 1
+
+    def render(self, *, active_runs: int, stream_clients: int) -> str:
+        """The counters in the Prometheus text format."""
+        lines = [
+            "# HELP exo_runs_started_total Runs (and resumed run segments) started.",
+            "# TYPE exo_runs_started_total counter",
+            f"exo_runs_started_total {self.runs_started}",
+            "# HELP exo_runs_total Run segments that ended, by status.",
+            "# TYPE exo_runs_total counter",
+            *(f'exo_runs_total{{status="{k}"}} {v}' for k, v in sorted(self.runs.items())),
+            "# HELP exo_tokens_total Tokens used by runs, by kind.",
+            "# TYPE exo_tokens_total counter",
+            f'exo_tokens_total{{kind="input"}} {self.input_tokens}',
+            f'exo_tokens_total{{kind="output"}} {self.output_tokens}',
+            "# HELP exo_http_errors_total Error responses, by HTTP status.",
+            "# TYPE exo_http_errors_total counter",
+            *(f'exo_http_errors_total{{status="{k}"}} {v}' for k, v in sorted(self.errors.items())),
+            "# HELP exo_runs_active Runs running or paused in this process.",
+            "# TYPE exo_runs_active gauge",
+            f"exo_runs_active {active_runs}",
+            "# HELP exo_event_streams Open event streams.",
+            "# TYPE exo_event_streams gauge",
+            f"exo_event_streams {stream_clients}",
+        ]
+        return "\n".join(lines) + "\n"
+
+
+class Hub:
+    """The state every route shares: the agents, how they run, where runs are recorded.
+
+    Attributes:
+        agents: The served agents by name (the ``model`` of OpenAI requests, the ``agent`` of
+            ``POST /runs``). Agents without their own memory use :attr:`memory`.
+        runner: The :class:`~exo.Runner` every run goes through.
+        memory: The conversation memory of agents without their own (``None``: none).
+        store: Where runs and their events are recorded (the memory's database).
+        live: Runs of this process that are running or paused, by run id.
+        metrics: The counters of ``GET /metrics``.
+        max_body_bytes: The largest request body accepted.
+        stream_clients: Event streams open right now.
+    """
+
+    def __init__(
+        self,
+        agents: dict[str, Agent[Any]],
+        *,
+        runner: Runner,
+        memory: Memory | None,
+        store: RunStore,
+        max_body_bytes: int,
+    ) -> None:
+        self.agents = agents
+        self.runner = runner
+        self.memory = memory
+        self.store = store
+        self.live: dict[str, LiveRun] = {}
+        self.metrics = Metrics()
+        self.max_body_bytes = max_body_bytes
+        self.stream_clients = 0
+
+    def error(self, status: int, message: str, type: str, code: str | None = None) -> JSONResponse:
+        """An error response in the OpenAI shape (and count it)."""
+        self.metrics.error(status)
+        return error_response(status, message, type, code)
+
+    def agent(self, name: object, *, param: str = "agent") -> Agent[Any]:
+        """The served agent called ``name``.
+
+        Raises:
+            ServeError: 404 when no agent has that name.
+        """
+        agent = self.agents.get(name) if isinstance(name, str) else None
+        if agent is None:
+            known = ", ".join(sorted(self.agents))
+            raise ServeError(
+                404,
+                f"no agent named {name!r} is served here (served: {known})",
+                "invalid_request_error",
+                "agent_not_found",
+                param=param,
+            )
+        return agent
+
+    async def body(self, request: Request) -> dict[str, Any]:
+        """The request's JSON object body.
+
+        Raises:
+            ServeError: 400 when the body is not a JSON object; BodyTooLarge (413).
+        """
+        raw = await request.body()
+        try:
+            data = json.loads(raw)
+        except (ValueError, UnicodeDecodeError):
+            raise ServeError(400, "the request body is not valid JSON") from None
+        if not isinstance(data, dict):
+            raise ServeError(400, "the request body must be a JSON object")
+        return data
