@@ -10,15 +10,14 @@ import pytest
 from tests.serve_api.support import (
     BACKEND,
     Blocker,
-    Hub,
     ReasoningModel,
     Server,
-    app_for,
     get_weather,
     weather_reply,
 )
 
-from exo import Agent
+import exo.serve
+from exo import Agent, Runner
 from exo.errors import ModelError
 from exo.models import register_provider, unregister_provider
 from exo.models.base import Provider
@@ -30,7 +29,7 @@ class Served:
     """The running server and what it serves."""
 
     server: Server
-    hub: Hub
+    hub: Any  # exo.serve._hub.Hub
     models: dict[str, Any]
     blocker: Blocker
 
@@ -40,7 +39,7 @@ class Served:
 
 
 @pytest.fixture(scope="module")
-def served() -> Iterator[Served]:
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     blocker = Blocker()
     models: dict[str, Any] = {
         "weather": FunctionModel(weather_reply, model="weather"),
@@ -80,9 +79,15 @@ def served() -> Iterator[Served]:
         "broken": Agent(name="broken", model=f"{BACKEND}:broken", max_retries=0),
         "refuser": Agent(name="refuser", model=f"{BACKEND}:refuser", max_retries=0),
     }
-    hub = Hub(agents=agents)
+    # The real app (exo.serve.app: guard, error handlers, run store), not the routes alone,
+    # so the wire formats are tested as `exo serve` serves them.
+    database = tmp_path_factory.mktemp("serve_api") / "exo.db"
+    application = exo.serve.app(
+        list(agents.values()), database_url=str(database), runner=Runner(tool_threads=4)
+    )
+    hub = application.state.hub
     try:
-        with Server(app_for(hub)) as server:
+        with Server(application) as server:
             yield Served(server=server, hub=hub, models=models, blocker=blocker)
     finally:
         unregister_provider(BACKEND)

@@ -1,8 +1,7 @@
 """A real server for the wire-format tests: uvicorn on loopback in a thread, serving offline
 agents (exo.testing models through the public provider registry) through the wire routes.
 
-``Hub`` here is a stand-in with the attributes the wire modules use (the server's own hub,
-exo.serve._hub, has them and more); the routes are mounted on a bare Starlette app.
+The app is the real one, ``exo.serve.app`` (see conftest.py).
 """
 
 from __future__ import annotations
@@ -11,37 +10,18 @@ import asyncio
 import json
 import threading
 from collections.abc import AsyncGenerator, Iterator
-from dataclasses import dataclass, field
-from typing import Any
 
 import httpx2 as httpx
 import uvicorn
 from starlette.applications import Starlette
-from starlette.responses import JSONResponse
 
-from exo import Agent, Runner
-from exo.memory import InMemoryMemory, Memory
 from exo.models.base import ModelChunk, ModelRequest, ReasoningDelta
-from exo.serve import agui, openai_api
 from exo.testing import AgentInfo, FunctionModel, Reply, call
 from exo.tools import tool
 from exo.types import Message, ToolResult, UserMessage, text_of
 
 BACKEND = "servetest"
 PLAN = "1. Look up the weather in Paris.\n2. Answer in one sentence."
-
-
-@dataclass
-class Hub:
-    """The hub attributes the wire routes use."""
-
-    agents: dict[str, Agent[Any]]
-    runner: Runner = field(default_factory=lambda: Runner(tool_threads=4))
-    memory: Memory | None = field(default_factory=InMemoryMemory)
-
-    def error(self, status: int, message: str, type: str, code: str | None = None) -> JSONResponse:
-        body = {"error": {"message": message, "type": type, "param": None, "code": code}}
-        return JSONResponse(body, status_code=status)
 
 
 def this_turn(messages: list[Message]) -> list[Message]:
@@ -105,7 +85,7 @@ class Server:
     """uvicorn serving ``app`` on 127.0.0.1 (a free port) in a thread with its own loop."""
 
     def __init__(self, app: Starlette) -> None:
-        config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
+        config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
         self.server = uvicorn.Server(config)
         self.loop: asyncio.AbstractEventLoop | None = None
         self.thread = threading.Thread(target=lambda: asyncio.run(self._serve()), daemon=True)
@@ -145,10 +125,6 @@ class Server:
             }
 
         return asyncio.run_coroutine_threadsafe(names(), self.loop).result(5)
-
-
-def app_for(hub: Hub) -> Starlette:
-    return Starlette(routes=[*openai_api.routes(hub), *agui.routes(hub)])
 
 
 def sse_data(response: httpx.Response) -> Iterator[tuple[str | None, str]]:
