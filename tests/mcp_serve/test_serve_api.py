@@ -13,7 +13,6 @@ from pathlib import Path
 
 import anyio
 import pytest
-from mcp import Client
 from mcp.client.session import ClientRequestContext
 from mcp.shared.exceptions import MCPError
 from mcp_types import (
@@ -42,6 +41,7 @@ from exo.types import (
     WarningEvent,
     text_of,
 )
+from mcp import Client
 
 from .conftest import AGENTS, EXO, TIMEOUT, server_env
 
