@@ -8,10 +8,11 @@ exception becomes a 500 with a generic message (logged on the server, never sent
 
 from __future__ import annotations
 
-import json
+import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import pydantic_core
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
@@ -24,7 +25,61 @@ if TYPE_CHECKING:
     from exo.serve._live import LiveRun
     from exo.serve._store import RunStore
 
-__all__ = ["BodyTooLarge", "Hub", "Metrics", "ServeError", "error_response"]
+__all__ = [
+    "BodyTooLarge",
+    "Hub",
+    "Metrics",
+    "ServeError",
+    "error_response",
+    "parse_json",
+    "read_json",
+    "shown",
+]
+
+
+def shown(value: object, limit: int = 80) -> str:
+    """``repr(value)`` cut to ``limit`` characters, for echoing a client's value in an error
+    (a 4 MiB "agent name" is not sent back whole)."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 5]}...{text[-1]}"
+
+
+def parse_json(raw: bytes) -> Any:
+    """A request body parsed as strict JSON, safe to echo back as JSON.
+
+    pydantic-core's parser, not :mod:`json`: it stops at a nesting depth (``json.loads``
+    recurses until ``RecursionError``, a 500) and refuses ``NaN``/``Infinity``, which
+    Python's parser takes. A number too large for a float (``1e400``) parses as infinity, so
+    it is refused too: a non-finite value echoed in a response would make that response fail.
+
+    Raises:
+        ValueError: the body is not JSON, or holds a number out of range (the message says).
+    """
+    data = pydantic_core.from_json(raw, allow_inf_nan=False)
+    stack: list[Any] = [data]
+    while stack:  # iterative: the parser bounded the depth, this must not recurse either
+        value = stack.pop()
+        if type(value) is float and not math.isfinite(value):
+            raise ValueError("a number is out of range")
+        if type(value) is dict:
+            stack.extend(value.values())
+        elif type(value) is list:
+            stack.extend(value)
+    return data
+
+
+def read_json(raw: bytes) -> Any:
+    """:func:`parse_json`, failing as a 400 in the OpenAI error shape.
+
+    Raises:
+        ServeError: 400 when the body is not valid JSON.
+    """
+    try:
+        return parse_json(raw)
+    except ValueError as exc:
+        raise ServeError(
+            400, f"the request body is not valid JSON ({exc})", code="invalid_json"
+        ) from None
 
 
 def error_response(
@@ -183,7 +238,7 @@ class Hub:
             known = ", ".join(sorted(self.agents))
             raise ServeError(
                 404,
-                f"no agent named {name!r} is served here (served: {known})",
+                f"no agent named {shown(name)} is served here (served: {known})",
                 "invalid_request_error",
                 "agent_not_found",
                 param=param,
@@ -196,11 +251,7 @@ class Hub:
         Raises:
             ServeError: 400 when the body is not a JSON object; BodyTooLarge (413).
         """
-        raw = await request.body()
-        try:
-            data = json.loads(raw)
-        except (ValueError, UnicodeDecodeError):
-            raise ServeError(400, "the request body is not valid JSON") from None
+        data = read_json(await request.body())
         if not isinstance(data, dict):
             raise ServeError(400, "the request body must be a JSON object")
         return data

@@ -22,6 +22,7 @@ from starlette.responses import JSONResponse, Response
 from exo.agent import Agent
 from exo.errors import ConfigError, ExoError, ModelError, PlanningError
 from exo.models.base import FINAL_RESULT
+from exo.serve._hub import parse_json, shown
 from exo.serve._schema import schema_type
 from exo.types import AssistantMessage, ContentBlock, ImageBlock, RunResult, TextBlock
 
@@ -86,14 +87,17 @@ async def parse_body(request: Request, model: type[M]) -> M:
     Raises:
         BadRequest: it is not JSON, or not of the request's shape (the first error named).
     """
-    body = await request.body()
+    try:  # strict JSON first (depth-bounded, finite numbers): see parse_json
+        data = parse_json(await request.body())
+    except ValueError as exc:
+        raise BadRequest(
+            f"the request body is not valid JSON ({exc})", code="invalid_json"
+        ) from None
     try:
-        return model.model_validate_json(body)
+        return model.model_validate(data)
     except ValidationError as exc:
         first = exc.errors(include_url=False)[0]
         where = ".".join(str(p) for p in first["loc"]) or None
-        if first["type"] == "json_invalid":
-            raise BadRequest("the request body is not valid JSON", code="invalid_json") from None
         message = f"{where}: {first['msg']}" if where else str(first["msg"])
         raise BadRequest(message, param=where) from None
 
@@ -122,7 +126,7 @@ def find_agent(hub: Hub, name: str) -> Agent[Any]:
     if agent is None:
         served = ", ".join(sorted(hub.agents)) or "none"
         raise NotFound(
-            f"no agent named {name!r} is served here (served: {served})",
+            f"no agent named {shown(name)} is served here (served: {served})",
             code="model_not_found",
         )
     return agent

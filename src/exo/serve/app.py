@@ -32,7 +32,7 @@ from exo.errors import ConfigError
 from exo.memory import Memory, default_memory_path, resolve_memory
 from exo.runner import Runner
 from exo.serve import runs
-from exo.serve._guard import Guard
+from exo.serve._guard import Guard, install_log_redaction
 from exo.serve._hub import Hub, ServeError, error_response
 from exo.serve._store import RunStore, open_store
 
@@ -99,6 +99,7 @@ def app(
         max_body_bytes=max_body_bytes,
     )
     middleware = _middleware(hub, token, cors_origins)
+    install_log_redaction()  # /?token=... must not land in uvicorn's access log
     application = Starlette(
         routes=_routes(hub),
         middleware=middleware,
@@ -112,7 +113,7 @@ def app(
 def _middleware(
     hub: Hub, token: str | None, cors_origins: Sequence[str] | None
 ) -> list[Middleware]:
-    middleware = [Middleware(Guard, hub=hub, token=token)]
+    middleware = [Middleware(Guard, hub=hub, token=token, cors_origins=cors_origins or ())]
     if cors_origins:  # outside the guard: a preflight carries no credentials
         cors = Middleware(
             CORSMiddleware,
@@ -185,14 +186,9 @@ def _wire_routes(hub: Hub) -> list[BaseRoute]:
     return found
 
 
-# The page runs no third-party code and loads nothing from elsewhere: say so to the browser.
-_PAGE_HEADERS = {
-    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; "
-    "frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-    "Cache-Control": "no-store",
-}
+# The page runs no third-party code and loads nothing from elsewhere: the guard's
+# Content-Security-Policy (on every response) says so to the browser.
+_PAGE_HEADERS = {"Cache-Control": "no-store"}
 
 
 def _handlers(hub: Hub) -> dict[Any, Any]:
