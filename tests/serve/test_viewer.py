@@ -7,6 +7,7 @@ where ``.ci/run`` installs Chromium.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,8 +16,10 @@ from typing import Any
 import httpx2
 import pytest
 
+from exo import Agent
+from exo.serve import app
 from serve.conftest import TOKEN
-from serve.harness import GATE, PLAN, Server
+from serve.harness import GATE, PLAN, XSS, Server, agents, lookup
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = [
@@ -173,3 +176,41 @@ def test_a_failed_run_shows_its_error(page: Any, server: Server) -> None:
     )
     assert "the server said no" in page.inner_text(".timeline .item.error")
     shot(page, "run-failed")
+
+
+def test_markup_in_run_data_renders_as_text_and_runs_no_script(
+    browser: Any, tmp_path: Path
+) -> None:
+    """An agent name, task, plan, tool arguments and result and an error, each holding
+    markup: all shown as the text they are, no element made of them, no script run (the
+    page's console stays clean, so no inline handler was even refused by the CSP)."""
+    hostile = Agent(name=XSS, model="serve-test:m", tools=[lookup], planning_enabled=True)
+    database = str(tmp_path / "exo.db")
+    server = Server(app([*agents(), hostile], token=TOKEN, database_url=database))
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    problems: list[str] = []
+    try:
+        run_id = start(server, XSS, f"Do it {XSS}")
+        page = context.new_page()
+        page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: problems.append(str(e)))
+        page.goto(f"{server.url}/?token={TOKEN}")
+        page.wait_for_selector(f'tr[data-id="{run_id}"] .badge.failed')
+        assert XSS in page.inner_text(f'tr[data-id="{run_id}"]')  # the name, as text
+        page.goto(f"{server.url}/#/runs/{run_id}")
+        page.wait_for_selector("#run-error:not([hidden])")
+        assert XSS in page.inner_text("#run-title")
+        assert page.inner_text("#run-input") == f"Do it {XSS}"
+        assert page.inner_text("#plan") == f"1. Look up {XSS}\n2. Fail with {XSS}"
+        tool = page.locator(".timeline > .item.tool", has_text="lookup")
+        assert json.dumps(XSS) in tool.inner_text()  # the arguments, as JSON text
+        assert f"{XSS}: a compiler-based UI framework" in tool.locator(".result").inner_text()
+        assert XSS in page.inner_text("#run-error")
+        shot(page, "run-markup-as-text")
+        assert page.evaluate("window.__pwned") is None
+        made = page.evaluate("document.querySelectorAll('main img, main script').length")
+        assert made == 0
+    finally:
+        context.close()
+        server.stop()
+    assert problems == []
