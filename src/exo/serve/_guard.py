@@ -178,7 +178,8 @@ class Guard:
         return error_response(
             403,
             f"refused a request sent by a page of another origin ({origin or 'cross-site'}); "
-            "pages of other origins may call this server only if it names them in cors_origins",
+            "pages of other origins may call this server only if it names them "
+            "(--cors-origin, or cors_origins= of exo.serve.app)",
             "permission_error",
             "cross_origin",
         )
