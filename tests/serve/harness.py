@@ -45,6 +45,8 @@ def _reply(messages: list[Message], info: AgentInfo) -> Reply:
     results = [m for m in _this_turn(messages) if isinstance(m, ToolResult)]
     if name.startswith(XSS):
         return _xss_reply(name, results, info)
+    if name == "firehose":  # more than the sockets between server and client hold
+        return "x" * 8_000_000
     if name.endswith("_planner"):
         return PLAN
     if "_child_" in name:

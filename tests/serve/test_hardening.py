@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 import threading
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from exo import Agent
 from exo.serve import app
 from serve.conftest import TOKEN
 from serve.harness import Server, agents
@@ -327,3 +329,94 @@ def test_many_followers_of_one_run_each_get_every_event(
     expected = list(range(1, results[0][-1] + 1))
     assert all(seqs == expected for seqs in results)
     assert server.app.state.hub.stream_clients == 0
+
+
+def _tasks_settled(server: Server, baseline: list[str]) -> list[str]:
+    tasks = server.tasks()
+    for _ in range(200):
+        if len(tasks) <= len(baseline):
+            break
+        threading.Event().wait(0.05)
+        tasks = server.tasks()
+    return tasks
+
+
+@pytest.mark.parametrize("route", ["/v1/responses", "/v1/chat/completions", "/agui", "/runs"])
+def test_a_client_that_reads_nothing_cannot_hold_a_stream_forever(
+    tmp_path: Path, route: str
+) -> None:
+    # Before: a client that kept its connection open but read nothing blocked the stream's
+    # send forever, holding its run (the OpenAI and AG-UI routes) and its task.
+    firehose = Agent(name="firehose", model="serve-test:m")
+    application = app(
+        [*agents(), firehose],
+        token=TOKEN,
+        database_url=str(tmp_path / "x.db"),
+        stream_send_timeout=0.3,
+    )
+    server = Server(application)
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    try:
+        with httpx2.Client(base_url=server.url, headers=auth, timeout=60) as c:
+            warm = {"model": "plain", "messages": [{"role": "user", "content": "Hi"}]}
+            assert "[DONE]" in c.post("/v1/chat/completions", json={**warm, "stream": True}).text
+            if route == "/runs":
+                run_id = start(c, "firehose", "Go")
+                wait_status(c, run_id, "completed")
+        baseline = _tasks_settled(server, [])
+        message = {"role": "user", "content": "Go"}
+        path, body = {
+            "/v1/responses": (
+                "/v1/responses",
+                {"model": "firehose", "input": "Go", "stream": True},
+            ),
+            "/v1/chat/completions": (
+                "/v1/chat/completions",
+                {"model": "firehose", "messages": [message], "stream": True},
+            ),
+            "/agui": (
+                "/agui/firehose",
+                {"threadId": "t", "runId": "r", "messages": [{"id": "u", **message}]},
+            ),
+            "/runs": (f"/runs/{run_id if route == '/runs' else ''}/events", None),
+        }[route]
+        raw = json.dumps(body).encode() if body is not None else b""
+        method = "POST" if body is not None else "GET"
+        host, port = server.url.removeprefix("http://").split(":")
+        with socket.socket() as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # a small window
+            sock.connect((host, int(port)))
+            sock.sendall(
+                f"{method} {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {TOKEN}\r\n"
+                f"Content-Type: application/json\r\nContent-Length: {len(raw)}\r\n\r\n".encode()
+                + raw
+            )
+            # the socket stays open and unread while the server gives up on it
+            left = _tasks_settled(server, baseline)
+            assert len(left) <= len(baseline), left
+            assert application.state.hub.stream_clients == 0
+    finally:
+        server.stop()
+
+
+def test_every_event_stream_tells_proxies_not_to_buffer_it(client: httpx2.Client) -> None:
+    # Before: only /runs/{id}/events sent these (and heartbeats); the OpenAI and AG-UI
+    # streams did not, though docs/serve.md said so.
+    message = {"role": "user", "content": "Hi"}
+    run_id = start(client, "plain", "hi")
+    wait_status(client, run_id, "completed")
+    for method, path, body in (
+        ("POST", "/v1/responses", {"model": "plain", "input": "Hi", "stream": True}),
+        ("POST", "/v1/chat/completions", {"model": "plain", "messages": [message], "stream": True}),
+        (
+            "POST",
+            "/agui/plain",
+            {"threadId": "t", "runId": "r", "messages": [{"id": "u", **message}]},
+        ),
+        ("GET", f"/runs/{run_id}/events", None),
+    ):
+        response = client.request(method, path, json=body)
+        assert response.status_code == 200, (path, response.text)
+        assert response.headers["content-type"].startswith("text/event-stream")
+        assert response.headers["x-accel-buffering"] == "no", path
+        assert response.headers["cache-control"] == "no-cache", path

@@ -8,13 +8,18 @@ exception becomes a 500 with a generic message (logged on the server, never sent
 
 from __future__ import annotations
 
+import logging
 import math
+from collections.abc import AsyncIterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import pydantic_core
+from sse_starlette import EventSourceResponse
+from sse_starlette.sse import SendTimeoutError
 from starlette.requests import Request
 from starlette.responses import JSONResponse
+from starlette.types import Receive, Scope, Send
 
 from exo.agent import Agent
 from exo.memory import Memory
@@ -26,7 +31,9 @@ if TYPE_CHECKING:
     from exo.serve._store import RunStore
 
 __all__ = [
+    "DEFAULT_SEND_TIMEOUT",
     "BodyTooLarge",
+    "EventStream",
     "Hub",
     "Metrics",
     "ServeError",
@@ -35,6 +42,42 @@ __all__ = [
     "read_json",
     "shown",
 ]
+
+
+log = logging.getLogger("exo.serve")
+
+DEFAULT_SEND_TIMEOUT = 60.0
+"""Seconds an event stream waits for a client that reads nothing before it ends the stream."""
+
+_STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+
+class EventStream(EventSourceResponse):
+    """The server-sent event stream of every route, configured one way.
+
+    * a comment line every 15 seconds, so a proxy or client does not close a stream that is
+      quiet while a tool runs (SSE parsers, the ``openai`` SDK's too, skip comments);
+    * ``Cache-Control: no-cache`` and ``X-Accel-Buffering: no`` (nginx must not buffer);
+    * a client that stops reading but keeps its connection open cannot hold its run forever:
+      a send that waits more than ``send_timeout`` seconds ends the stream, which closes its
+      generator (and so cancels a run the stream drives), as a disconnect does. Memory stays
+      bounded meanwhile: uvicorn waits for the socket to drain before it takes more.
+
+    Args:
+        content: The events.
+        send_timeout: Seconds one send may wait for the client (``Hub.send_timeout``).
+    """
+
+    def __init__(self, content: AsyncIterable[Any], *, send_timeout: float) -> None:
+        super().__init__(content, ping=15, headers=_STREAM_HEADERS, send_timeout=send_timeout)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        except* SendTimeoutError:
+            log.info(
+                "exo serve: %s: the client read nothing for %ss", scope["path"], self.send_timeout
+            )
 
 
 def shown(value: object, limit: int = 80) -> str:
@@ -201,6 +244,7 @@ class Hub:
         live: Runs of this process that are running or paused, by run id.
         metrics: The counters of ``GET /metrics``.
         max_body_bytes: The largest request body accepted.
+        send_timeout: Seconds an event stream waits for a client that reads nothing.
         stream_clients: Event streams open right now.
     """
 
@@ -212,6 +256,7 @@ class Hub:
         memory: Memory | None,
         store: RunStore,
         max_body_bytes: int,
+        send_timeout: float = DEFAULT_SEND_TIMEOUT,
     ) -> None:
         self.agents = agents
         self.runner = runner
@@ -220,7 +265,12 @@ class Hub:
         self.live: dict[str, LiveRun] = {}
         self.metrics = Metrics()
         self.max_body_bytes = max_body_bytes
+        self.send_timeout = send_timeout
         self.stream_clients = 0
+
+    def stream(self, content: AsyncIterable[Any]) -> EventStream:
+        """The event stream response of ``content`` (see :class:`EventStream`)."""
+        return EventStream(content, send_timeout=self.send_timeout)
 
     def error(self, status: int, message: str, type: str, code: str | None = None) -> JSONResponse:
         """An error response in the OpenAI shape (and count it)."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Sequence
+from collections.abc import AsyncIterable, Awaitable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import pydantic_core
@@ -48,9 +48,6 @@ __all__ = [
 log = logging.getLogger("exo.serve")
 M = TypeVar("M", bound=BaseModel)
 
-SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-"""Headers of every event stream (``X-Accel-Buffering``: nginx must not buffer events)."""
-
 
 class Hub(Protocol):
     """What the wire formats use of the server's hub (``exo.serve._hub.Hub`` has it all)."""
@@ -58,6 +55,8 @@ class Hub(Protocol):
     agents: dict[str, Agent[Any]]
     runner: Runner
     memory: Memory | None
+
+    def stream(self, content: AsyncIterable[Any]) -> Response: ...
 
     def error(
         self, status: int, message: str, type: str, code: str | None = None

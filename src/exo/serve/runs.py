@@ -22,7 +22,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
-from sse_starlette import EventSourceResponse, ServerSentEvent
+from sse_starlette import ServerSentEvent
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -241,9 +241,7 @@ def _sse(hub: Hub, lines: AsyncIterator[tuple[int, str]]) -> Response:
         finally:
             hub.stream_clients -= 1
 
-    return EventSourceResponse(
-        stream(), ping=15, headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-    )
+    return hub.stream(stream())
 
 
 def _wanted(data: str, detailed: bool) -> bool:
