@@ -8,10 +8,13 @@ headers, and client values echoed without bound.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import os
 import socket
 import threading
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -93,7 +96,7 @@ def test_values_that_are_echoed_back_stay_json(client: httpx2.Client) -> None:
 
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=8),
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner),
     max_leaves=10,
 )
@@ -420,3 +423,56 @@ def test_every_event_stream_tells_proxies_not_to_buffer_it(client: httpx2.Client
         assert response.headers["content-type"].startswith("text/event-stream")
         assert response.headers["x-accel-buffering"] == "no", path
         assert response.headers["cache-control"] == "no-cache", path
+
+
+ODD_RUN_IDS = ["run_%00x", "run_%ED%A0%80", "%F0%9F%92%A3", "run_" + "x" * 300, "a%20b", "%2e%2e"]
+
+
+def _store_of(kind: str, tmp_path: Path) -> tuple[Any, Any]:
+    """A run store for the app and a function dropping what it made."""
+    if kind == "sqlite":
+        return None, lambda: None
+    dsn = os.environ.get("EXO_TEST_POSTGRES_DSN")
+    if not dsn:
+        if os.environ.get("CI"):
+            pytest.fail("EXO_TEST_POSTGRES_DSN is not set in CI")
+        pytest.skip("PostgreSQL tests need EXO_TEST_POSTGRES_DSN (source .ci/postgres.sh)")
+    from exo.serve._store_postgres import PostgresRunStore
+
+    schema = f"exo_test_{uuid.uuid4().hex[:12]}"
+
+    async def drop() -> None:
+        backend = PostgresRunStore(dsn, schema=schema)
+        async with backend._conn("dropping the test schema") as conn:
+            await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        await backend.aclose()
+
+    return PostgresRunStore(dsn, schema=schema), lambda: asyncio.run(drop())
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+def test_a_run_id_no_run_can_have_is_a_404_on_every_store(tmp_path: Path, kind: str) -> None:
+    # Before: a NUL or a lone surrogate in the URL's run id reached PostgreSQL's driver,
+    # which raised: a 500 for a run that simply is not there.
+    store, drop = _store_of(kind, tmp_path)
+    server = Server(app(agents(), token=TOKEN, database_url=str(tmp_path / "x.db"), store=store))
+    try:
+        with httpx2.Client(
+            base_url=server.url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30
+        ) as c:
+            run_id = start(c, "plain", "hi")  # the store works for a real id
+            assert wait_status(c, run_id, "completed")["output"] == "Answer to: hi"
+            for odd in ODD_RUN_IDS:
+                for method, suffix in (
+                    ("GET", ""),
+                    ("GET", "/events"),
+                    ("POST", "/cancel"),
+                    ("POST", "/approvals"),
+                ):
+                    response = c.request(method, f"/runs/{odd}{suffix}", json={})
+                    error = assert_json_error(response, 404)
+                    assert error["code"] == "run_not_found", (odd, suffix)
+                    assert len(error["message"]) < 120
+    finally:
+        server.stop()
+        drop()

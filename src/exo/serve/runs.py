@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 import secrets
 from collections.abc import AsyncIterator
 from typing import Any
@@ -123,13 +124,19 @@ def _view(hub: Hub, record: RunRecord) -> dict[str, Any]:
     }
 
 
+_RUN_ID = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
+"""What a run id can look like (this server makes ``run_`` + 24 hex digits)."""
+
+
 async def _record(hub: Hub, run_id: str) -> RunRecord:
     live = hub.live.get(run_id)
     if live is not None:
         return live.record
-    record = await hub.store.get(run_id)
+    # An id from the URL reaches the database only if it could be one: a NUL or a lone
+    # surrogate is an error of PostgreSQL's driver (a 500), not a run that is not there.
+    record = await hub.store.get(run_id) if _RUN_ID.fullmatch(run_id) else None
     if record is None:
-        raise ServeError(404, f"no run with id {run_id!r}", "not_found_error", "run_not_found")
+        raise ServeError(404, f"no run with id {shown(run_id)}", "not_found_error", "run_not_found")
     return record
 
 
