@@ -214,3 +214,30 @@ def test_markup_in_run_data_renders_as_text_and_runs_no_script(
         context.close()
         server.stop()
     assert problems == []
+
+
+def test_a_browser_without_a_session_signs_in_through_the_form(
+    browser: Any, server: Server
+) -> None:
+    """The sign-in page loads whole (its stylesheet too: no other 401 than the page's own),
+    and the form signs in. Before, the stylesheet needed the session the page was there to
+    get, so the page showed unstyled."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    errors: list[str] = []
+    failed: list[str] = []
+    try:
+        page = context.new_page()
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("response", lambda r: failed.append(r.url) if r.status >= 400 else None)
+        page.goto(f"{server.url}/")
+        page.wait_for_selector("form input#token")
+        assert page.evaluate("getComputedStyle(document.body).display") == "grid"  # styled
+        shot(page, "sign-in")
+        page.fill("#token", TOKEN)
+        page.click("form button")
+        page.wait_for_selector("#list-view:not([hidden])")
+        assert page.url == f"{server.url}/"
+    finally:
+        context.close()
+    assert failed == [f"{server.url}/"]  # the sign-in page itself answers 401
+    assert len(errors) == 1 and "401" in errors[0]

@@ -53,7 +53,9 @@ __all__ = [
 ]
 
 COOKIE = "exo_session"
-OPEN_PATHS = frozenset({"/healthz"})
+OPEN_PATHS = frozenset({"/healthz", "/static/viewer.css"})
+"""Answered without the token: the health check, and the stylesheet the sign-in page (shown
+to a browser that has no session yet) needs. Neither holds anything of a run."""
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
