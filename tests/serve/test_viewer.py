@@ -7,8 +7,10 @@ where ``.ci/run`` installs Chromium.
 
 from __future__ import annotations
 
+import http.server
 import json
 import os
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -241,3 +243,63 @@ def test_a_browser_without_a_session_signs_in_through_the_form(
         context.close()
     assert failed == [f"{server.url}/"]  # the sign-in page itself answers 401
     assert len(errors) == 1 and "401" in errors[0]
+
+
+def test_a_tokenless_server_takes_changes_from_its_own_page_only(
+    browser: Any, tmp_path: Path
+) -> None:
+    """In a real browser: the viewer of a tokenless server starts and approves runs (its
+    requests carry its own Origin), while another origin's page posting a no-cors fetch to
+    it is refused, so no run starts."""
+    server = Server(app(agents(), token=None, database_url=str(tmp_path / "exo.db")))
+    other = _attacker_site()
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    try:
+        page = context.new_page()
+        page.goto(f"{server.url}/")
+        page.wait_for_selector("#list-view:not([hidden])")
+        page.select_option("#new-agent", "plain")
+        page.fill("#new-input", "hello from the page")
+        page.click("#new-run button")
+        page.wait_for_selector("#run-status.completed")
+        assert page.inner_text("#output") == "Answer to: hello from the page"
+        # A page of another origin: another site on loopback (so the browser's private
+        # network rules, which block public pages, do not apply), e.g. another dev server.
+        attacker = context.new_page()
+        attacker.goto(f"http://127.0.0.1:{other.server_port}/")
+        sent = attacker.evaluate(
+            """url => fetch(url + "/runs", {method: "POST", mode: "no-cors",
+                 headers: {"Content-Type": "text/plain"},
+                 body: JSON.stringify({agent: "plain", input: "pwned"})}).then(r => r.type)""",
+            server.url,
+        )
+        assert sent == "opaque"  # it reached the server (the browser hides the answer)
+        metrics = httpx2.get(f"{server.url}/metrics").text
+        assert 'exo_http_errors_total{status="403"} 1' in metrics  # refused: cross_origin
+        runs = httpx2.get(f"{server.url}/runs").json()["data"]
+        assert [run["input"] for run in runs] == ["hello from the page"]
+    finally:
+        context.close()
+        server.stop()
+        other.shutdown()
+        other.server_close()
+
+
+def _attacker_site() -> http.server.ThreadingHTTPServer:
+    """A plain page on another loopback port (no CSP: its script may fetch anywhere)."""
+
+    class Page(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = b"<!doctype html><p>another site</p>"
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    site = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Page)
+    threading.Thread(target=site.serve_forever, daemon=True).start()
+    return site
