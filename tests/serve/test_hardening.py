@@ -482,3 +482,31 @@ def test_a_run_id_no_run_can_have_is_a_404_on_every_store(tmp_path: Path, kind: 
     finally:
         server.stop()
         drop()
+
+
+def test_a_body_that_grows_too_large_is_a_413_on_every_route(tmp_path: Path) -> None:
+    # Before: the OpenAI and AG-UI routes caught the guard's 413 as an unexpected
+    # exception: a logged 500 "internal_error" for a client's oversized body.
+    server = Server(
+        app(agents(), token=TOKEN, database_url=str(tmp_path / "x.db"), max_body_bytes=2048)
+    )
+    big = json.dumps({"model": "plain", "input": "x" * 4096}).encode()
+
+    def chunks() -> Any:  # no Content-Length: the limit applies as the bytes arrive
+        for i in range(0, len(big), 512):
+            yield big[i : i + 512]
+
+    try:
+        with httpx2.Client(
+            base_url=server.url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30
+        ) as c:
+            for path in ("/runs", "/v1/responses", "/v1/chat/completions", "/agui/plain"):
+                for content in (big, chunks()):
+                    response = c.post(path, content=content)
+                    error = assert_json_error(response, 413)
+                    assert error["code"] == "request_too_large", path
+            metrics = c.get("/metrics").text
+            assert 'exo_http_errors_total{status="413"} 8' in metrics
+            assert 'status="500"' not in metrics
+    finally:
+        server.stop()

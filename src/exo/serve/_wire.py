@@ -22,7 +22,7 @@ from starlette.responses import JSONResponse, Response
 from exo.agent import Agent
 from exo.errors import ConfigError, ExoError, ModelError, PlanningError
 from exo.models.base import FINAL_RESULT
-from exo.serve._hub import parse_json, shown
+from exo.serve._hub import ServeError, parse_json, shown
 from exo.serve._schema import schema_type
 from exo.types import AssistantMessage, ContentBlock, ImageBlock, RunResult, TextBlock
 
@@ -262,6 +262,8 @@ def error_of(exc: BaseException) -> tuple[int, str, str, str | None]:
     exo's own errors say what failed and what to do, and never hold a key, so their message
     is sent; anything else is logged here with its traceback and reported without details.
     """
+    if isinstance(exc, ServeError):  # the guard's (413 for a body that grew too large)
+        return exc.status, exc.message, exc.type, exc.code
     if isinstance(exc, BadRequest):
         return 400, str(exc), "invalid_request_error", exc.code
     if isinstance(exc, NotFound):
