@@ -28,6 +28,9 @@ from exo.types import Message, ToolResult, UserMessage
 _T = TypeVar("_T")
 
 BACKEND = "serve-test"
+XSS = '"><img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script>'
+"""Markup that would run script if the viewer rendered text as HTML (the ``XSS`` agent's
+name, plan, tool arguments, tool result and error all carry it)."""
 PLAN = "1. Look up svelte\n2. Ask a child to summarize\n3. Answer"
 GATE = threading.Event()
 
@@ -40,6 +43,10 @@ def _this_turn(messages: list[Message]) -> list[Message]:
 def _reply(messages: list[Message], info: AgentInfo) -> Reply:
     name = info.agent_name
     results = [m for m in _this_turn(messages) if isinstance(m, ToolResult)]
+    if name.startswith(XSS):
+        return _xss_reply(name, results, info)
+    if name == "firehose":  # more than the sockets between server and client hold
+        return "x" * 8_000_000
     if name.endswith("_planner"):
         return PLAN
     if "_child_" in name:
@@ -60,6 +67,14 @@ def _reply(messages: list[Message], info: AgentInfo) -> Reply:
             return call(tool_name, path="draft.txt")
         return f"Done: {results[-1].content}"
     return f"Answer to: {messages[-1].content}"
+
+
+def _xss_reply(name: str, results: list[ToolResult], info: AgentInfo) -> Reply:
+    if name.endswith("_planner"):
+        return f"1. Look up {XSS}\n2. Fail with {XSS}"
+    if not results:
+        return call("lookup", query=XSS)
+    raise ModelError(f"the model choked on {XSS}", backend=BACKEND, model=info.model, status=400)
 
 
 def _factory(model: str) -> Provider:

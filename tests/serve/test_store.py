@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import uuid
@@ -75,3 +76,41 @@ def test_open_store_picks_the_backend(tmp_path: Path) -> None:
     assert isinstance(open_store(str(tmp_path / "x.db")), SQLiteRunStore)
     with pytest.raises(AgentError, match=r"\*\*\*"):  # the password never shows
         open_store("mysql://user:secret@host/db")
+
+
+def _twin(store: RunStore) -> RunStore:
+    """A second store on the same database, as a second server process would open it."""
+    if isinstance(store, SQLiteRunStore):
+        return SQLiteRunStore(store.path)
+    from exo.serve._store_postgres import PostgresRunStore
+
+    assert isinstance(store, PostgresRunStore)
+    return PostgresRunStore(store._dsn, schema=store._schema)
+
+
+async def test_concurrent_writers_lose_and_duplicate_nothing(store: RunStore) -> None:
+    """Two stores on one database (two servers), each saving 30 runs at once in event
+    batches, the same batch twice too (a flush retried): every run and event is there once."""
+    other = _twin(store)
+
+    async def write(backend: RunStore, name: str) -> None:
+        record = _record(name, "2026-01-01T00:00:00.000001+00:00")
+        for start in range(1, 31, 10):
+            batch = [
+                (seq, json.dumps({"type": "text", "seq": seq})) for seq in range(start, start + 10)
+            ]
+            await backend.save(record, batch)
+            await backend.save(record, batch)
+        record.status = "completed"
+        await backend.save(record)
+
+    try:
+        await asyncio.gather(*(write(store if i % 2 else other, f"run_{i}") for i in range(60)))
+        runs = await store.recent(100)
+        assert sorted(r.id for r in runs) == sorted(f"run_{i}" for i in range(60))
+        assert {r.status for r in runs} == {"completed"}
+        for i in (0, 1, 59):
+            events = await other.events(f"run_{i}")
+            assert [seq for seq, _ in events] == list(range(1, 31))
+    finally:
+        await other.aclose()

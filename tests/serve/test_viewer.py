@@ -7,7 +7,10 @@ where ``.ci/run`` installs Chromium.
 
 from __future__ import annotations
 
+import http.server
+import json
 import os
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,8 +18,10 @@ from typing import Any
 import httpx2
 import pytest
 
+from exo import Agent
+from exo.serve import app
 from serve.conftest import TOKEN
-from serve.harness import GATE, PLAN, Server
+from serve.harness import GATE, PLAN, XSS, Server, agents, lookup
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = [
@@ -173,3 +178,128 @@ def test_a_failed_run_shows_its_error(page: Any, server: Server) -> None:
     )
     assert "the server said no" in page.inner_text(".timeline .item.error")
     shot(page, "run-failed")
+
+
+def test_markup_in_run_data_renders_as_text_and_runs_no_script(
+    browser: Any, tmp_path: Path
+) -> None:
+    """An agent name, task, plan, tool arguments and result and an error, each holding
+    markup: all shown as the text they are, no element made of them, no script run (the
+    page's console stays clean, so no inline handler was even refused by the CSP)."""
+    hostile = Agent(name=XSS, model="serve-test:m", tools=[lookup], planning_enabled=True)
+    database = str(tmp_path / "exo.db")
+    server = Server(app([*agents(), hostile], token=TOKEN, database_url=database))
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    problems: list[str] = []
+    try:
+        run_id = start(server, XSS, f"Do it {XSS}")
+        page = context.new_page()
+        page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: problems.append(str(e)))
+        page.goto(f"{server.url}/?token={TOKEN}")
+        page.wait_for_selector(f'tr[data-id="{run_id}"] .badge.failed')
+        assert XSS in page.inner_text(f'tr[data-id="{run_id}"]')  # the name, as text
+        page.goto(f"{server.url}/#/runs/{run_id}")
+        page.wait_for_selector("#run-error:not([hidden])")
+        assert XSS in page.inner_text("#run-title")
+        assert page.inner_text("#run-input") == f"Do it {XSS}"
+        assert page.inner_text("#plan") == f"1. Look up {XSS}\n2. Fail with {XSS}"
+        tool = page.locator(".timeline > .item.tool", has_text="lookup")
+        assert json.dumps(XSS) in tool.inner_text()  # the arguments, as JSON text
+        assert f"{XSS}: a compiler-based UI framework" in tool.locator(".result").inner_text()
+        assert XSS in page.inner_text("#run-error")
+        shot(page, "run-markup-as-text")
+        assert page.evaluate("window.__pwned") is None
+        made = page.evaluate("document.querySelectorAll('main img, main script').length")
+        assert made == 0
+    finally:
+        context.close()
+        server.stop()
+    assert problems == []
+
+
+def test_a_browser_without_a_session_signs_in_through_the_form(
+    browser: Any, server: Server
+) -> None:
+    """The sign-in page loads whole (its stylesheet too: no other 401 than the page's own),
+    and the form signs in. Before, the stylesheet needed the session the page was there to
+    get, so the page showed unstyled."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    errors: list[str] = []
+    failed: list[str] = []
+    try:
+        page = context.new_page()
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("response", lambda r: failed.append(r.url) if r.status >= 400 else None)
+        page.goto(f"{server.url}/")
+        page.wait_for_selector("form input#token")
+        assert page.evaluate("getComputedStyle(document.body).display") == "grid"  # styled
+        shot(page, "sign-in")
+        page.fill("#token", TOKEN)
+        page.click("form button")
+        page.wait_for_selector("#list-view:not([hidden])")
+        assert page.url == f"{server.url}/"
+    finally:
+        context.close()
+    assert failed == [f"{server.url}/"]  # the sign-in page itself answers 401
+    assert len(errors) == 1 and "401" in errors[0]
+
+
+def test_a_tokenless_server_takes_changes_from_its_own_page_only(
+    browser: Any, tmp_path: Path
+) -> None:
+    """In a real browser: the viewer of a tokenless server starts and approves runs (its
+    requests carry its own Origin), while another origin's page posting a no-cors fetch to
+    it is refused, so no run starts."""
+    server = Server(app(agents(), token=None, database_url=str(tmp_path / "exo.db")))
+    other = _attacker_site()
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    try:
+        page = context.new_page()
+        page.goto(f"{server.url}/")
+        page.wait_for_selector("#list-view:not([hidden])")
+        page.select_option("#new-agent", "plain")
+        page.fill("#new-input", "hello from the page")
+        page.click("#new-run button")
+        page.wait_for_selector("#run-status.completed")
+        assert page.inner_text("#output") == "Answer to: hello from the page"
+        # A page of another origin: another site on loopback (so the browser's private
+        # network rules, which block public pages, do not apply), e.g. another dev server.
+        attacker = context.new_page()
+        attacker.goto(f"http://127.0.0.1:{other.server_port}/")
+        sent = attacker.evaluate(
+            """url => fetch(url + "/runs", {method: "POST", mode: "no-cors",
+                 headers: {"Content-Type": "text/plain"},
+                 body: JSON.stringify({agent: "plain", input: "pwned"})}).then(r => r.type)""",
+            server.url,
+        )
+        assert sent == "opaque"  # it reached the server (the browser hides the answer)
+        metrics = httpx2.get(f"{server.url}/metrics").text
+        assert 'exo_http_errors_total{status="403"} 1' in metrics  # refused: cross_origin
+        runs = httpx2.get(f"{server.url}/runs").json()["data"]
+        assert [run["input"] for run in runs] == ["hello from the page"]
+    finally:
+        context.close()
+        server.stop()
+        other.shutdown()
+        other.server_close()
+
+
+def _attacker_site() -> http.server.ThreadingHTTPServer:
+    """A plain page on another loopback port (no CSP: its script may fetch anywhere)."""
+
+    class Page(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = b"<!doctype html><p>another site</p>"
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    site = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Page)
+    threading.Thread(target=site.serve_forever, daemon=True).start()
+    return site

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+import struct
 import time
 from typing import Any
 
@@ -76,3 +77,31 @@ def test_leaving_a_whole_response_cancels_its_run(served: Served, path: str) -> 
     # the connection is closed: the client left before any answer
     assert blocker.cancelled.wait(10), "the run went on after its client left"
     assert settle(served, baseline) <= baseline
+
+
+@pytest.mark.parametrize("abort", [False, True], ids=["close", "reset"])
+@pytest.mark.parametrize("path", list(BODIES))
+def test_a_client_that_never_reads_a_byte_and_leaves_cancels_the_run(
+    served: Served, path: str, abort: bool
+) -> None:
+    """Streamed, but the client reads nothing and hangs up (a FIN, or an RST as a crashed
+    client or a proxy timeout sends): the run is cancelled and no task is left."""
+    blocker = served.blocker
+    blocker.reset()
+    warm = {"model": "weather", "messages": [{"role": "user", "content": "Hi"}], "stream": True}
+    assert "[DONE]" in httpx.post(f"{served.url}/v1/chat/completions", json=warm).text
+    baseline = settle(served, served.server.tasks())
+    body = json.dumps(BODIES[path]).encode()
+    host, port = served.server.server.servers[0].sockets[0].getsockname()[:2]
+    with socket.create_connection((host, port), timeout=30) as sock:
+        head = (
+            f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n"
+        )
+        sock.sendall(head.encode() + body)
+        assert blocker.started.wait(10), "the tool never started"
+        if abort:  # close with an RST, not a FIN
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    assert blocker.cancelled.wait(10), "the run went on after its client left"
+    assert settle(served, baseline) <= baseline
+    assert served.hub.stream_clients == 0

@@ -15,7 +15,6 @@ from contextlib import aclosing
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
-from sse_starlette import EventSourceResponse
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -115,7 +114,7 @@ async def chat_completion(hub: Hub, request: Request) -> Response:
     if body.stream:
         usage = body.stream_options is not None and body.stream_options.include_usage
         chunks = _chunks(completion_id, body.model, events, include_usage=usage)
-        return EventSourceResponse(chunks)
+        return hub.stream(chunks)
     return await unless_disconnected(request, _whole(hub, completion_id, body.model, events))
 
 

@@ -8,12 +8,18 @@ exception becomes a 500 with a generic message (logged on the server, never sent
 
 from __future__ import annotations
 
-import json
+import logging
+import math
+from collections.abc import AsyncIterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import pydantic_core
+from sse_starlette import EventSourceResponse
+from sse_starlette.sse import SendTimeoutError
 from starlette.requests import Request
 from starlette.responses import JSONResponse
+from starlette.types import Receive, Scope, Send
 
 from exo.agent import Agent
 from exo.memory import Memory
@@ -24,7 +30,99 @@ if TYPE_CHECKING:
     from exo.serve._live import LiveRun
     from exo.serve._store import RunStore
 
-__all__ = ["BodyTooLarge", "Hub", "Metrics", "ServeError", "error_response"]
+__all__ = [
+    "DEFAULT_SEND_TIMEOUT",
+    "BodyTooLarge",
+    "EventStream",
+    "Hub",
+    "Metrics",
+    "ServeError",
+    "error_response",
+    "parse_json",
+    "read_json",
+    "shown",
+]
+
+
+log = logging.getLogger("exo.serve")
+
+DEFAULT_SEND_TIMEOUT = 60.0
+"""Seconds an event stream waits for a client that reads nothing before it ends the stream."""
+
+_STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+
+class EventStream(EventSourceResponse):
+    """The server-sent event stream of every route, configured one way.
+
+    * a comment line every 15 seconds, so a proxy or client does not close a stream that is
+      quiet while a tool runs (SSE parsers, the ``openai`` SDK's too, skip comments);
+    * ``Cache-Control: no-cache`` and ``X-Accel-Buffering: no`` (nginx must not buffer);
+    * a client that stops reading but keeps its connection open cannot hold its run forever:
+      a send that waits more than ``send_timeout`` seconds ends the stream, which closes its
+      generator (and so cancels a run the stream drives), as a disconnect does. Memory stays
+      bounded meanwhile: uvicorn waits for the socket to drain before it takes more.
+
+    Args:
+        content: The events.
+        send_timeout: Seconds one send may wait for the client (``Hub.send_timeout``).
+    """
+
+    def __init__(self, content: AsyncIterable[Any], *, send_timeout: float) -> None:
+        super().__init__(content, ping=15, headers=_STREAM_HEADERS, send_timeout=send_timeout)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        except* SendTimeoutError:
+            log.info(
+                "exo serve: %s: the client read nothing for %ss", scope["path"], self.send_timeout
+            )
+
+
+def shown(value: object, limit: int = 80) -> str:
+    """``repr(value)`` cut to ``limit`` characters, for echoing a client's value in an error
+    (a 4 MiB "agent name" is not sent back whole)."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 5]}...{text[-1]}"
+
+
+def parse_json(raw: bytes) -> Any:
+    """A request body parsed as strict JSON, safe to echo back as JSON.
+
+    pydantic-core's parser, not :mod:`json`: it stops at a nesting depth (``json.loads``
+    recurses until ``RecursionError``, a 500) and refuses ``NaN``/``Infinity``, which
+    Python's parser takes. A number too large for a float (``1e400``) parses as infinity, so
+    it is refused too: a non-finite value echoed in a response would make that response fail.
+
+    Raises:
+        ValueError: the body is not JSON, or holds a number out of range (the message says).
+    """
+    data = pydantic_core.from_json(raw, allow_inf_nan=False)
+    stack: list[Any] = [data]
+    while stack:  # iterative: the parser bounded the depth, this must not recurse either
+        value = stack.pop()
+        if type(value) is float and not math.isfinite(value):
+            raise ValueError("a number is out of range")
+        if type(value) is dict:
+            stack.extend(value.values())
+        elif type(value) is list:
+            stack.extend(value)
+    return data
+
+
+def read_json(raw: bytes) -> Any:
+    """:func:`parse_json`, failing as a 400 in the OpenAI error shape.
+
+    Raises:
+        ServeError: 400 when the body is not valid JSON.
+    """
+    try:
+        return parse_json(raw)
+    except ValueError as exc:
+        raise ServeError(
+            400, f"the request body is not valid JSON ({exc})", code="invalid_json"
+        ) from None
 
 
 def error_response(
@@ -146,6 +244,7 @@ class Hub:
         live: Runs of this process that are running or paused, by run id.
         metrics: The counters of ``GET /metrics``.
         max_body_bytes: The largest request body accepted.
+        send_timeout: Seconds an event stream waits for a client that reads nothing.
         stream_clients: Event streams open right now.
     """
 
@@ -157,6 +256,7 @@ class Hub:
         memory: Memory | None,
         store: RunStore,
         max_body_bytes: int,
+        send_timeout: float = DEFAULT_SEND_TIMEOUT,
     ) -> None:
         self.agents = agents
         self.runner = runner
@@ -165,7 +265,12 @@ class Hub:
         self.live: dict[str, LiveRun] = {}
         self.metrics = Metrics()
         self.max_body_bytes = max_body_bytes
+        self.send_timeout = send_timeout
         self.stream_clients = 0
+
+    def stream(self, content: AsyncIterable[Any]) -> EventStream:
+        """The event stream response of ``content`` (see :class:`EventStream`)."""
+        return EventStream(content, send_timeout=self.send_timeout)
 
     def error(self, status: int, message: str, type: str, code: str | None = None) -> JSONResponse:
         """An error response in the OpenAI shape (and count it)."""
@@ -183,7 +288,7 @@ class Hub:
             known = ", ".join(sorted(self.agents))
             raise ServeError(
                 404,
-                f"no agent named {name!r} is served here (served: {known})",
+                f"no agent named {shown(name)} is served here (served: {known})",
                 "invalid_request_error",
                 "agent_not_found",
                 param=param,
@@ -196,11 +301,7 @@ class Hub:
         Raises:
             ServeError: 400 when the body is not a JSON object; BodyTooLarge (413).
         """
-        raw = await request.body()
-        try:
-            data = json.loads(raw)
-        except (ValueError, UnicodeDecodeError):
-            raise ServeError(400, "the request body is not valid JSON") from None
+        data = read_json(await request.body())
         if not isinstance(data, dict):
             raise ServeError(400, "the request body must be a JSON object")
         return data

@@ -77,6 +77,9 @@ class LiveRun:
         self.record = record
         self.log: list[tuple[int, str]] = log or []
         self.task: asyncio.Task[None] | None = None
+        self.lock = asyncio.Lock()
+        """Held by whatever changes the run from outside (start, approve, cancel): one at a
+        time, so a cancel never lands between an approval's check and its start."""
         self._recorded = len(self.log)
         self._changed = asyncio.Event()
 

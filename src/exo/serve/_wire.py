@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Sequence
+from collections.abc import AsyncIterable, Awaitable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import pydantic_core
@@ -22,6 +22,7 @@ from starlette.responses import JSONResponse, Response
 from exo.agent import Agent
 from exo.errors import ConfigError, ExoError, ModelError, PlanningError
 from exo.models.base import FINAL_RESULT
+from exo.serve._hub import ServeError, parse_json, shown
 from exo.serve._schema import schema_type
 from exo.types import AssistantMessage, ContentBlock, ImageBlock, RunResult, TextBlock
 
@@ -47,9 +48,6 @@ __all__ = [
 log = logging.getLogger("exo.serve")
 M = TypeVar("M", bound=BaseModel)
 
-SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-"""Headers of every event stream (``X-Accel-Buffering``: nginx must not buffer events)."""
-
 
 class Hub(Protocol):
     """What the wire formats use of the server's hub (``exo.serve._hub.Hub`` has it all)."""
@@ -57,6 +55,8 @@ class Hub(Protocol):
     agents: dict[str, Agent[Any]]
     runner: Runner
     memory: Memory | None
+
+    def stream(self, content: AsyncIterable[Any]) -> Response: ...
 
     def error(
         self, status: int, message: str, type: str, code: str | None = None
@@ -86,14 +86,17 @@ async def parse_body(request: Request, model: type[M]) -> M:
     Raises:
         BadRequest: it is not JSON, or not of the request's shape (the first error named).
     """
-    body = await request.body()
+    try:  # strict JSON first (depth-bounded, finite numbers): see parse_json
+        data = parse_json(await request.body())
+    except ValueError as exc:
+        raise BadRequest(
+            f"the request body is not valid JSON ({exc})", code="invalid_json"
+        ) from None
     try:
-        return model.model_validate_json(body)
+        return model.model_validate(data)
     except ValidationError as exc:
         first = exc.errors(include_url=False)[0]
         where = ".".join(str(p) for p in first["loc"]) or None
-        if first["type"] == "json_invalid":
-            raise BadRequest("the request body is not valid JSON", code="invalid_json") from None
         message = f"{where}: {first['msg']}" if where else str(first["msg"])
         raise BadRequest(message, param=where) from None
 
@@ -122,7 +125,7 @@ def find_agent(hub: Hub, name: str) -> Agent[Any]:
     if agent is None:
         served = ", ".join(sorted(hub.agents)) or "none"
         raise NotFound(
-            f"no agent named {name!r} is served here (served: {served})",
+            f"no agent named {shown(name)} is served here (served: {served})",
             code="model_not_found",
         )
     return agent
@@ -259,6 +262,8 @@ def error_of(exc: BaseException) -> tuple[int, str, str, str | None]:
     exo's own errors say what failed and what to do, and never hold a key, so their message
     is sent; anything else is logged here with its traceback and reported without details.
     """
+    if isinstance(exc, ServeError):  # the guard's (413 for a body that grew too large)
+        return exc.status, exc.message, exc.type, exc.code
     if isinstance(exc, BadRequest):
         return 400, str(exc), "invalid_request_error", exc.code
     if isinstance(exc, NotFound):

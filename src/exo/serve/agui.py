@@ -60,7 +60,6 @@ from ag_ui.core import (
     UserMessage as AguiUser,
 )
 from ag_ui.encoder import EventEncoder
-from sse_starlette import EventSourceResponse
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
@@ -118,7 +117,7 @@ def routes(hub: Hub) -> list[BaseRoute]:
         encoder = EventEncoder(accept=request.headers.get("accept", ""))
         options = RunOptions(messages=history, stream=True, detailed=True)
         stream = AguiStream(body, encoder)
-        return EventSourceResponse(stream.run(hub.runner.events(agent, task, options)))
+        return hub.stream(stream.run(hub.runner.events(agent, task, options)))
 
     return [Route("/agui/{agent}", agui, methods=["POST"])]
 

@@ -32,8 +32,8 @@ from exo.errors import ConfigError
 from exo.memory import Memory, default_memory_path, resolve_memory
 from exo.runner import Runner
 from exo.serve import runs
-from exo.serve._guard import Guard
-from exo.serve._hub import Hub, ServeError, error_response
+from exo.serve._guard import Guard, install_log_redaction
+from exo.serve._hub import DEFAULT_SEND_TIMEOUT, Hub, ServeError, error_response
 from exo.serve._store import RunStore, open_store
 
 __all__ = ["DEFAULT_MAX_BODY_BYTES", "app"]
@@ -51,6 +51,7 @@ def app(
     database_url: str | None = None,
     cors_origins: Sequence[str] | None = None,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    stream_send_timeout: float = DEFAULT_SEND_TIMEOUT,
     runner: Runner | None = None,
     store: RunStore | None = None,
 ) -> Starlette:
@@ -65,6 +66,8 @@ def app(
             file of exo's memory, ``$EXO_HOME/memory.db`` or ``~/.exo/memory.db``).
         cors_origins: Origins allowed to call the API from a browser (default: none; CORS off).
         max_body_bytes: The largest request body accepted (413 beyond).
+        stream_send_timeout: Seconds an event stream waits for a client that reads nothing
+            (its socket full) before it ends the stream, cancelling a run the stream drives.
         runner: The runner for every run (default: a new :class:`~exo.Runner`).
         store: Where runs are recorded (default: the database of ``database_url``).
 
@@ -97,8 +100,10 @@ def app(
         memory=memory,
         store=store or open_store(database_url),
         max_body_bytes=max_body_bytes,
+        send_timeout=_positive(stream_send_timeout),
     )
     middleware = _middleware(hub, token, cors_origins)
+    install_log_redaction()  # /?token=... must not land in uvicorn's access log
     application = Starlette(
         routes=_routes(hub),
         middleware=middleware,
@@ -109,10 +114,19 @@ def app(
     return application
 
 
+def _positive(seconds: object) -> float:
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not seconds > 0:
+        raise ConfigError(
+            f"stream_send_timeout must be a positive number of seconds, got {seconds!r}",
+            parameter="stream_send_timeout",
+        )
+    return float(seconds)
+
+
 def _middleware(
     hub: Hub, token: str | None, cors_origins: Sequence[str] | None
 ) -> list[Middleware]:
-    middleware = [Middleware(Guard, hub=hub, token=token)]
+    middleware = [Middleware(Guard, hub=hub, token=token, cors_origins=cors_origins or ())]
     if cors_origins:  # outside the guard: a preflight carries no credentials
         cors = Middleware(
             CORSMiddleware,
@@ -185,14 +199,9 @@ def _wire_routes(hub: Hub) -> list[BaseRoute]:
     return found
 
 
-# The page runs no third-party code and loads nothing from elsewhere: say so to the browser.
-_PAGE_HEADERS = {
-    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; "
-    "frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-    "Cache-Control": "no-store",
-}
+# The page runs no third-party code and loads nothing from elsewhere: the guard's
+# Content-Security-Policy (on every response) says so to the browser.
+_PAGE_HEADERS = {"Cache-Control": "no-store"}
 
 
 def _handlers(hub: Hub) -> dict[Any, Any]:

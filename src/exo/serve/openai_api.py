@@ -24,7 +24,6 @@ from contextlib import aclosing
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
-from sse_starlette import EventSourceResponse
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -192,7 +191,7 @@ async def _responses(hub: Hub, request: Request, remembering: Remembering) -> Re
     )
     events = hub.runner.events(agent, task, options)
     if body.stream:
-        return EventSourceResponse(_stream(builder, events))
+        return hub.stream(_stream(builder, events))
     return await unless_disconnected(request, _whole(hub, builder, events))
 
 

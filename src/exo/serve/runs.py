@@ -15,13 +15,15 @@ A run goes on when its client leaves (``POST /runs`` is fire-and-follow); cancel
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import re
 import secrets
 from collections.abc import AsyncIterator
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
-from sse_starlette import EventSourceResponse, ServerSentEvent
+from sse_starlette import ServerSentEvent
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -29,7 +31,7 @@ from starlette.routing import BaseRoute, Route
 from exo import _resume
 from exo._options import check_input
 from exo.errors import ConfigError
-from exo.serve._hub import Hub, ServeError
+from exo.serve._hub import Hub, ServeError, shown
 from exo.serve._live import LiveRun, now
 from exo.serve._store import RunRecord
 from exo.types import DETAILED_ONLY, ContentBlock
@@ -122,13 +124,19 @@ def _view(hub: Hub, record: RunRecord) -> dict[str, Any]:
     }
 
 
+_RUN_ID = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
+"""What a run id can look like (this server makes ``run_`` + 24 hex digits)."""
+
+
 async def _record(hub: Hub, run_id: str) -> RunRecord:
     live = hub.live.get(run_id)
     if live is not None:
         return live.record
-    record = await hub.store.get(run_id)
+    # An id from the URL reaches the database only if it could be one: a NUL or a lone
+    # surrogate is an error of PostgreSQL's driver (a 500), not a run that is not there.
+    record = await hub.store.get(run_id) if _RUN_ID.fullmatch(run_id) else None
     if record is None:
-        raise ServeError(404, f"no run with id {run_id!r}", "not_found_error", "run_not_found")
+        raise ServeError(404, f"no run with id {shown(run_id)}", "not_found_error", "run_not_found")
     return record
 
 
@@ -164,35 +172,65 @@ async def _start(hub: Hub, request: Request) -> Response:
         id=f"run_{secrets.token_hex(12)}",
         agent=agent.name,
         status="running",
-        input=body["input"],
+        # The validated task, not the request's value: what is stored and shown is what runs
+        # (a block's unknown fields are not kept).
+        input=task if isinstance(task, str) else _BLOCKS.dump_python(task, mode="json"),
         conversation_id=conversation_id,
         detailed=detailed,
         created_at=stamp,
         updated_at=stamp,
     )
     live = LiveRun(record)
-    live.set_status("running")
-    await hub.store.save(record, live.unrecorded())
-    stream = hub.runner.stream(agent, task, detailed=True, conversation_id=conversation_id)
-    live.start(hub, stream)
+    async with live.lock:  # registered before its first await: a cancel finds it and waits
+        hub.live[record.id] = live
+        live.set_status("running")
+        try:
+            await hub.store.save(record, live.unrecorded())
+        except BaseException:
+            hub.live.pop(record.id, None)
+            raise
+        stream = hub.runner.stream(agent, task, detailed=True, conversation_id=conversation_id)
+        live.start(hub, stream)
     return JSONResponse(_view(hub, record), status_code=202)
+
+
+def _event_number(raw: str) -> int:
+    """The event number a client resumes after (``Last-Event-ID`` or ``?after=``).
+
+    Plain ASCII digits only, at most 15 (``int()`` would take ``-5``, ``1_0``, Arabic-Indic
+    digits, and numbers too large for the database's integers).
+
+    Raises:
+        ServeError: 400 for anything else.
+    """
+    raw = raw.strip()
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 15):
+        raise ServeError(
+            400,
+            f"Last-Event-ID (or ?after=) must be an event number (0 or more), got {shown(raw)}",
+            param="Last-Event-ID",
+        )
+    return int(raw)
+
+
+async def _live(hub: Hub, record: RunRecord) -> LiveRun | None:
+    """The live copy of a run: the one this process runs, or, for a run paused before a
+    restart, one registered now (every request then shares it and its lock)."""
+    live = hub.live.get(record.id)
+    if live is None and record.status == "paused":
+        events = await hub.store.events(record.id)
+        live = hub.live.setdefault(record.id, LiveRun(record, events))
+    return live
 
 
 async def _events(hub: Hub, request: Request) -> Response:
     run_id = request.path_params["run_id"]
     record = await _record(hub, run_id)
     raw = request.headers.get("last-event-id") or request.query_params.get("after") or "0"
-    try:
-        after = int(raw)
-    except ValueError:
-        raise ServeError(
-            400, "Last-Event-ID must be an event number", param="Last-Event-ID"
-        ) from None
+    after = _event_number(raw)
     flag = request.query_params.get("detailed")
     detailed = record.detailed if flag is None else flag.lower() in ("1", "true", "yes")
-    live = hub.live.get(run_id)
-    if live is None and record.status == "paused":  # paused before a restart: follow it here
-        live = hub.live.setdefault(run_id, LiveRun(record, await hub.store.events(run_id)))
+    live = await _live(hub, record)  # paused before a restart: followed here
     if live is None:
         past = await hub.store.events(run_id, after)
         if not past:  # over, and nothing after the client's last event: stop reconnecting
@@ -210,9 +248,7 @@ def _sse(hub: Hub, lines: AsyncIterator[tuple[int, str]]) -> Response:
         finally:
             hub.stream_clients -= 1
 
-    return EventSourceResponse(
-        stream(), ping=15, headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-    )
+    return hub.stream(stream())
 
 
 def _wanted(data: str, detailed: bool) -> bool:
@@ -244,51 +280,55 @@ async def _follow(live: LiveRun, after: int, detailed: bool) -> AsyncIterator[tu
 
 async def _cancel(hub: Hub, run_id: str) -> Response:
     record = await _record(hub, run_id)
-    live = hub.live.get(run_id)
-    if record.terminal or (live is None and record.status != "paused"):
-        raise ServeError(
-            409,
-            f"run {run_id!r} is {record.status}; only a running or paused run can be cancelled",
-            code="run_not_active",
-        )
-    if live is not None and live.task is not None and not live.task.done():
-        if record.status == "running":
-            live.task.cancel()
-        await asyncio.wait([live.task])  # a pausing run finishes recording its pause first
-    if live is None or live.record.status == "paused":  # nothing runs: only the record changes
-        live = live or LiveRun(record, await hub.store.events(run_id))
-        live.set_status("cancelled", {"message": "the run was cancelled", "type": "cancelled"})
-        live.record.state = None
-        await hub.store.save(live.record, live.unrecorded())
-        hub.live.pop(run_id, None)
+    live = await _live(hub, record)
+    async with _held(live):
+        if live is None or live.record.terminal:
+            status = (live.record if live is not None else record).status
+            raise ServeError(
+                409,
+                f"run {run_id!r} is {status}; only a running or paused run can be cancelled",
+                code="run_not_active",
+            )
+        task = live.task
+        if task is not None and not task.done():
+            if live.record.status == "running":
+                task.cancel()
+            await asyncio.wait([task])  # a pausing run finishes recording its pause first
+        if live.record.status == "paused":  # nothing runs: only the record changes
+            live.set_status("cancelled", {"message": "the run was cancelled", "type": "cancelled"})
+            live.record.state = None
+            await hub.store.save(live.record, live.unrecorded())
+            hub.live.pop(run_id, None)
     return JSONResponse(_view(hub, live.record))
+
+
+def _held(live: LiveRun | None) -> contextlib.AbstractAsyncContextManager[Any]:
+    return live.lock if live is not None else contextlib.nullcontext()
 
 
 async def _approve(hub: Hub, request: Request) -> Response:
     run_id = request.path_params["run_id"]
     body = await hub.body(request)
-    record = await _record(hub, run_id)
-    if record.status != "paused" or record.state is None:
-        raise ServeError(
-            409,
-            f"run {run_id!r} is {record.status}, not paused for approval",
-            code="run_not_paused",
+    live = await _live(hub, await _record(hub, run_id))
+    async with _held(live):  # the check, the record and the start, with no cancel between
+        record = live.record if live is not None else await _record(hub, run_id)
+        if live is None or record.status != "paused" or record.state is None:
+            raise ServeError(
+                409,
+                f"run {run_id!r} is {record.status}, not paused for approval",
+                code="run_not_paused",
+            )
+        agent = hub.agent(record.agent)
+        approvals, plan = body.get("approvals"), body.get("plan")
+        try:  # every mistake is a ConfigError here, before anything runs
+            _resume.restore(agent, record.state, approvals, plan)
+        except ConfigError as exc:
+            raise ServeError(400, exc.message, param=exc.parameter or "approvals") from None
+        state, record.state = record.state, None
+        live.set_status("running")
+        await hub.store.save(record, live.unrecorded())
+        stream = hub.runner.stream(
+            agent, resume=state, approvals=approvals, plan=plan, detailed=True
         )
-    agent = hub.agent(record.agent)
-    approvals, plan = body.get("approvals"), body.get("plan")
-    try:  # every mistake is a ConfigError here, before anything runs
-        _resume.restore(agent, record.state, approvals, plan)
-    except ConfigError as exc:
-        raise ServeError(400, exc.message, param=exc.parameter or "approvals") from None
-    live = hub.live.get(run_id) or LiveRun(record, await hub.store.events(run_id))
-    live = hub.live.setdefault(run_id, live)  # two answers at once: the second one sees it
-    if live.record.status != "paused":  # answered meanwhile by another request
-        raise ServeError(
-            409, f"run {run_id!r} is already {live.record.status}", code="run_not_paused"
-        )
-    state, live.record.state = live.record.state, None
-    live.set_status("running")
-    await hub.store.save(live.record, live.unrecorded())
-    stream = hub.runner.stream(agent, resume=state, approvals=approvals, plan=plan, detailed=True)
-    live.start(hub, stream)
-    return JSONResponse(_view(hub, live.record), status_code=202)
+        live.start(hub, stream)
+    return JSONResponse(_view(hub, record), status_code=202)
