@@ -200,7 +200,7 @@ class Connection:
             raise ToolError(
                 f"MCP server {server.name!r}: the call of {remote!r} failed ({reason(exc)})"
             ) from exc
-        return convert_result(result, tool=remote)
+        return convert_result(result, tool=remote, max_chars=server.max_result_chars)
 
 
 class _Watched:
