@@ -6,12 +6,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from mcp_helpers import result_of
 
 from exo.errors import ConfigError, ToolsetError
 from exo.mcp import MCPServerStdio
 from exo.mcp._names import tool_names
-
-from mcp_helpers import result_of
 
 HOSTILE = str(Path(__file__).resolve().parent / "mcp_hostile.py")
 
