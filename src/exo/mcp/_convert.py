@@ -62,7 +62,7 @@ def _capped(blocks: list[Block], max_chars: int) -> list[Block]:
     """``blocks`` with at most ``max_chars`` characters of text and data in all."""
     left, kept = max_chars, []
     for block in blocks:
-        size = len(block.text) if isinstance(block, TextBlock) else len(block.data)
+        size = len(block.text) if isinstance(block, TextBlock) else len(block.data or "")
         if size <= left:
             left -= size
             kept.append(block)

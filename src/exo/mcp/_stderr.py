@@ -16,7 +16,7 @@ import sys
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import IO, Any
+from typing import Any, TextIO
 
 __all__ = ["StderrTail", "StdioServerFailed", "stdio_transport"]
 
@@ -35,7 +35,7 @@ class StderrTail:
 
     def __init__(self) -> None:
         read_fd, write_fd = os.pipe()
-        self.writer: IO[str] = os.fdopen(write_fd, "w")
+        self.writer: TextIO = os.fdopen(write_fd, "w")
         self._reader = os.fdopen(read_fd, "rb", buffering=0)
         self._tail = bytearray()
         self._thread = threading.Thread(target=self._pump, name="exo.mcp stderr", daemon=True)
