@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import sys
+import weakref
 from pathlib import Path
 
 import pytest
 from mcp_helpers import result_of
 
+from conftest import SERVERS
+from exo import Agent, ToolResult, run, tool
 from exo.errors import ConfigError, ToolsetError
 from exo.mcp import MCPServerStdio
 from exo.mcp._names import tool_names
+from exo.testing import ScriptedModel, call
+from exo.types import text_of
 
 HOSTILE = str(Path(__file__).resolve().parent / "mcp_hostile.py")
 
@@ -66,8 +73,7 @@ async def test_a_huge_image_becomes_a_note_not_a_block() -> None:
         tools = {t.name: t for t in await server.list_tools()}
         out = await tools["big_picture"].invoke({})
     assert out.value == "[image/png data not shown: \n[cut: this part of the result has " + (
-        "400,000 characters; the MCP server's max_result_chars keeps 100,000 for the whole "
-        "result]]"
+        "400,000 characters; the MCP server's max_result_chars keeps 100,000 for the whole result]]"
     )
 
 
@@ -75,3 +81,27 @@ def test_max_result_chars_must_be_a_positive_integer() -> None:
     for bad in (0, -1, 1.5, True, "10"):
         with pytest.raises(ConfigError, match="max_result_chars"):
             hostile("many", "0", max_result_chars=bad)
+
+
+def test_run_sync_again_and_again_keeps_no_ended_loop_alive() -> None:
+    # Each run.sync is an event loop of its own; a connection kept per ended loop would
+    # keep that loop, its session and its streams in memory for the program's life.
+    server = MCPServerStdio(sys.executable, [SERVERS], prefix="t")
+    loops: list[weakref.ref[asyncio.AbstractEventLoop]] = []
+
+    @tool
+    async def note_loop() -> str:
+        """Record the run's event loop."""
+        loops.append(weakref.ref(asyncio.get_running_loop()))
+        return "ok"
+
+    agent = Agent(name="a", model="test:x", tools=[server, note_loop])
+    for i in range(3):
+        script = [call("note_loop", {}), call("t_add", {"a": i, "b": 1}), "done"]
+        result = run.sync(agent, "go", provider=ScriptedModel(script))
+        results = [m for m in result.messages if isinstance(m, ToolResult)]
+        assert [text_of(m.content) for m in results] == ["ok", f'{{"result": {i + 1}}}']
+    gc.collect()
+    assert not server._connections
+    # the last run's loop may stay referenced by the bound-agent cache until the next run
+    assert sum(ref() is not None for ref in loops) <= 1

@@ -89,6 +89,19 @@ class Connection:
                 )
         finally:
             self.lost = self.lost or "the connection to it was closed"
+            self._forget()
+
+    def _forget(self) -> None:
+        """Leave the server's table of connections (if still in it).
+
+        The table is keyed weakly by event loop, but this connection refers to its loop (its
+        futures and tasks do), so the entry would keep every ended loop alive: one for each
+        ``run.sync`` call of a program.
+        """
+        connections = self.server._connections
+        for loop, connection in list(connections.items()):
+            if connection is self:
+                del connections[loop]
 
     def close(self) -> None:
         """Tell the owner to leave the session and the transport."""
