@@ -3,14 +3,18 @@
 ``python mcp_hostile.py die`` writes a reason to stderr and exits before speaking MCP;
 ``python mcp_hostile.py many N`` lists N tools whose names all collide once sanitised
 (``ns.tool0``... and ``ns_tool0``...) and a ``big`` tool whose result is SIZE characters
-(``--big SIZE``), and a ``picture`` tool returning an image of that many bytes.
+(``--big SIZE``), and a ``picture`` tool returning an image of that many bytes;
+``python mcp_hostile.py workers PIDFILE`` starts a worker process first (its pid in PIDFILE),
+which outlives the server unless someone ends it.
 """
 
 from __future__ import annotations
 
 import base64
+import subprocess
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 from mcp.server.mcpserver import Image, MCPServer
 
@@ -42,6 +46,12 @@ def build(count: int, big: int) -> MCPServer:
 
 
 if __name__ == "__main__":
+    if sys.argv[1] == "workers":  # start a worker (a grandchild of the client), then serve
+        worker = subprocess.Popen(
+            ["sleep", "300"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL
+        )
+        Path(sys.argv[2]).write_text(str(worker.pid))
+        build(0, 10).run()
     if sys.argv[1] == "die":
         sys.stderr.write("hostile: cannot read /etc/hostile.toml (no such file)\n")
         sys.exit(3)

@@ -105,3 +105,26 @@ def test_run_sync_again_and_again_keeps_no_ended_loop_alive() -> None:
     assert not server._connections
     # the last run's loop may stay referenced by the bound-agent cache until the next run
     assert sum(ref() is not None for ref in loops) <= 1
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie no one reaped, e.g. in a container, does not)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads /proc (Linux)")
+async def test_workers_a_server_started_do_not_outlive_it(tmp_path: Path) -> None:
+    pidfile = tmp_path / "worker.pid"
+    async with hostile("workers", str(pidfile)) as server:
+        assert [t.name for t in await server.list_tools()] == ["big_result", "big_picture"]
+        worker = int(pidfile.read_text())
+        assert _alive(worker)
+    for _ in range(200):  # SIGTERM is delivered at once; give the kernel a moment
+        if not _alive(worker):
+            break
+        await asyncio.sleep(0.05)
+    assert not _alive(worker)

@@ -1,4 +1,13 @@
-"""A stdio server's error output: passed on to ours, and its tail kept for error messages.
+"""The stdio transport around the SDK's: the server's error output, and its leftovers.
+
+**Leftovers.** The SDK starts the server in a process group of its own and kills that group
+only when the server outlives its grace period after stdin closes. A server that exits on
+time but started workers (a wrapper script, ``npx`` and its node, a pool) leaves them
+running. After the transport closes, the group's survivors get SIGTERM, then SIGKILL two
+seconds later if still there. The server is told apart from other children by its stderr,
+which is this module's pipe (Linux, through ``/proc``; elsewhere the SDK's behaviour stays).
+
+**Error output.**
 
 The SDK hands the child ``sys.stderr`` by default, so a server that dies at startup leaves
 the user with "Connection closed" and its reason scrolled somewhere else in the terminal (or
@@ -12,10 +21,12 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import sys
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any, TextIO
 
 __all__ = ["StderrTail", "StdioServerFailed", "stdio_transport"]
@@ -24,6 +35,7 @@ TAIL_BYTES = 2048
 """How much of the server's last error output an error message quotes."""
 
 _JOIN_TIMEOUT = 2.0  # seconds to wait for the pipe's end (a grandchild may hold it open)
+_KILL_AFTER = 2.0  # seconds between SIGTERM and SIGKILL for a server's leftover processes
 
 
 class StdioServerFailed(Exception):
@@ -77,8 +89,10 @@ async def stdio_transport(params: Any) -> AsyncIterator[tuple[Any, Any]]:
     from exo.mcp._connection import reason
 
     tail = StderrTail()
+    group: int | None = None
     try:
         async with stdio_client(params, errlog=tail.writer) as streams:
+            group = _server_pid(tail.writer.fileno())
             tail.spawned()
             yield streams
     except Exception as exc:
@@ -90,3 +104,41 @@ async def stdio_transport(params: Any) -> AsyncIterator[tuple[Any, Any]]:
         ) from exc
     finally:
         tail.spawned()
+        if group is not None:
+            _end_group(group)
+
+
+def _server_pid(stderr_fd: int) -> int | None:
+    """The pid of the child of this process whose stderr is the pipe ``stderr_fd`` writes."""
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return None
+    pipe = f"pipe:[{os.fstat(stderr_fd).st_ino}]"
+    mine = str(os.getpid())
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            parent = (entry / "stat").read_text().rsplit(")", 1)[1].split()[1]
+            if parent == mine and os.readlink(entry / "fd" / "2") == pipe:
+                return int(entry.name)
+        except (OSError, IndexError):
+            continue  # a process that ended meanwhile, or not ours to read
+    return None
+
+
+def _end_group(pgid: int) -> None:
+    """SIGTERM what is left of the server's process group; SIGKILL it 2 s later."""
+    if not _signal_group(pgid, signal.SIGTERM):
+        return  # nothing left: the usual case
+    timer = threading.Timer(_KILL_AFTER, _signal_group, (pgid, signal.SIGKILL))
+    timer.daemon = True
+    timer.start()
+
+
+def _signal_group(pgid: int, sig: int) -> bool:
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
