@@ -49,6 +49,7 @@ class Connection:
 
     def __init__(self, server: MCPServer, loop: asyncio.AbstractEventLoop) -> None:
         self.server = server
+        self._loop = loop
         self.session: Any = None
         self.tools: tuple[Tool, ...] = ()
         self.lost: str | None = None  # why calls can no longer go through, once they cannot
@@ -99,9 +100,8 @@ class Connection:
         ``run.sync`` call of a program.
         """
         connections = self.server._connections
-        for loop, connection in list(connections.items()):
-            if connection is self:
-                del connections[loop]
+        if connections.get(self._loop) is self:
+            del connections[self._loop]
 
     def close(self) -> None:
         """Tell the owner to leave the session and the transport."""
