@@ -250,7 +250,7 @@ class MCPServerStdio(MCPServer):
     def _transport(self) -> AbstractAsyncContextManager[tuple[Any, Any]]:
         from mcp import StdioServerParameters
 
-        from exo.mcp._stderr import stdio_transport
+        from exo.mcp._stdio import stdio_transport
 
         params = StdioServerParameters(
             command=self.command, args=self.args, env=self.env, cwd=self.cwd

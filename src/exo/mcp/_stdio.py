@@ -96,6 +96,9 @@ async def stdio_transport(params: Any) -> AsyncIterator[tuple[Any, Any]]:
             tail.spawned()
             yield streams
     except Exception as exc:
+        if group is not None:  # first, so a leftover holding the pipe does not delay the tail
+            _end_group(group)
+            group = None
         said = await tail.text()
         if not said:
             raise
