@@ -31,8 +31,8 @@ async def test_a_server_that_exits_at_startup_is_a_toolset_error_quoting_its_std
     with pytest.raises(ToolsetError) as caught:
         await server.list_tools()
     message = str(caught.value)
-    assert "could not be connected" in message
-    assert "cannot read /etc/hostile.toml (no such file)" in message
+    assert "could not be connected: MCPError: Connection closed; the server's error " in message
+    assert "output ended with:\nhostile: cannot read /etc/hostile.toml (no such file)" in message
 
 
 async def test_thousands_of_tools_whose_names_collide_once_sanitised() -> None:

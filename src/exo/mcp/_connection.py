@@ -41,6 +41,8 @@ def reason(exc: BaseException) -> str:
     while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
         exc = exc.exceptions[0]
     text = describe(exc)
+    if getattr(exc, "explained", False):  # a message of exo's own, already naming the cause
+        return text
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 

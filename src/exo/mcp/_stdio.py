@@ -41,6 +41,8 @@ _KILL_AFTER = 2.0  # seconds between SIGTERM and SIGKILL for a server's leftover
 class StdioServerFailed(Exception):
     """The connection to a stdio server failed; the message quotes its error output."""
 
+    explained = True  # errors quote the message alone, not this class's name
+
 
 class StderrTail:
     """A pipe for a child's stderr, copied to ours, whose last bytes are kept."""
