@@ -29,10 +29,10 @@ from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from pathlib import Path
 from typing import Any
 
+from mcp import ClientSession, StdioServerParameters, stdio_client
 from mcp.client._memory import InMemoryTransport
 
 from exo.mcp import MCPServer, MCPServerStdio
-from mcp import ClientSession, StdioServerParameters, stdio_client
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 sys.path.insert(0, str(EXAMPLES))

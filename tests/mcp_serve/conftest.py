@@ -24,10 +24,9 @@ import pytest
 
 pytest.importorskip("mcp", reason="needs the mcp extra: pip install 'exo-agents[mcp]'")
 
+from mcp import Client, ClientSession, StdioServerParameters, stdio_client
 from mcp.client.session import ElicitationFnT
 from mcp.client.streamable_http import streamable_http_client
-
-from mcp import Client, ClientSession, StdioServerParameters, stdio_client
 
 ROOT = Path(__file__).resolve().parents[2]
 AGENTS = Path(__file__).resolve().parent / "agents.py"

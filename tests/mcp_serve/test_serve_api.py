@@ -13,6 +13,7 @@ from pathlib import Path
 
 import anyio
 import pytest
+from mcp import Client
 from mcp.client.session import ClientRequestContext
 from mcp.shared.exceptions import MCPError
 from mcp_types import (
@@ -41,7 +42,6 @@ from exo.types import (
     WarningEvent,
     text_of,
 )
-from mcp import Client
 
 from .conftest import AGENTS, EXO, TIMEOUT, server_env
 
