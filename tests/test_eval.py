@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import json
 import math
+import signal
 import struct
+import subprocess
+import sys
+import textwrap
+import time
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +19,8 @@ from typer.testing import CliRunner
 from exo import Agent, ConfigError
 from exo.cli import app
 from exo.eval import (
+    Suite,
+    Task,
     default_variants,
     format_table,
     load_suite,
@@ -136,13 +143,13 @@ async def test_json_shape_and_table() -> None:
     data = json.loads(json.dumps(to_json(measured)))
     assert set(data) == {
         "suite", "model", "planning_model", "repeats", "tasks", "created_at", "variants",
-        "skipped_variants", "trials",
+        "skipped_variants", "interrupted", "trials",
     }  # fmt: skip
     assert data["tasks"] == len(SUITE.tasks) and data["repeats"] == 1
     off = data["variants"][0]
     assert off["name"] == "off" and off["overrides"] == {"planning_enabled": False}
     assert off["successes"] == off["trials"] == len(SUITE.tasks)
-    assert set(off["tokens"]) == {"value", "low", "high"} and off["cost_usd"] is None
+    assert set(off["tokens"]) == {"value", "low", "high"} and off["cost_usd"]["value"] == 0.0
     assert len(data["trials"]) == 2 * len(SUITE.tasks)
     assert set(data["trials"][0]) >= {"variant", "task", "success", "tokens", "seconds", "steps"}
     table = format_table(summarize(measured)).splitlines()
@@ -195,3 +202,106 @@ def test_the_file_tools_stay_inside_the_workspace(tmp_path: Path) -> None:
         tools["read_file"]("../escape.txt")
     assert tools["divide"](1, 0) == "cannot divide by zero"
     assert tools["multiply"](52, 4.0) == 208 and tools["divide"](1, 8) == 0.125
+
+
+def _odd_check(output: str, workdir: Path) -> bool:
+    raise FileNotFoundError(workdir / "answer.txt")
+
+
+def _tools(workdir: Path) -> list[Any]:
+    if (workdir / "poison").exists():
+        raise RuntimeError("this workspace cannot be set up")
+    return []
+
+
+ODD = Suite(
+    name="odd",
+    description="tasks whose own code fails",
+    instructions="Answer.",
+    tasks=(
+        Task(id="raising-check", prompt="Say hi.", check=_odd_check),
+        Task(id="nested-file", prompt="Say hi.", check=says("hi"), files={"a/b/c.txt": "x"}),
+        Task(id="bad-setup", prompt="Say hi.", check=says("hi"), files={"poison": ""}),
+    ),
+    tools=_tools,
+)
+
+
+async def test_a_suites_own_failures_fail_their_trials_not_the_eval() -> None:
+    measured = await run_eval(ODD, AGENT, variants=["off"], repeats=1, provider=_says_hi())
+    by_task = {t.task: t for t in measured.trials}
+    assert not by_task["raising-check"].success
+    assert str(by_task["raising-check"].error).startswith(
+        "the task's check raised FileNotFoundError: "
+    )
+    assert by_task["nested-file"].success and by_task["nested-file"].error is None
+    assert not by_task["bad-setup"].success
+    assert by_task["bad-setup"].error == (
+        "setting the task up failed: RuntimeError: this workspace cannot be set up"
+    )
+    assert by_task["bad-setup"].tokens is None  # no run was made
+
+
+async def test_cost_is_reported_for_priced_runs_and_0_on_test_models() -> None:
+    measured = await run_eval(ODD, AGENT, variants=["off"], repeats=1, provider=_says_hi())
+    ran = [t for t in measured.trials if t.tokens is not None]
+    assert ran and all(t.cost == 0.0 for t in ran)  # result.cost.total is Decimal("0")
+    assert to_json(measured)["variants"][0]["cost_usd"]["value"] == 0.0
+
+
+def _says_hi() -> Any:
+    from exo.testing import FunctionModel
+
+    return FunctionModel(lambda messages, info: "hi")
+
+
+def test_ctrl_c_reports_and_writes_the_trials_done(tmp_path: Path) -> None:
+    # A real SIGINT to a real `exo eval`: the third trial's tool waits to be interrupted.
+    marker = tmp_path / "third-started"
+    (tmp_path / "slow_suite.py").write_text(
+        textwrap.dedent(f"""
+        import asyncio
+        from pathlib import Path
+        from exo.eval import Suite, Task
+        from exo.eval.suite import says
+
+        async def wait() -> str:
+            "Wait."
+            Path({str(marker)!r}).write_text("started")
+            await asyncio.sleep(600)
+            return "late"
+
+        def tools(workdir):
+            return [wait] if (workdir / "slow").exists() else []
+
+        SUITE = Suite(
+            name="slow", description="", instructions="Answer.",
+            tasks=tuple(
+                Task(id=f"t{{i}}", prompt="Say hi.", check=says("hi"),
+                     files={{"slow": ""}} if i == 2 else {{}})
+                for i in range(4)
+            ),
+            tools=tools,
+        )
+        """)
+    )
+    out = tmp_path / "r.json"
+    entry = "from exo._cli_entry import main; main()"
+    command = [sys.executable, "-c", entry, "eval", str(tmp_path / "slow_suite.py")]
+    command += ["--model", "test:m", "--repeats", "1", "--variants", "off", "--json", str(out)]
+    child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        for _ in range(1200):  # up to a minute on a busy machine
+            if marker.exists() or child.poll() is not None:
+                break
+            time.sleep(0.05)
+        assert marker.exists(), child.communicate()[1]
+        child.send_signal(signal.SIGINT)
+        stdout, stderr = child.communicate(timeout=60)
+    finally:
+        child.kill()
+    assert child.returncode == 130, stderr
+    assert "interrupted: reporting the 2 trials done" in stderr
+    assert "(interrupted after 2 trials)" in stdout
+    data = json.loads(out.read_text())
+    assert data["interrupted"] is True and [t["task"] for t in data["trials"]] == ["t0", "t1"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -27,7 +28,7 @@ from exo.plan_cache import (
 )
 from exo.planning import STRING_TEMPLATE
 from exo.testing import ScriptedModel
-from exo.types import PlanCompleteEvent, Usage, UserMessage
+from exo.types import PlanCompleteEvent, Usage, UserMessage, WarningEvent
 
 SRC = Path(exo.__file__).resolve().parents[1]
 PLAN = "1. Look it up\n2. Answer"
@@ -311,3 +312,63 @@ async def test_a_cached_structured_plan_is_tracked_step_by_step() -> None:
     assert [s.title for s in again.plan.checklist] == ["Search for X", "Answer"]
     assert again.plan.checklist == fresh.plan.checklist
     assert again_model.requests[0].messages[-1] == fresh.messages[len(fresh.messages) - 2]
+
+
+class BrokenCache:
+    """A plan cache whose database is down."""
+
+    def __init__(self, *, get: bool = True, put: bool = True) -> None:
+        self.fail_get, self.fail_put = get, put
+
+    def __repr__(self) -> str:
+        return "BrokenCache()"
+
+    async def get(self, key: str) -> str | None:
+        if self.fail_get:
+            raise OSError("connection refused")
+        return None
+
+    async def put(self, key: str, plan: str) -> None:
+        if self.fail_put:
+            raise OSError("disk full")
+
+
+@pytest.mark.parametrize(
+    ("cache", "what"),
+    [
+        (BrokenCache(), "looking the plan up failed"),
+        (BrokenCache(get=False), "storing the plan failed"),
+        (SQLitePlanCache("/proc/no/such/dir/plans.db"), "looking the plan up failed"),
+    ],
+)
+async def test_a_failing_cache_warns_and_the_run_plans_without_it(cache: object, what: str) -> None:
+    provider = model()
+    events = [e async for e in run.stream(planned(cache), "Find X", provider=provider)]
+    warnings = [e for e in events if isinstance(e, WarningEvent)]
+    assert len(warnings) == 1 and warnings[0].code == "plan_cache"
+    assert what in warnings[0].message and "planned without it" in warnings[0].message
+    result = events[-1].result  # type: ignore[union-attr]
+    assert result.status == "completed" and result.plan.text == PLAN
+    assert provider.agents == ["r_planner", "r"]
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("round_", range(3))  # a race: each round is a new chance to lose it
+async def test_many_runs_creating_the_postgres_table_at_once_all_succeed(round_: int) -> None:
+    import asyncpg
+
+    from memory.memory_store import postgres_dsn
+
+    dsn = postgres_dsn()
+    schema = f"exo_plan_race_{uuid.uuid4().hex[:8]}"  # a table of its own: created here
+    conn = await asyncpg.connect(dsn)
+    await conn.execute(f"CREATE SCHEMA {schema}")
+    try:
+        join = "&" if "?" in dsn else "?"
+        url = f"{dsn}{join}search_path={schema}"  # asyncpg sends unknown params as settings
+        caches = [PostgresPlanCache(url) for _ in range(20)]  # as 20 processes would
+        await asyncio.gather(*(c.put(f"k{i}", PLAN) for i, c in enumerate(caches)))
+        assert [await c.get(f"k{i}") for i, c in enumerate(caches)] == [PLAN] * 20
+    finally:
+        await conn.execute(f"DROP SCHEMA {schema} CASCADE")
+        await conn.close()

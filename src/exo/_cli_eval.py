@@ -17,7 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from exo._cli_agents import DEFAULT_MODEL, check_backends, load_agent
 from exo.agent import Agent
 from exo.errors import ConfigError
-from exo.eval.harness import DEFAULT_VARIANTS, EvalRun, Trial, run_eval
+from exo.eval.harness import DEFAULT_VARIANTS, EvalRun, Trial, new_eval, run_trials
 from exo.eval.report import format_table, from_json, summarize, to_json
 from exo.eval.suite import Suite, load_suite
 
@@ -79,6 +79,8 @@ def eval_command(
         for name, reason in measured.skipped.items():
             err.print(f"[yellow]skipped variant {name}:[/] {reason}")
         title = f"exo eval {loaded.name}: {measured.model}, {measured.repeats} runs per task"
+        if measured.interrupted:
+            title += f" (interrupted after {len(measured.trials)} trials)"
         out.print(f"\n{title}\n", markup=False, highlight=False, soft_wrap=True)
         out.print(format_table(summarize(measured)), markup=False, highlight=False, soft_wrap=True)
         if json_out is not None:
@@ -90,6 +92,8 @@ def eval_command(
 
             plot(summarize(measured), plot_out, title=title)
             err.print(f"wrote {plot_out}")
+    if measured.interrupted:
+        raise typer.Exit(130)  # the shell's code for a run stopped by Ctrl-C
 
 
 def _eval_agent(reference: str | None, model: str | None, suite: Suite, steps: int) -> Agent[Any]:
@@ -129,13 +133,15 @@ def _run_with_progress(
             if not err.is_terminal:  # a log, not a live bar: one line per trial
                 err.print(f"[{done}/{total}] {trial.variant} {trial.task} {mark}", markup=False)
 
-        return asyncio.run(
-            run_eval(
-                suite,
-                agent,
-                planning_model=planning_model,
-                variants=variants,
-                repeats=repeats,
-                progress=progress,
-            )
+        measured = new_eval(
+            suite, agent, planning_model=planning_model, variants=variants, repeats=repeats
         )
+        try:
+            asyncio.run(run_trials(measured, suite, agent, progress=progress))
+        except KeyboardInterrupt:  # report (and write) the trials done: they cost money
+            measured.interrupted = True
+            err.print(
+                f"[yellow]interrupted:[/] reporting the {len(measured.trials)} trials done",
+                highlight=False,
+            )
+        return measured

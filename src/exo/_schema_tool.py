@@ -60,7 +60,10 @@ def object_schema(parameters: object, *, name: str) -> dict[str, Any]:
     return schema
 
 
-def _validator(schema: dict[str, Any], name: str) -> Any:
+def _validator(schema: dict[str, Any], name: str, *, checked: bool) -> Any:
+    """``jsonschema``'s validator for ``schema``; the schema is checked against its
+    meta-schema unless ``checked`` (``jsonschema-rs`` compiled it, which checks it in µs:
+    ``jsonschema`` takes ~1 ms, seconds for a server listing thousands of tools)."""
     try:
         import jsonschema
     except ImportError as exc:
@@ -70,6 +73,8 @@ def _validator(schema: dict[str, Any], name: str) -> Any:
             hint="pip install 'exo-agents[mcp]' (or pip install jsonschema)",
         ) from exc
     cls = jsonschema.validators.validator_for(schema)
+    if checked:
+        return cls(schema)
     try:
         cls.check_schema(schema)
     except jsonschema.SchemaError as exc:
@@ -133,8 +138,8 @@ class SchemaTool(Tool):
                     f"tool {name!r}: {flag} must be True or False, got {value!r}", parameter=flag
                 )
         schema = object_schema(parameters, name=name)
-        self._validator = _validator(schema, name)
         self._fast = _fast_validator(schema)
+        self._validator = _validator(schema, name, checked=self._fast is not None)
         self.fn = fn
         self.is_async = True
         self.description = encodable(description or name)

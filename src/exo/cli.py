@@ -217,7 +217,11 @@ def run_command(
         agent = approval.install(agent)
         if json_output:
             with tracing(trace, err):
-                result = asyncio.run(run(agent, task))
+                try:
+                    result = asyncio.run(run(agent, task))
+                except BudgetExceeded as exc:  # a script gets the spend too (then exit 5)
+                    typer.echo(json.dumps(exc.result.to_dict(), indent=2, ensure_ascii=False))
+                    raise
             typer.echo(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
             return
         approval.view = RunView(out, err, model=agent.model)

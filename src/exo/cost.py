@@ -20,6 +20,7 @@ genai-prices' own calculation, ~0.1 ms), so nothing is priced during a run unles
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime, time
@@ -119,6 +120,7 @@ def call_cost(model: str, usage: Usage) -> Decimal | None:
         return Decimal(0)
     if usage.unreported:
         return None
+    usage = _consistent(usage)
     rates = _rates(backend, name, datetime.now(UTC).date())
     if rates is None:
         return None
@@ -139,6 +141,24 @@ def call_cost(model: str, usage: Usage) -> Decimal | None:
         total += usage.cache_write_tokens * write
         uncached -= usage.cache_write_tokens
     return (total + uncached * input_) / _PER_MILLION
+
+
+def _consistent(usage: Usage) -> Usage:
+    """``usage`` with cached tokens no more than the prompt's, reasoning no more than the
+    output's: a server that reports more (a buggy compat server, a hostile one) would
+    otherwise get a negative price, which a budget would count as money given back."""
+    read = min(usage.cache_read_tokens, usage.input_tokens)
+    write = min(usage.cache_write_tokens, usage.input_tokens - read)
+    reasoning = min(usage.reasoning_tokens, usage.output_tokens)
+    if (read, write, reasoning) == (
+        usage.cache_read_tokens,
+        usage.cache_write_tokens,
+        usage.reasoning_tokens,
+    ):
+        return usage
+    return dataclasses.replace(
+        usage, cache_read_tokens=read, cache_write_tokens=write, reasoning_tokens=reasoning
+    )
 
 
 def _at(rate: Any, input_tokens: int) -> Decimal | None:

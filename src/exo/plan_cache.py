@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 from urllib.parse import urlsplit
 
-from exo.errors import AgentError, ConfigError
+from exo.errors import AgentError, ConfigError, ExoError
 from exo.memory import default_memory_path, encode_messages, redact_url
 from exo.types import ContentBlock, Message, PlanResult, Usage, UserMessage
 
@@ -190,6 +190,7 @@ class PostgresPlanCache:
         self._dsn = dsn
         self.ttl = _check_ttl(ttl)
         self._clock = clock
+        self._created = False  # the table exists (checked once per cache object)
 
     def __repr__(self) -> str:
         return f"PostgresPlanCache({redact_url(self._dsn)!r}, ttl={self.ttl})"
@@ -219,10 +220,9 @@ class PostgresPlanCache:
         try:
             conn = await asyncpg.connect(self._dsn, timeout=10)
             try:
-                await conn.execute(
-                    "CREATE TABLE IF NOT EXISTS exo_plan_cache (key TEXT PRIMARY KEY, "
-                    "plan TEXT NOT NULL, created_at DOUBLE PRECISION NOT NULL)"
-                )
+                if not self._created:
+                    await _create_table(conn)
+                    self._created = True
                 return list(await conn.fetch(sql, *args))
             finally:
                 await conn.close()
@@ -231,6 +231,23 @@ class PostgresPlanCache:
                 f"plan cache {redact_url(self._dsn)!r}: {what} failed: {exc}",
                 hint="check the server and the URL, or set plan_cache=False",
             ) from exc
+
+
+async def _create_table(conn: Any) -> None:
+    """Create ``exo_plan_cache`` if missing, one process at a time.
+
+    Concurrent ``CREATE TABLE IF NOT EXISTS`` of one table is not safe in PostgreSQL (the
+    loser fails on ``pg_type``'s unique index), which many runs starting at once against a
+    new database do: a transaction-scoped advisory lock on the schema serializes them.
+    """
+    async with conn.transaction():
+        await conn.execute(
+            "SELECT pg_advisory_xact_lock(hashtext('exo.plan_cache:' || current_schema()))"
+        )
+        await conn.execute(
+            "CREATE TABLE IF NOT EXISTS exo_plan_cache (key TEXT PRIMARY KEY, "
+            "plan TEXT NOT NULL, created_at DOUBLE PRECISION NOT NULL)"
+        )
 
 
 def resolve_plan_cache(value: object, memory: object = None) -> PlanCache | None:
@@ -302,18 +319,37 @@ async def plan_key(
 
 @dataclass(frozen=True, slots=True)
 class Lookup:
-    """One run's cache look-up: the plan found (or ``None``), and how to store a new one."""
+    """One run's cache look-up: the plan found (or ``None``), and how to store a new one.
+
+    A cache that fails (a database down or locked, an object of the user's that raises) does
+    not fail the run: the run plans as it would without a cache, and ``failed`` (or what
+    :meth:`store` returns) says what went wrong, for a :class:`~exo.types.WarningEvent`.
+    """
 
     plan: PlanResult | None = None
     cache: PlanCache | None = None
     key: str = ""
+    failed: str | None = None
 
-    async def store(self, plan: PlanResult) -> None:
-        """Store a freshly planned, successful, non-empty plan (no-op on a hit or when off)."""
+    async def store(self, plan: PlanResult) -> str | None:
+        """Store a freshly planned, successful, non-empty plan (no-op on a hit or when off).
+
+        Returns:
+            Why the plan could not be stored, or ``None``.
+        """
         if self.cache is None or self.plan is not None:
-            return
+            return None
         if plan.skipped is None and plan.text:
-            await self.cache.put(self.key, plan.text)
+            try:
+                await self.cache.put(self.key, plan.text)
+            except Exception as exc:
+                return _failure("storing the plan", self.cache, exc)
+        return None
+
+
+def _failure(what: str, cache: PlanCache, exc: Exception) -> str:
+    text = exc.message if isinstance(exc, ExoError) else f"{type(exc).__name__}: {exc}"
+    return f"plan cache {cache!r}: {what} failed, so the run planned without it ({text})"
 
 
 _OFF = Lookup()
@@ -327,7 +363,10 @@ async def lookup(
     if cache is None:
         return _OFF
     key = await plan_key(agent, task, history)
-    text = await cache.get(key)
+    try:
+        text = await cache.get(key)
+    except Exception as exc:
+        return Lookup(failed=_failure("looking the plan up", cache, exc))
     if not text:
         return Lookup(cache=cache, key=key)
     model = agent.planning_model or agent.model

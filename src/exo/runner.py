@@ -508,6 +508,10 @@ async def _plan(
         )
     state = run.state
     cached = await plan_cache.lookup(agent, run.task, run.history)
+    if cached.failed is not None:
+        yield WarningEvent(
+            agent_name=agent.name, code="plan_cache", message=cached.failed, lineage=lineage
+        )
     state.plan = cached.plan or await tracing.traced_plan(run.effects, agent, planning.run_planner)(
         agent,
         run.task,
@@ -521,7 +525,11 @@ async def _plan(
         lane=run.lane,
         budget=run.budget,
     )
-    await cached.store(state.plan)
+    stored = await cached.store(state.plan)
+    if stored is not None:
+        yield WarningEvent(
+            agent_name=agent.name, code="plan_cache", message=stored, lineage=lineage
+        )
     text, cut_from = planning.cap_plan(state.plan.text, agent.planning_max_chars)
     if cut_from is not None:
         state.plan = dataclasses.replace(state.plan, text=text)

@@ -127,3 +127,15 @@ def test_the_usage_line_names_what_could_not_be_priced() -> None:
         " · cost ≥ $0.0035 (plan $0.0035, execute unknown); no price for openai:my-tune"
     )
     assert result.cost.known == Decimal("0.0035")
+
+
+def test_json_prints_the_partial_result_when_a_budget_stops_the_run(
+    agent_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("EXO_COST_TEST_LOOP", "1")
+    args = ["run", str(agent_file), "task", "--max-cost", "0.005", "--json"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 5, result.output
+    data = json.loads(result.stdout)  # what was spent, for the script that asked for JSON
+    assert data["cost"]["total"] == "0.0070" and data["usage"]["requests"] == 2
+    assert "reached max_cost=$0.005 (spent $0.0070)" in result.stderr

@@ -113,3 +113,35 @@ def test_compatible_presets_are_looked_up_under_their_provider() -> None:
     assert call_cost("deepseek:deepseek-chat", usage) == Decimal("1.37")
     # The Responses API is priced like Chat Completions: gpt-4o-mini $0.15 in, $0.60 out.
     assert call_cost("openai-responses:gpt-4o-mini", usage) == Decimal("0.75")
+
+
+async def test_a_server_reporting_more_cached_tokens_than_prompt_tokens_costs_no_less_than_0() -> (
+    None
+):
+    # A compat server that counts cached tokens apart from prompt_tokens (or lies): the
+    # price must not go negative, or a budget would count the call as money given back.
+    def server(body: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        usage = {
+            "prompt_tokens": 100,
+            "completion_tokens": 10,
+            "prompt_tokens_details": {"cached_tokens": 1_000_000},
+        }
+        return {"role": "assistant", "content": "hello"}, usage
+
+    provider, _ = openai_at(server)
+    result = await run(Agent(name="a", model="openai:gpt-4o"), "hi", provider=provider)
+    # all 100 prompt tokens at the cached rate ($1.25 / MTok), 10 output at $10.00 / MTok
+    by_hand = 100 * Decimal("1.25") / M + 10 * Decimal("10.00") / M
+    assert result.cost.total == by_hand
+
+
+def test_inconsistent_usage_is_clamped_and_never_priced_below_0() -> None:
+    odd = [
+        Usage(requests=1, input_tokens=0, cache_read_tokens=10**6),
+        Usage(requests=1, input_tokens=10, cache_read_tokens=10**6, cache_write_tokens=10**6),
+        Usage(requests=1, output_tokens=5, reasoning_tokens=10**9),
+    ]
+    for model in ("openai:gpt-4o", "anthropic:claude-sonnet-4-5", "openai:o3-mini"):
+        for usage in odd:
+            cost = call_cost(model, usage)
+            assert cost is not None and cost >= 0, (model, usage, cost)

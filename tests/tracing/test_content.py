@@ -152,3 +152,34 @@ async def test_a_model_call_failing_past_its_retries(
         assert span.status.status_code is StatusCode.ERROR
         assert attributes(span)["error.type"] == "503"
         assert "HTTP 503" in (span.status.description or "")
+
+
+async def test_captured_content_is_cut_and_encodable_so_the_exporter_keeps_it(
+    spans: Spans, caplog: pytest.LogCaptureFixture
+) -> None:
+    from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+
+    from exo.testing import ScriptedModel, call
+    from exo.tracing._content import MAX_PART_CHARS
+
+    def read(name: str) -> str:
+        """Read a document."""
+        return "r" * 200_000
+
+    agent = Agent(
+        name="reader", model="test:m", tools=[read], trace_content=True, artifact_threshold=0
+    )
+    broken = "half an emoji: \ud83d"  # a lone surrogate, as a broken \\u escape decodes
+    model = ScriptedModel([call("read", name="n" * 100_000), broken])
+    result = await run(agent, "t" * 150_000, provider=model)
+    assert result.text == broken
+    values = [v for s in spans.all for v in attributes(s).values() if isinstance(v, str)]
+    assert max(len(v) for v in values) < 4 * MAX_PART_CHARS  # not 200k, nor the sum of all
+    dump = spans.dump()
+    assert "[cut: 200,000 characters]" in dump and "[cut: 150,000 characters]" in dump
+    for value in values:
+        value.encode("utf-8")  # strict: what the OTLP encoder does
+    with caplog.at_level("ERROR"):
+        encoded = encode_spans(spans.all).SerializeToString()
+    assert not [r for r in caplog.records if "Failed to encode" in r.getMessage()]
+    assert b"half an emoji: \\\\ud83d" in encoded or b"half an emoji: \\ud83d" in encoded

@@ -13,6 +13,7 @@ import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,9 @@ __all__ = [
     "Progress",
     "Trial",
     "default_variants",
+    "new_eval",
     "run_eval",
+    "run_trials",
 ]
 
 DEFAULT_VARIANTS = ("off", "planning")
@@ -77,6 +80,8 @@ class EvalRun:
     variants: dict[str, dict[str, Any]]
     trials: list[Trial] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)
+    interrupted: bool = False
+    """The eval was stopped (Ctrl-C) before every trial ran: ``trials`` holds those done."""
 
 
 Progress = Callable[[int, int, Trial], None]
@@ -136,11 +141,40 @@ async def run_eval(
         provider: A provider to use for every call (tests pass scripted models).
         progress: Called after each trial.
     """
+    result = new_eval(
+        suite,
+        agent,
+        model=model,
+        planning_model=planning_model,
+        variants=variants,
+        known_variants=known_variants,
+        repeats=repeats,
+    )
+    await run_trials(result, suite, agent, provider=provider, progress=progress)
+    return result
+
+
+def new_eval(
+    suite: Suite,
+    agent: Agent[Any],
+    *,
+    model: str | None = None,
+    planning_model: str | None = None,
+    variants: Sequence[str] = DEFAULT_VARIANTS,
+    known_variants: Mapping[str, Mapping[str, Any]] | None = None,
+    repeats: int = 3,
+) -> EvalRun:
+    """An eval with no trials yet (arguments as :func:`run_eval`'s); fill it with
+    :func:`run_trials`. A caller that holds it keeps the trials done if the eval is stopped.
+
+    Raises:
+        ConfigError: ``repeats`` < 1 or an unknown variant.
+    """
     if repeats < 1:
         raise ConfigError(f"repeats must be >= 1, got {repeats}", parameter="repeats")
     chosen, skipped = select_variants(variants, known_variants)
     base = _base_agent(suite, agent, model, planning_model)
-    result = EvalRun(
+    return EvalRun(
         suite=suite.name,
         model=base.model,
         planning_model=base.planning_model,
@@ -149,16 +183,27 @@ async def run_eval(
         variants=chosen,
         skipped=skipped,
     )
-    total = len(chosen) * len(suite.tasks) * repeats
-    for name, overrides in chosen.items():
+
+
+async def run_trials(
+    result: EvalRun,
+    suite: Suite,
+    agent: Agent[Any],
+    *,
+    provider: Provider | None = None,
+    progress: Progress | None = None,
+) -> None:
+    """Run ``result``'s trials, appending each to ``result.trials`` as it ends."""
+    base = _base_agent(suite, agent, result.model, result.planning_model)
+    total = len(result.variants) * len(suite.tasks) * result.repeats
+    for name, overrides in result.variants.items():
         variant = base.replace(**overrides)
-        for repeat in range(repeats):
+        for repeat in range(result.repeats):
             for task in suite.tasks:
                 trial = await run_trial(suite, task, variant, name, repeat, provider)
                 result.trials.append(trial)
                 if progress is not None:
                     progress(len(result.trials), total, trial)
-    return result
 
 
 def _base_agent(
@@ -185,18 +230,20 @@ async def run_trial(
     """Run one task once in a fresh workspace and check the outcome."""
     with tempfile.TemporaryDirectory(prefix="exo-eval-") as tmp:
         workdir = Path(tmp)
-        for name, text in task.files.items():
-            (workdir / name).write_text(text)
-        runner = agent.replace(tools=list(suite.tools(workdir)))
+        result: RunResult[Any] | None = None
+        tools, error = _prepare(suite, task, workdir)
         started = time.perf_counter()
-        error: str | None = None
-        try:
-            result: RunResult[Any] | None = await run(runner, task.prompt, provider=provider)
-        except ExoError as exc:
-            result = getattr(exc, "result", None)
-            error = f"{type(exc).__name__}: {exc.message}"
+        if error is None:
+            runner = agent.replace(tools=tools)
+            try:
+                result = await run(runner, task.prompt, provider=provider)
+            except ExoError as exc:
+                result = getattr(exc, "result", None)
+                error = f"{type(exc).__name__}: {exc.message}"
         seconds = time.perf_counter() - started
-        passed = error is None and result is not None and task.check(result.text, workdir)
+        passed = False
+        if error is None and result is not None:
+            passed, error = _checked(task, result.text, workdir)
     return Trial(
         variant=variant,
         task=task.id,
@@ -212,8 +259,34 @@ async def run_trial(
     )
 
 
+def _prepare(suite: Suite, task: Task, workdir: Path) -> tuple[list[Any], str | None]:
+    """Write the task's files (folders too) and make its tools: ``(tools, why it failed)``.
+
+    A suite is the user's code: one task it cannot set up fails that trial, not the eval.
+    """
+    try:
+        for name, text in task.files.items():
+            path = workdir / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+        return list(suite.tools(workdir)), None
+    except Exception as exc:
+        return [], f"setting the task up failed: {type(exc).__name__}: {exc}"
+
+
+def _checked(task: Task, output: str, workdir: Path) -> tuple[bool, str | None]:
+    """``(passed, error)``: a check that raises fails the trial and says why."""
+    try:
+        return bool(task.check(output, workdir)), None
+    except Exception as exc:
+        return False, f"the task's check raised {type(exc).__name__}: {exc}"
+
+
 def _cost(result: RunResult[Any] | None) -> float | None:
     """The run's cost when this exo reports one (``result.cost``), else ``None``."""
     cost = getattr(result, "cost", None)
     value = getattr(cost, "total", cost)  # a cost object with .total, or a number
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+    # result.cost.total is a Decimal (exact dollars), which is not an int or a float
+    if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
+        return None
+    return float(value)

@@ -117,6 +117,7 @@ def to_json(run: EvalRun) -> dict[str, Any]:
             for s in summarize(run)
         ],
         "skipped_variants": [{"name": k, "reason": v} for k, v in run.skipped.items()],
+        "interrupted": run.interrupted,
         "trials": [dataclasses.asdict(t) for t in run.trials],
     }
 
@@ -133,6 +134,7 @@ def from_json(data: dict[str, Any]) -> EvalRun:
         variants={v["name"]: dict(v["overrides"]) for v in data["variants"]},
         trials=[Trial(**t) for t in data["trials"] if t["variant"] in names],
         skipped={v["name"]: v["reason"] for v in data["skipped_variants"]},
+        interrupted=bool(data.get("interrupted", False)),
     )
 
 

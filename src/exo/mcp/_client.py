@@ -22,6 +22,7 @@ from typing import Any, Self
 
 from exo.errors import ConfigError, ToolsetError
 from exo.mcp._connection import Connection, reason
+from exo.mcp._convert import DEFAULT_MAX_RESULT_CHARS
 from exo.tools import Tool
 
 __all__ = ["MCPServer", "MCPServerHTTP", "MCPServerStdio"]
@@ -57,6 +58,8 @@ class MCPServer:
             becomes an error result the model reads.
         connect_timeout: Seconds the server may take to start and list its tools (each
             listing of its changed tools, too).
+        max_result_chars: Characters of one tool result kept (text and image data); the
+            rest is cut, with a note the model reads.
     """
 
     def __init__(
@@ -66,8 +69,19 @@ class MCPServer:
         prefix: str | None = None,
         timeout: float = DEFAULT_TIMEOUT,
         connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+        max_result_chars: int = DEFAULT_MAX_RESULT_CHARS,
     ) -> None:
         _require_sdk(type(self).__name__)
+        if (
+            isinstance(max_result_chars, bool)
+            or not isinstance(max_result_chars, int)
+            or max_result_chars < 1
+        ):
+            raise ConfigError(
+                f"max_result_chars must be an integer >= 1, got {max_result_chars!r}",
+                parameter="max_result_chars",
+            )
+        self.max_result_chars = max_result_chars
         if prefix is not None and (not isinstance(prefix, str) or not _PREFIX.fullmatch(prefix)):
             raise ConfigError(
                 f"prefix must be 1 to 40 ASCII letters, digits, '_' or '-', got {prefix!r}",
@@ -185,6 +199,7 @@ class MCPServerStdio(MCPServer):
         prefix: Put ``prefix_`` before each tool's name.
         timeout: Seconds one tool call may take (then it is an error result).
         connect_timeout: Seconds the server may take to start and list its tools.
+        max_result_chars: Characters of one tool result kept (the rest is cut, with a note).
     """
 
     def __init__(
@@ -198,6 +213,7 @@ class MCPServerStdio(MCPServer):
         prefix: str | None = None,
         timeout: float = DEFAULT_TIMEOUT,
         connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+        max_result_chars: int = DEFAULT_MAX_RESULT_CHARS,
     ) -> None:
         if not isinstance(command, str) or not command.strip():
             raise ConfigError("command must be a non-empty string", parameter="command")
@@ -211,7 +227,11 @@ class MCPServerStdio(MCPServer):
         self.cwd = cwd
         label = name or prefix or shlex.join([command, *self.args])
         super().__init__(
-            name=label, prefix=prefix, timeout=timeout, connect_timeout=connect_timeout
+            name=label,
+            prefix=prefix,
+            timeout=timeout,
+            connect_timeout=connect_timeout,
+            max_result_chars=max_result_chars,
         )
 
     @classmethod
@@ -228,12 +248,14 @@ class MCPServerStdio(MCPServer):
         return cls(words[0], words[1:], **options)
 
     def _transport(self) -> AbstractAsyncContextManager[tuple[Any, Any]]:
-        from mcp import StdioServerParameters, stdio_client
+        from mcp import StdioServerParameters
+
+        from exo.mcp._stdio import stdio_transport
 
         params = StdioServerParameters(
             command=self.command, args=self.args, env=self.env, cwd=self.cwd
         )
-        return stdio_client(params)
+        return stdio_transport(params)
 
     def _hint(self) -> str:
         return f"check that `{shlex.join([self.command, *self.args])}` starts an MCP server"
@@ -249,6 +271,7 @@ class MCPServerHTTP(MCPServer):
         prefix: Put ``prefix_`` before each tool's name.
         timeout: Seconds one tool call may take (then it is an error result).
         connect_timeout: Seconds the server may take to answer and list its tools.
+        max_result_chars: Characters of one tool result kept (the rest is cut, with a note).
     """
 
     def __init__(
@@ -260,6 +283,7 @@ class MCPServerHTTP(MCPServer):
         prefix: str | None = None,
         timeout: float = DEFAULT_TIMEOUT,
         connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+        max_result_chars: int = DEFAULT_MAX_RESULT_CHARS,
     ) -> None:
         if not isinstance(url, str) or not url.startswith(("http://", "https://")):
             raise ConfigError(
@@ -273,6 +297,7 @@ class MCPServerHTTP(MCPServer):
             prefix=prefix,
             timeout=timeout,
             connect_timeout=connect_timeout,
+            max_result_chars=max_result_chars,
         )
 
     def _transport(self) -> AbstractAsyncContextManager[tuple[Any, Any]]:

@@ -41,6 +41,8 @@ def reason(exc: BaseException) -> str:
     while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
         exc = exc.exceptions[0]
     text = describe(exc)
+    if getattr(exc, "explained", False):  # a message of exo's own, already naming the cause
+        return text
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
@@ -49,6 +51,7 @@ class Connection:
 
     def __init__(self, server: MCPServer, loop: asyncio.AbstractEventLoop) -> None:
         self.server = server
+        self._loop = loop
         self.session: Any = None
         self.tools: tuple[Tool, ...] = ()
         self.lost: str | None = None  # why calls can no longer go through, once they cannot
@@ -89,6 +92,18 @@ class Connection:
                 )
         finally:
             self.lost = self.lost or "the connection to it was closed"
+            self._forget()
+
+    def _forget(self) -> None:
+        """Leave the server's table of connections (if still in it).
+
+        The table is keyed weakly by event loop, but this connection refers to its loop (its
+        futures and tasks do), so the entry would keep every ended loop alive: one for each
+        ``run.sync`` call of a program.
+        """
+        connections = self.server._connections
+        if connections.get(self._loop) is self:
+            del connections[self._loop]
 
     def close(self) -> None:
         """Tell the owner to leave the session and the transport."""
@@ -200,7 +215,7 @@ class Connection:
             raise ToolError(
                 f"MCP server {server.name!r}: the call of {remote!r} failed ({reason(exc)})"
             ) from exc
-        return convert_result(result, tool=remote)
+        return convert_result(result, tool=remote, max_chars=server.max_result_chars)
 
 
 class _Watched:

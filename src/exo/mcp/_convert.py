@@ -6,6 +6,11 @@ no model API takes in a tool result, become a short note. Structured content is 
 JSON text (servers also put it in a text block, so the text blocks are left out then). An
 ``isError`` result raises :class:`~exo.errors.ToolError` with the server's text, which the
 model reads as an error result.
+
+A result larger than the server's ``max_result_chars`` is cut there, with a note saying so:
+no model reads millions of characters, and each copy of such a result (the transcript, the
+run's artifact store, a saved run) would cost that much memory again. An image or document
+larger than that becomes a note (no model API takes one that big).
 """
 
 from __future__ import annotations
@@ -21,27 +26,61 @@ __all__ = ["convert_result"]
 Block = TextBlock | ImageBlock | DocumentBlock
 
 
-def convert_result(result: Any, *, tool: str) -> str | list[Block]:
-    """Return the exo result of an MCP ``CallToolResult``.
+DEFAULT_MAX_RESULT_CHARS = 1_000_000
+"""Characters of one tool result kept by default (about 250k tokens: more than a context)."""
+
+
+def convert_result(
+    result: Any, *, tool: str, max_chars: int = DEFAULT_MAX_RESULT_CHARS
+) -> str | list[Block]:
+    """Return the exo result of an MCP ``CallToolResult``, cut to ``max_chars``.
 
     Raises:
         ToolError: the server marked the result as an error.
     """
     structured = getattr(result, "structured_content", None)
-    blocks = [_block(item) for item in result.content]
+    blocks = _capped([_block(item) for item in result.content], max_chars)
     if result.is_error:
         text = "\n".join(b.text for b in blocks if isinstance(b, TextBlock)).strip()
         if not text and structured is not None:
             text = json.dumps(structured, ensure_ascii=False, default=str)
         raise ToolError(text or f"tool {tool!r} failed (the MCP server gave no message)")
     if structured is not None:
-        blocks = [
-            TextBlock(text=json.dumps(structured, ensure_ascii=False, default=str)),
-            *(b for b in blocks if not isinstance(b, TextBlock)),
-        ]
+        blocks = _capped(
+            [
+                TextBlock(text=json.dumps(structured, ensure_ascii=False, default=str)),
+                *(b for b in blocks if not isinstance(b, TextBlock)),
+            ],
+            max_chars,
+        )
     if all(isinstance(b, TextBlock) for b in blocks):
         return "\n".join(b.text for b in blocks if isinstance(b, TextBlock))
     return blocks
+
+
+def _capped(blocks: list[Block], max_chars: int) -> list[Block]:
+    """``blocks`` with at most ``max_chars`` characters of text and data in all."""
+    left, kept = max_chars, []
+    for block in blocks:
+        size = len(block.text) if isinstance(block, TextBlock) else len(block.data or "")
+        if size <= left:
+            left -= size
+            kept.append(block)
+        elif isinstance(block, TextBlock):
+            kept.append(TextBlock(text=block.text[:left] + _cut(size, max_chars)))
+            left = 0
+        else:
+            kept.append(
+                TextBlock(text=f"[{block.media_type} data not shown: {_cut(size, max_chars)}]")
+            )
+    return kept
+
+
+def _cut(size: int, max_chars: int) -> str:
+    return (
+        f"\n[cut: this part of the result has {size:,} characters; the MCP server's "
+        f"max_result_chars keeps {max_chars:,} for the whole result]"
+    )
 
 
 def _block(item: Any) -> Block:

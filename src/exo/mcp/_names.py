@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections import Counter
 from collections.abc import Sequence
 
 from exo.errors import ConfigError
@@ -38,12 +39,13 @@ def tool_names(remote: Sequence[str], *, prefix: str | None, server: str) -> lis
     full = [f"{prefix}_{n}" if prefix else n for n in remote]
     fitted = [_fit(n) for n in full]
     unchanged = {f for f, n in zip(fitted, full, strict=True) if f == n}
+    seen = Counter(fitted)  # counted once: a server may list thousands of tools
     result: list[str] = []
     for original, name in zip(full, fitted, strict=True):
-        collides = name != original and (name in unchanged or fitted.count(name) > 1)
+        collides = name != original and (name in unchanged or seen[name] > 1)
         result.append(_suffixed(name, original) if collides else name)
     if len(set(result)) != len(result):
-        twice = sorted({n for n in result if result.count(n) > 1})
+        twice = sorted(n for n, k in Counter(result).items() if k > 1)
         raise ConfigError(
             f"MCP server {server!r} lists tools whose names collide: {', '.join(twice)}",
             parameter="tools",

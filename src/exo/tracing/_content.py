@@ -5,6 +5,12 @@ objects whose parts are typed (``text``, ``reasoning``, ``tool_call``, ``tool_ca
 ``uri`` / ``blob`` for media). OpenTelemetry's Python API takes no nested values as
 attributes, so they are recorded as JSON strings, which the conventions allow on spans.
 Inline media is never copied into a span: a data block is recorded by its media type only.
+
+Each text is made encodable (a lone surrogate, e.g. from a model's broken escape, would make
+the OTLP encoder drop the attribute with a traceback) and cut at :data:`MAX_PART_CHARS`
+with a note: a ``chat`` span records the whole transcript sent, so a long document in it
+would be copied into every later span, past what exporters and collectors accept (a batch
+over the limit is dropped whole, the spans without content too).
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ import json
 import os
 from typing import Any
 
+from exo._text import encodable
 from exo.messages import (
     AssistantMessage,
     DocumentBlock,
@@ -30,6 +37,8 @@ __all__ = [
     "input_messages",
     "output_message",
     "text_messages",
+    "tool_arguments",
+    "tool_result",
 ]
 
 CAPTURE_CONTENT_ENV = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
@@ -44,18 +53,29 @@ def capture_from_env() -> bool:
     return os.environ.get(CAPTURE_CONTENT_ENV, "").strip().lower() in _YES
 
 
+MAX_PART_CHARS = 32_000
+"""Characters of one text (a message part, tool arguments, a result) recorded on a span."""
+
+
 def _dump(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def _text(text: str) -> str:
+    """``text`` fit for a span: encodable, and cut at :data:`MAX_PART_CHARS` with a note."""
+    if len(text) > MAX_PART_CHARS:
+        text = f"{text[:MAX_PART_CHARS]}…[cut: {len(text):,} characters]"
+    return encodable(text)
 
 
 def _parts(content: MessageContent) -> list[dict[str, Any]]:
     """Text and media blocks as parts (media by reference or type, never inline data)."""
     if isinstance(content, str):
-        return [{"type": "text", "content": content}] if content else []
+        return [{"type": "text", "content": _text(content)}] if content else []
     parts: list[dict[str, Any]] = []
     for block in content:
         if isinstance(block, TextBlock):
-            parts.append({"type": "text", "content": block.text})
+            parts.append({"type": "text", "content": _text(block.text)})
         elif isinstance(block, ImageBlock | DocumentBlock):
             modality = "image" if isinstance(block, ImageBlock) else "document"
             if block.url is not None and not block.url.startswith("data:"):
@@ -67,10 +87,12 @@ def _parts(content: MessageContent) -> list[dict[str, Any]]:
 
 def _arguments(raw: str) -> Any:
     """A tool call's arguments as JSON when they parse (the conventions' shape), else as sent."""
+    if len(raw) > MAX_PART_CHARS:
+        return _text(raw)  # recorded as the (cut) text sent, not parsed
     try:
         return json.loads(raw)
-    except ValueError:
-        return raw
+    except (ValueError, RecursionError):
+        return _text(raw)
 
 
 def _message(message: Message) -> dict[str, Any]:
@@ -80,7 +102,9 @@ def _message(message: Message) -> dict[str, Any]:
         part = {"type": "tool_call_response", "id": message.tool_call_id}
         return {"role": "tool", "parts": [{**part, "result": _tool_text(message.content)}]}
     if isinstance(message, AssistantMessage):
-        parts = [{"type": "reasoning", "content": r.text} for r in message.reasoning if r.text]
+        parts = [
+            {"type": "reasoning", "content": _text(r.text)} for r in message.reasoning if r.text
+        ]
         parts += _parts(message.content)
         parts += [
             {"type": "tool_call", "id": c.id, "name": c.name, "arguments": _arguments(c.arguments)}
@@ -92,8 +116,8 @@ def _message(message: Message) -> dict[str, Any]:
 
 def _tool_text(content: MessageContent) -> str:
     if isinstance(content, str):
-        return content
-    return "".join(b.text for b in content if isinstance(b, TextBlock))
+        return _text(content)
+    return _text("".join(b.text for b in content if isinstance(b, TextBlock)))
 
 
 def input_messages(messages: list[Message]) -> str:
@@ -112,6 +136,11 @@ def text_messages(role: str, text: MessageContent, finish_reason: str | None = N
     if finish_reason is not None:
         message["finish_reason"] = finish_reason
     return _dump([message])
+
+
+def tool_arguments(raw: str) -> str:
+    """``gen_ai.tool.call.arguments``: the JSON text the model sent (cut when huge)."""
+    return _text(raw)
 
 
 def tool_result(content: MessageContent) -> str:

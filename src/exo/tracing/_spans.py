@@ -368,7 +368,7 @@ class TracingEffects(TracingSeam):
         if found is not None:
             attributes["gen_ai.tool.description"] = found.description
         if self.capture:
-            attributes["gen_ai.tool.call.arguments"] = call.arguments
+            attributes["gen_ai.tool.call.arguments"] = content.tool_arguments(call.arguments)
         span = self.tracer.start_span(
             f"execute_tool {call.name}", kind=SpanKind.INTERNAL, attributes=attributes
         )
