@@ -134,7 +134,9 @@ class Lane:
         client = self._client
         # the SDK's own options type (openai._models or anthropic._models)
         sdk = importlib.import_module(f"{type(client).__module__.partition('.')[0]}._models")
-        options = sdk.FinalRequestOptions.construct(method="post", url=path, content=b"")
+        options = sdk.FinalRequestOptions.construct(
+            method="post", url=path, content=b"", timeout=client.timeout
+        )
         options = await client._prepare_options(options)
         request: httpx2.Request = client._build_request(options, retries_taken=0)
         await client._prepare_request(request)
