@@ -12,8 +12,10 @@ belong to the run (``exo._retry``). Every call is bounded by a deadline, an idle
 size caps (``exo.models._transport``), and every error passes through one redaction of the
 API key (``exo.models._common.redact``). Two call paths exist:
 
-* ``raw=True`` (the default): the body is serialized with orjson and posted with
-  ``client.post(..., cast_to=httpx2.Response)``; the JSON or SSE bytes are parsed with
+* ``raw=True`` (the default): the body is serialized with orjson and posted over exo's own
+  aiohttp session with the URL and headers the SDK built once (:mod:`exo.models._lane`;
+  ``client.post(..., cast_to=httpx2.Response)`` with ``http_client=`` or ``client=``); the
+  JSON or SSE bytes are parsed with
   orjson straight into exo types. This skips the SDK's request walk and its pydantic
   response models, whose cost grows with the conversation.
 * ``raw=False``: ``client.messages.create(...)``, whose response is read as the JSON object
