@@ -47,6 +47,14 @@ def add(a: int, b: int) -> int:
     return a + b
 
 
+async def add_async(a: int, b: int) -> int:
+    """Add two integers."""
+    return a + b
+
+
+add_async.__name__ = "add"  # the same tool name as the sync one, for the mock
+
+
 # --------------------------------------------------------------------------- the mock
 
 
@@ -523,6 +531,10 @@ async def measure(base: str, runs: int, rounds: int) -> list[tuple[str, str, flo
             if not stream:
                 sdk_us = await cpu_per_call(lambda a=api, c=sdk: bare_sdk(a, c), runs, rounds)
                 rows.append((api, "sdk", sdk_us, floor))
+                # the same run with the tool as a coroutine: no worker-thread hop per tool call
+                lean = Agent(name="bench", model=name, tools=[add_async])
+                lean_us = await cpu_per_call(lambda g=lean: exo_run(g, False), runs, rounds)
+                rows.append((api, "run (async tool)", lean_us, floor))
         await sdk.close()
     await session.close()
     return rows
