@@ -57,6 +57,7 @@ from exo.models._common import (
     transport_reason,
     without_sdk_retries,
 )
+from exo.models._lane import Lane, make_lane
 from exo.models._transport import (
     DEFAULT_IDLE_TIMEOUT,
     DEFAULT_TIMEOUT,
@@ -183,6 +184,7 @@ class OpenAIBase:
         self.extra_body = options.get("extra_body")
         self._timeout = options.get("timeout") or DEFAULT_TIMEOUT
         self._idle_timeout = options.get("idle_timeout") or DEFAULT_IDLE_TIMEOUT
+        self._lane: Lane | None = None
         client = options.get("client")
         if client is not None:
             check_client_conflict(
@@ -219,6 +221,8 @@ class OpenAIBase:
             default_headers=_isolation_headers() if options.get("isolated") else None,
         )
         self._owns_client = True
+        if options.get("http_client") is None:
+            self._lane = make_lane(self._client)
 
     @property
     def backend(self) -> str:
@@ -251,6 +255,8 @@ class OpenAIBase:
 
         A client handed in with ``client=`` belongs to the caller and stays open.
         """
+        if self._lane is not None:
+            await self._lane.aclose()
         if self._owns_client:
             await self._client.close()
 
@@ -280,6 +286,9 @@ class OpenAIBase:
         exception; only its parameter transformation and response models are skipped. The
         caller reads the body (through ``watch``) and must close the response.
         """
+        if self._lane is not None:  # exo's own session, the SDK's URL and headers
+            sent = self._lane.post(path, dumps(body))
+            return guard(await watch.wait(sent, idle=stream))
         response = await watch.wait(
             self._client.post(
                 path,

@@ -12,8 +12,10 @@ belong to the run (``exo._retry``). Every call is bounded by a deadline, an idle
 size caps (``exo.models._transport``), and every error passes through one redaction of the
 API key (``exo.models._common.redact``). Two call paths exist:
 
-* ``raw=True`` (the default): the body is serialized with orjson and posted with
-  ``client.post(..., cast_to=httpx2.Response)``; the JSON or SSE bytes are parsed with
+* ``raw=True`` (the default): the body is serialized with orjson and posted over exo's own
+  aiohttp session with the URL and headers the SDK built once (:mod:`exo.models._lane`;
+  ``client.post(..., cast_to=httpx2.Response)`` with ``http_client=`` or ``client=``); the
+  JSON or SSE bytes are parsed with
   orjson straight into exo types. This skips the SDK's request walk and its pydantic
   response models, whose cost grows with the conversation.
 * ``raw=False``: ``client.messages.create(...)``, whose response is read as the JSON object
@@ -53,6 +55,7 @@ from exo.models._anthropic_convert import (
 from exo.models._anthropic_errors import from_exception, from_stream_error
 from exo.models._anthropic_stream import StreamAssembler, feed_dict
 from exo.models._common import check_client_conflict, redact, resolve_key, without_sdk_retries
+from exo.models._lane import Lane, make_lane
 from exo.models._openai_sse import SSEReader
 from exo.models._transport import (
     DEFAULT_IDLE_TIMEOUT,
@@ -118,6 +121,7 @@ class AnthropicProvider:
         "_client",
         "_extra",
         "_idle_timeout",
+        "_lane",
         "_max_tokens",
         "_max_tokens_option",
         "_model",
@@ -160,12 +164,14 @@ class AnthropicProvider:
             )
             self._client = without_sdk_retries(client)
             self._owns_client = False
+            self._lane: Lane | None = None
         else:
             key = resolve_key(
                 api_key, "ANTHROPIC_API_KEY", required=True, backend=BACKEND, model=model
             )
             self._client = _build_client(key, base_url, http_client, self._timeout)
             self._owns_client = True
+            self._lane = make_lane(self._client) if http_client is None else None
 
     @property
     def backend(self) -> str:
@@ -206,6 +212,8 @@ class AnthropicProvider:
 
     async def aclose(self) -> None:
         """Close the SDK client and its HTTP connections (unless it was passed in)."""
+        if self._lane is not None:
+            await self._lane.aclose()
         if self._owns_client:
             await self._client.close()
 
@@ -279,6 +287,9 @@ class AnthropicProvider:
 
     async def _post(self, body: dict[str, Any], watch: Watch, *, stream: bool) -> httpx2.Response:
         """POST the body (orjson) through the SDK client; return the unread response."""
+        if self._lane is not None:  # exo's own session, the SDK's URL and headers
+            lane_sent = self._lane.post(_PATH, orjson.dumps(body))
+            return guard(await watch.wait(lane_sent, idle=stream))
         sent: Awaitable[httpx2.Response] = self._client.post(
             _PATH,
             cast_to=httpx2.Response,

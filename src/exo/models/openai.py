@@ -8,9 +8,12 @@ own backend name. Local servers need no key.
 
 Two request paths, both through the official SDK client (``raw=`` picks one):
 
-* raw (default): the body is serialized once with orjson and sent with
-  ``AsyncOpenAI.post(..., cast_to=httpx2.Response)``; the JSON or SSE body is parsed straight
-  into exo types. The SDK still owns auth, headers, timeouts and error statuses.
+* raw (default): the body is serialized once with orjson and sent over exo's own aiohttp
+  session (:mod:`exo.models._lane`) with the URL and headers the SDK client built once for
+  the path; the JSON or SSE body is parsed straight into exo types. The SDK still defines
+  auth, headers and the base URL, and its exception classes carry error statuses. With
+  ``http_client=`` or ``client=``, or without aiohttp, the body goes through
+  ``AsyncOpenAI.post(..., cast_to=httpx2.Response)`` instead.
 * SDK (``raw=False``): ``client.chat.completions.create(...)`` with the SDK's parameter
   transformation. Kept as the reference and for comparison (see
   ``benchmarks/provider_overhead.py``). Its answers go through the same checked parser as

@@ -1,0 +1,200 @@
+"""exo's own HTTP lane to a provider: one long-lived ``aiohttp.ClientSession``, URL and headers
+built once by the official SDK.
+
+Going through ``AsyncOpenAI.post`` / ``AsyncAnthropic.post`` costs several hundred µs of CPU
+per call (options models, URL merging, header building, the auth hook, the httpx-to-aiohttp
+shim), far more than exo's own work. The SDK stays the source of truth for what it is good
+at: the lane asks the SDK client to build one request for the path (its ``_build_request``,
+so the URL, auth, default headers, organisation/project and custom headers are exactly what
+the SDK would send), keeps that URL and those headers, and posts every call's body over its
+own session with them. A non-2xx answer becomes the SDK's own exception (its
+``_make_status_error_from_response``), so the error mapping downstream sees what it always
+saw; the response is handed on as an ``httpx2.Response`` so that the readers, the size caps
+(:func:`~exo.models._transport.guard`) and the deadlines (:class:`~exo.models._transport.Watch`)
+are the same code as on the SDK path.
+
+The lane is used only when exo built the SDK client itself with a static key and no
+``http_client=``: a client handed in, a mock transport, a token provider or custom auth keep
+the SDK's own path (see :func:`eligible`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+from typing import Any, NamedTuple
+
+import httpx2
+
+from exo.models._transport import guard
+
+try:
+    import aiohttp
+except ImportError:  # pragma: no cover - aiohttp is optional: the SDK's own path then
+    aiohttp = None  # type: ignore[assignment]
+
+__all__ = ["Lane", "eligible", "make_lane"]
+
+_PER_REQUEST = frozenset({"content-length", "x-stainless-retry-count"})
+"""Headers the SDK computes per request; the lane sets its own (the body's length, no retry)."""
+
+_DYNAMIC_AUTH = ("_provider_runtime", "_api_key_provider", "workload_identity", "_token_cache")
+"""SDK client attributes that, when set, make auth change per request: no lane then."""
+
+
+def eligible(client: Any) -> bool:
+    """Whether ``client``'s requests can be prepared once and replayed (static auth only)."""
+    if getattr(client, "custom_auth", None) is not None:
+        return False
+    return all(getattr(client, name, None) is None for name in _DYNAMIC_AUTH)
+
+
+def make_lane(client: Any) -> Lane | None:
+    """A lane for ``client`` when aiohttp is installed and its auth is static, else ``None``."""
+    return Lane(client) if aiohttp is not None and eligible(client) else None
+
+
+def _as_httpx(exc: Exception) -> httpx2.HTTPError:
+    """The httpx2 error for an aiohttp one, as the SDK's aiohttp transport maps them, so that
+    every backend's error mapping sees the same failures on both paths."""
+    message = str(exc)
+    if isinstance(exc, aiohttp.ClientProxyConnectionError | aiohttp.ClientHttpProxyError):
+        return httpx2.ProxyError(message)
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return httpx2.ConnectError(message)
+    if isinstance(exc, aiohttp.ServerTimeoutError):
+        return httpx2.ReadTimeout(message)
+    if isinstance(exc, aiohttp.InvalidURL):
+        return httpx2.UnsupportedProtocol(message)
+    if isinstance(exc, aiohttp.ClientPayloadError | aiohttp.ClientConnectionError):
+        return httpx2.ReadError(message)
+    return httpx2.RemoteProtocolError(message)  # a reply that is not valid HTTP
+
+
+class _Prepared(NamedTuple):
+    url: str
+    headers: dict[str, str]
+    request: httpx2.Request  # for the SDK's exceptions, which carry one
+    proxy: str | None
+
+
+def _env_proxy(url: str) -> str | None:
+    """The proxy URL the environment sets for ``url`` (with its credentials), if any."""
+    from urllib.request import getproxies, proxy_bypass
+
+    parsed = httpx2.URL(url)
+    if proxy_bypass(parsed.host):
+        return None
+    return getproxies().get(parsed.scheme)
+
+
+class _Body(httpx2.AsyncByteStream):
+    """An aiohttp response body as an httpx2 byte stream (an iterator: nothing is left
+    suspended when a read is cancelled)."""
+
+    def __init__(self, response: aiohttp.ClientResponse) -> None:
+        self._response = response
+
+    def __aiter__(self) -> _Body:
+        return self
+
+    async def __anext__(self) -> bytes:
+        try:
+            chunk = await self._response.content.readany()
+        except aiohttp.ClientError as exc:
+            raise _as_httpx(exc) from exc
+        if not chunk:
+            raise StopAsyncIteration
+        return chunk
+
+    async def aclose(self) -> None:
+        response = self._response
+        if response.content.at_eof():
+            response.release()  # read to the end: the connection goes back to the pool
+        else:
+            response.close()  # unread bytes would poison the next request on it
+
+
+class Lane:
+    """POSTs to one SDK client's endpoints over exo's own aiohttp session.
+
+    Args:
+        client: The SDK client (``openai.AsyncOpenAI`` or ``anthropic.AsyncAnthropic``).
+    """
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self._prepared: dict[str, _Prepared] = {}
+        self._session: aiohttp.ClientSession | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    async def _prepare(self, path: str) -> _Prepared:
+        """The URL and headers the SDK would send to ``path`` (built once, by the SDK)."""
+        client = self._client
+        # the SDK's own options type (openai._models or anthropic._models)
+        sdk = importlib.import_module(f"{type(client).__module__.partition('.')[0]}._models")
+        options = sdk.FinalRequestOptions.construct(
+            method="post", url=path, content=b"", timeout=client.timeout
+        )
+        options = await client._prepare_options(options)
+        request: httpx2.Request = client._build_request(options, retries_taken=0)
+        await client._prepare_request(request)
+        headers = {k: v for k, v in request.headers.items() if k.lower() not in _PER_REQUEST}
+        headers["x-stainless-retry-count"] = "0"
+        url = str(request.url)
+        # the proxy the environment names (HTTP(S)_PROXY, NO_PROXY), as the SDK's transport
+        # would use; looked up once here: aiohttp's trust_env does it in a thread per request
+        proxy = await asyncio.to_thread(_env_proxy, url)
+        prepared = _Prepared(url, headers, httpx2.Request("POST", request.url), proxy)
+        self._prepared[path] = prepared
+        return prepared
+
+    def _session_here(self) -> aiohttp.ClientSession:
+        """The session of the running event loop (a provider may outlive a loop: tests)."""
+        loop = asyncio.get_running_loop()
+        session = self._session
+        if session is None or session.closed or self._loop is not loop:
+            # decompression left to httpx2 (the headers it sees say what the body is), no
+            # aiohttp timeout (exo's Watch owns the deadlines), proxies as _prepare found
+            # them (trust_env would look them up again in a thread on every request)
+            session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=1000, limit_per_host=0),
+                auto_decompress=False,
+                timeout=aiohttp.ClientTimeout(total=None),
+            )
+            self._session, self._loop = session, loop
+        return session
+
+    async def post(self, path: str, body: bytes) -> httpx2.Response:
+        """POST ``body`` (JSON bytes) to ``path``; return the unread response (2xx only).
+
+        Raises:
+            openai.APIStatusError | anthropic.APIStatusError: a non-2xx status, as the SDK
+                raises it (its own class for the status, the parsed error body).
+            aiohttp.ClientError: the connection failed.
+        """
+        prepared = self._prepared.get(path) or await self._prepare(path)
+        url, headers, request, proxy = prepared
+        try:
+            raw = await self._session_here().post(url, data=body, headers=headers, proxy=proxy)
+        except aiohttp.ClientError as exc:
+            raise _as_httpx(exc) from exc
+        response = httpx2.Response(
+            raw.status, headers=raw.raw_headers, stream=_Body(raw), request=request
+        )
+        if raw.status >= 300:
+            guard(response)  # the size caps hold for an error body too
+            try:
+                await response.aread()
+            finally:
+                await response.aclose()
+            raise self._client._make_status_error_from_response(response)
+        return response
+
+    async def aclose(self) -> None:
+        """Close the session (when its event loop still runs)."""
+        session, self._session = self._session, None
+        if session is not None and not session.closed:
+            with contextlib.suppress(RuntimeError):  # the loop that owned it is gone
+                await session.close()
