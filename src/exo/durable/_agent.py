@@ -1,0 +1,211 @@
+"""DBOSAgent: an exo Agent registered once, under a stable name, as a DBOS workflow."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, TypeAdapter
+
+from exo.durable._steps import DurableEffects, DurableMemory, durable_instructions
+from exo.errors import ConfigError
+from exo.types import ContentBlock, RunResult
+
+if TYPE_CHECKING:
+    from exo.agent import Agent
+    from exo.models.base import Provider
+
+__all__ = [
+    "DBOSAgent",
+    "DurableHandle",
+    "default_database_url",
+    "get_result",
+    "launch",
+    "shutdown",
+]
+
+INSTALL_HINT = "pip install 'exo-agents[dbos]'"
+VERSION_ENV = "EXO_DURABLE_VERSION"
+_RESULT: TypeAdapter[RunResult[Any]] = TypeAdapter(RunResult[Any])
+
+
+def _dbos() -> Any:
+    """The ``DBOS`` class, or a ConfigError with the install hint."""
+    try:
+        from dbos import DBOS
+    except ImportError as exc:
+        raise ConfigError(
+            "durable runs need DBOS, which is not installed", hint=INSTALL_HINT
+        ) from exc
+    return DBOS
+
+
+def default_database_url() -> str:
+    """SQLite under EXO_HOME: ``$EXO_HOME/durable.db``, else ``~/.exo/durable.db``."""
+    home = os.environ.get("EXO_HOME")
+    base = Path(home).expanduser() if home else Path.home() / ".exo"
+    base.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{base / 'durable.db'}"
+
+
+def launch(
+    database_url: str | None = None,
+    *,
+    name: str = "exo",
+    application_version: str | None = None,
+    executor_id: str | None = None,
+) -> None:
+    """Start DBOS in this process (after every DBOSAgent is created) and recover its runs.
+
+    Args:
+        database_url: DBOS's system database: ``sqlite:///path`` (one process) or
+            ``postgresql://...`` (many workers); default ``$EXO_HOME/durable.db``.
+        name: The DBOS application name.
+        application_version: What DBOS files runs under. Default ``$EXO_DURABLE_VERSION``,
+            else ``exo-{name}-v1``: a stable value, so a redeploy (changed code) still
+            recovers the runs in flight. DBOS's own default, a hash of the source, would
+            strand them. Change it only when old runs must not resume on the new code.
+        executor_id: This process's id among many workers (default DBOS's ``local``).
+    """
+    dbos = _dbos()
+    version = application_version or os.environ.get(VERSION_ENV) or f"exo-{name}-v1"
+    config: dict[str, Any] = {
+        "name": name,
+        "system_database_url": database_url or default_database_url(),
+        "application_version": version,
+        "log_level": os.environ.get("EXO_DURABLE_LOG_LEVEL", "WARNING"),
+    }
+    if executor_id is not None:
+        config["executor_id"] = executor_id
+    dbos(config=config)
+    dbos.launch()
+
+
+def shutdown() -> None:
+    """Stop DBOS in this process (runs in flight are recovered by the next launch)."""
+    _dbos().destroy()
+
+
+class _Request(BaseModel):
+    """A durable run's workflow input: plain JSON, because DBOS stores it."""
+
+    input: str | list[ContentBlock]
+    conversation_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DurableHandle:
+    """A started durable run.
+
+    Attributes:
+        run_id: The run's id (its DBOS workflow id).
+    """
+
+    run_id: str
+
+    async def result(self) -> RunResult[Any]:
+        """Wait for the run to finish and return its result."""
+        return await get_result(self.run_id)
+
+
+async def get_result(run_id: str) -> RunResult[Any]:
+    """Wait for the durable run ``run_id`` (started here or in any worker) and return its
+    result (a typed output comes back as JSON data, not as the output class)."""
+    handle = await _dbos().retrieve_workflow_async(run_id)
+    return _RESULT.validate_json(await handle.get_result())
+
+
+class DBOSAgent:
+    """An Agent made durable: each run is a DBOS workflow, each model and tool call a step.
+
+    Create it once per process, under a name that stays the same across deploys (the
+    workflow is registered as ``exo:{name}``), before :func:`launch`.
+
+    Args:
+        agent: The agent to run.
+        name: The stable registration name (default: the agent's name).
+        provider: The provider to run with (default: resolved from ``agent.model``).
+    """
+
+    def __init__(
+        self, agent: Agent[Any], *, name: str | None = None, provider: Provider | None = None
+    ) -> None:
+        dbos = _dbos()
+        self.agent = agent
+        self.name = name or agent.name
+        self.provider = provider
+        self._durable_agent: Agent[Any] | None = None
+        workflow_name = f"exo:{self.name}"
+
+        async def workflow(request: str) -> str:
+            return await self._run(_Request.model_validate_json(request))
+
+        workflow.__qualname__ = workflow.__name__ = workflow_name
+        self._workflow = dbos.workflow(name=workflow_name)(workflow)
+
+    def __repr__(self) -> str:
+        return f"DBOSAgent({self.name!r})"
+
+    def _agent(self) -> Agent[Any]:
+        """The agent as a durable run uses it: memory and callable instructions in steps."""
+        if self._durable_agent is None:
+            from exo import run
+
+            agent = self.agent
+            changes: dict[str, Any] = {"memory": DurableMemory(run.memory_for(agent))}
+            if not isinstance(agent.instructions, str):
+                changes["instructions"] = durable_instructions(agent)
+            self._durable_agent = agent.replace(**changes)
+        return self._durable_agent
+
+    async def _run(self, request: _Request) -> str:
+        from exo import run
+
+        result = await run(
+            self._agent(),
+            request.input,
+            conversation_id=request.conversation_id,
+            provider=self.provider,
+            effects=DurableEffects(),
+        )
+        return _RESULT.dump_json(result).decode()
+
+    async def start(
+        self,
+        input: str | list[ContentBlock],
+        *,
+        run_id: str | None = None,
+        conversation_id: str | None = None,
+    ) -> DurableHandle:
+        """Start a durable run (or find the one already started as ``run_id``).
+
+        Args:
+            input: The task.
+            run_id: The run's id; the same id never starts a second run.
+            conversation_id: Continue (and save to) this conversation of the agent's memory.
+        """
+        dbos = _dbos()
+        from dbos import SetWorkflowID
+
+        if run_id is not None and await dbos.get_workflow_status_async(run_id) is not None:
+            return DurableHandle(run_id)
+        payload = _Request(input=input, conversation_id=conversation_id)
+        if run_id is None:
+            handle = await dbos.start_workflow_async(self._workflow, payload.model_dump_json())
+        else:
+            with SetWorkflowID(run_id):
+                handle = await dbos.start_workflow_async(self._workflow, payload.model_dump_json())
+        return DurableHandle(handle.get_workflow_id())
+
+    async def run(
+        self,
+        input: str | list[ContentBlock],
+        *,
+        run_id: str | None = None,
+        conversation_id: str | None = None,
+    ) -> RunResult[Any]:
+        """Run durably to the end (or wait for the run ``run_id`` already under way)."""
+        handle = await self.start(input, run_id=run_id, conversation_id=conversation_id)
+        return await handle.result()
