@@ -66,7 +66,12 @@ def main(config: dict[str, Any]) -> None:
     )
     provider = OpenAIProvider("gpt-4o-mini", api_key="test-key", base_url=config["base_url"])
     durable = DBOSAgent(agent, name="worker", provider=provider)
-    launch(config["database_url"], name="exotest")
+    schema = config.get("schema")
+    launch(
+        config["database_url"],
+        name="exotest",
+        dbos_config={"dbos_system_schema": schema} if schema else None,
+    )
 
     async def go() -> None:
         result = await durable.run(

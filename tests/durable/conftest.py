@@ -8,7 +8,8 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -56,9 +57,14 @@ class App:
     def kill_at_marker(self, **changes: Any) -> str:
         """Start the app, SIGKILL it once it writes its marker; return what the marker says."""
         marker = self.dir / "marker"
+        self.kill_when(marker.exists, **changes)
+        return marker.read_text()
+
+    def kill_when(self, reached: Callable[[], bool], **changes: Any) -> None:
+        """Start the app and SIGKILL it as soon as ``reached()`` is true."""
         proc = self._start(**changes)
         deadline = time.monotonic() + 120  # a hang fails the test instead of blocking CI
-        while not marker.exists():
+        while not reached():
             if proc.poll() is not None:
                 raise AssertionError(f"the app ended before its marker: {proc.stderr.read()}")  # type: ignore[union-attr]
             if time.monotonic() > deadline:
@@ -68,7 +74,6 @@ class App:
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
         assert proc.returncode == -signal.SIGKILL
-        return marker.read_text()
 
     def finish(self, **changes: Any) -> dict[str, Any]:
         """Run the app to its end; return the result it printed."""
@@ -82,11 +87,42 @@ class App:
         return path.read_text().splitlines() if path.exists() else []
 
 
-def make_app(tmp_path: Path, server: FakeServer, database_url: str, **config: Any) -> App:
+SQLITE = pytest.param("sqlite", id="sqlite")
+POSTGRES = pytest.param("postgres", id="postgres", marks=pytest.mark.postgres)
+
+
+@pytest.fixture(params=[SQLITE, POSTGRES])
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[str, str]]:
+    """DBOS's system database: a SQLite file, or a fresh schema on the test PostgreSQL."""
+    if request.param == "sqlite":
+        yield {"database_url": f"sqlite:///{tmp_path / 'dbos.db'}"}
+        return
+    dsn = os.environ.get("EXO_TEST_POSTGRES_DSN", "")
+    if not dsn:
+        if os.environ.get("CI", "").lower() in ("true", "1"):
+            pytest.fail("EXO_TEST_POSTGRES_DSN is not set but CI=true", pytrace=False)
+        pytest.skip("PostgreSQL durable tests need EXO_TEST_POSTGRES_DSN")
+    schema = f"exo_durable_{uuid.uuid4().hex[:12]}"  # DBOS creates it on launch
+    yield {"database_url": dsn, "schema": schema}
+    _admin(dsn, f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+def _admin(dsn: str, statement: str) -> None:
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(
+        dsn.replace("postgresql://", "postgresql+psycopg://", 1), isolation_level="AUTOCOMMIT"
+    )
+    with engine.connect() as conn:
+        conn.execute(sa.text(statement))
+    engine.dispose()
+
+
+def make_app(tmp_path: Path, server: FakeServer, database: dict[str, str], **config: Any) -> App:
     config = {
         "dir": str(tmp_path),
         "base_url": f"{server.url}/v1",
-        "database_url": database_url,
+        **database,
         "run_id": "run-1",
         **config,
     }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -56,6 +57,7 @@ def launch(
     name: str = "exo",
     application_version: str | None = None,
     executor_id: str | None = None,
+    dbos_config: Mapping[str, Any] | None = None,
 ) -> None:
     """Start DBOS in this process (after every DBOSAgent is created) and recover its runs.
 
@@ -68,6 +70,8 @@ def launch(
             recovers the runs in flight. DBOS's own default, a hash of the source, would
             strand them. Change it only when old runs must not resume on the new code.
         executor_id: This process's id among many workers (default DBOS's ``local``).
+        dbos_config: More ``DBOSConfig`` keys, passed as they are (e.g.
+            ``dbos_system_schema``).
     """
     dbos = _dbos()
     version = application_version or os.environ.get(VERSION_ENV) or f"exo-{name}-v1"
@@ -79,6 +83,7 @@ def launch(
     }
     if executor_id is not None:
         config["executor_id"] = executor_id
+    config.update(dbos_config or {})
     dbos(config=config)
     dbos.launch()
 
