@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -100,6 +100,10 @@ class _Request(BaseModel):
     conversation_id: str | None = None
 
 
+POLL_SECONDS = 0.05
+"""How often a wait for a run another process (or a recovery) executes checks its status."""
+
+
 @dataclass(frozen=True, slots=True)
 class DurableHandle:
     """A started durable run.
@@ -109,17 +113,20 @@ class DurableHandle:
     """
 
     run_id: str
+    _handle: Any = field(default=None, repr=False)  # DBOS's, when started in this process
 
     async def result(self) -> RunResult[Any]:
         """Wait for the run to finish and return its result."""
-        return await get_result(self.run_id)
+        if self._handle is None:
+            return await get_result(self.run_id)
+        return _RESULT.validate_json(await self._handle.get_result())
 
 
 async def get_result(run_id: str) -> RunResult[Any]:
     """Wait for the durable run ``run_id`` (started here or in any worker) and return its
     result (a typed output comes back as JSON data, not as the output class)."""
     handle = await _dbos().retrieve_workflow_async(run_id)
-    return _RESULT.validate_json(await handle.get_result())
+    return _RESULT.validate_json(await handle.get_result(polling_interval_sec=POLL_SECONDS))
 
 
 class DBOSAgent:
@@ -202,7 +209,7 @@ class DBOSAgent:
         else:
             with SetWorkflowID(run_id):
                 handle = await dbos.start_workflow_async(self._workflow, payload.model_dump_json())
-        return DurableHandle(handle.get_workflow_id())
+        return DurableHandle(handle.get_workflow_id(), handle)
 
     async def run(
         self,
