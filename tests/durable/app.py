@@ -46,7 +46,7 @@ def main(config: dict[str, Any]) -> None:
         """Do the work on one item."""
         with log.open("a") as f:
             f.write(f"{item} {ctx.idempotency_key}\n")
-        if stop_at == "tool" and not marker.exists():
+        if stop_at == "tool" and item == config.get("stop_item", item) and not marker.exists():
             marker.write_text("tool")
             await asyncio.sleep(3600)
         return f"worked on {item}"

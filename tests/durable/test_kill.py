@@ -99,6 +99,28 @@ def test_killed_inside_a_child(
     assert first == second
 
 
+def test_killed_inside_the_second_of_two_children(
+    tmp_path: Path, server: FakeServer, database: dict[str, str]
+) -> None:
+    server.script(
+        tools(("spawn_self", '{"tasks": ["work on a", "work on b"]}')),
+        tools(("work", '{"item": "a"}')),  # children run one at a time in a durable run
+        answer("a is done"),
+        tools(("work", '{"item": "b"}')),
+        answer("b is done"),
+        answer("all done"),
+    )
+    app = make_app(tmp_path, server, database, spawn=True, stop_at="tool", stop_item="b")
+    assert app.kill_at_marker() == "tool"
+    assert server.count() == 4
+    assert app.finish() == {"output": "all done", "steps": 2}
+    assert server.count() == 6  # nothing the first child did was sent again
+    a, b_first, b_again = app.keys()
+    assert a.startswith("a ")
+    assert b_first == b_again and b_first.startswith("b ")
+    assert a.split()[1] != b_first.split()[1]  # each call has its own key
+
+
 def test_killed_during_the_memory_append(
     tmp_path: Path, server: FakeServer, database: dict[str, str]
 ) -> None:

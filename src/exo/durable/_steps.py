@@ -73,9 +73,16 @@ def step_key() -> str:
 
 
 class DurableEffects:
-    """Make each model call and user tool call of a run a DBOS step (see the module)."""
+    """Make each model call and user tool call of a run a DBOS step (see the module).
+
+    Attributes:
+        sequential_children: ``spawn_self`` runs its children one after another (read by
+            ``exo.spawn``): DBOS numbers steps in the order they start, so concurrent
+            children would record their steps in an order a replay cannot reproduce.
+    """
 
     __slots__ = ()
+    sequential_children = True
 
     def __repr__(self) -> str:
         return "DurableEffects()"
