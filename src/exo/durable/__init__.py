@@ -29,6 +29,7 @@ from exo.durable._agent import (
     launch,
     shutdown,
 )
+from exo.durable._events import DurableEvent
 from exo.durable._steps import BUILTIN_TOOLS, DurableEffects, DurableMemory
 
 __all__ = [
@@ -37,6 +38,7 @@ __all__ = [
     "VERSION_ENV",
     "DBOSAgent",
     "DurableEffects",
+    "DurableEvent",
     "DurableHandle",
     "DurableMemory",
     "default_database_url",

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
-from collections.abc import Mapping
+from collections.abc import AsyncGenerator, Mapping
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, TypeAdapter
 
+from exo.durable._events import END, DurableEvent, Sink
 from exo.durable._steps import DurableEffects, DurableMemory, durable_instructions
 from exo.errors import ConfigError
-from exo.types import ContentBlock, RunResult
+from exo.types import ContentBlock, RunCompleteEvent, RunResult
 
 if TYPE_CHECKING:
     from exo.agent import Agent
@@ -149,6 +152,7 @@ class DBOSAgent:
         self.name = name or agent.name
         self.provider = provider
         self._durable_agent: Agent[Any] | None = None
+        self._sinks: dict[str, Sink] = {}  # run id -> a reader of its events in this process
         workflow_name = f"exo:{self.name}"
 
         async def workflow(request: str) -> str:
@@ -173,16 +177,89 @@ class DBOSAgent:
         return self._durable_agent
 
     async def _run(self, request: _Request) -> str:
+        """The workflow's body: run the agent with every call a step; stream its events to
+        a reader in this process, if one waits for this run."""
         from exo import run
 
-        result = await run(
-            self._agent(),
-            request.input,
-            conversation_id=request.conversation_id,
-            provider=self.provider,
-            effects=DurableEffects(),
-        )
+        run_id: str = _dbos().workflow_id
+        effects = DurableEffects()
+        result: RunResult[Any] | None = None
+        step, seq = 0, 0
+        try:
+            async with aclosing(
+                run.stream(
+                    self._agent(),
+                    request.input,
+                    conversation_id=request.conversation_id,
+                    provider=self.provider,
+                    effects=effects,
+                )
+            ) as events:
+                async for event in events:
+                    if isinstance(event, RunCompleteEvent) and not event.lineage:
+                        result = event.result
+                    step, seq = (effects.steps, 0) if effects.steps != step else (step, seq + 1)
+                    sink = self._sinks.get(run_id)
+                    if sink is None:
+                        continue
+                    sink.put(
+                        DurableEvent(
+                            id=f"{run_id}:{step}:{seq}",
+                            run_id=run_id,
+                            step=step,
+                            seq=seq,
+                            replayed=not effects.live,
+                            event=event,
+                        )
+                    )
+        finally:
+            sink = self._sinks.get(run_id)
+            if sink is not None:
+                sink.put(END)
+        if result is None:  # run.stream always ends on its RunCompleteEvent or raises
+            raise RuntimeError(f"durable run {run_id!r} ended without a result")
         return _RESULT.dump_json(result).decode()
+
+    async def stream(
+        self,
+        input: str | list[ContentBlock],
+        *,
+        run_id: str,
+        conversation_id: str | None = None,
+    ) -> AsyncGenerator[DurableEvent, None]:
+        """Start (or reattach to) the durable run ``run_id`` and yield its events.
+
+        Each event carries a stable id and a ``replayed`` flag (see
+        :class:`~exo.durable.DurableEvent`). Reattaching to a run that this process is
+        executing (e.g. recovering) yields its events from now on; to a run that already
+        finished, or that another process executes, only its final RunCompleteEvent.
+        """
+        sink = Sink()
+        self._sinks[run_id] = sink
+        try:
+            handle = await self.start(input, run_id=run_id, conversation_id=conversation_id)
+            waiter = asyncio.ensure_future(handle.result())
+            waiter.add_done_callback(lambda _: sink.put(END))
+            seen = False
+            try:
+                while (item := await sink.queue.get()) is not END:
+                    seen = seen or isinstance(item.event, RunCompleteEvent)
+                    yield item
+                result = await waiter
+            finally:
+                waiter.cancel()
+            if not seen:  # executed elsewhere (or finished before): its result only
+                yield DurableEvent(
+                    id=f"{run_id}:end",
+                    run_id=run_id,
+                    step=-1,
+                    seq=0,
+                    replayed=True,
+                    event=RunCompleteEvent(agent_name=result.agent_name, result=result),
+                )
+        finally:
+            if self._sinks.get(run_id) is sink:
+                del self._sinks[run_id]
 
     async def start(
         self,

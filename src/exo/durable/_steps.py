@@ -81,11 +81,25 @@ class DurableEffects:
             children would record their steps in an order a replay cannot reproduce.
     """
 
-    __slots__ = ()
+    __slots__ = ("live", "steps")
     sequential_children = True
 
+    def __init__(self) -> None:
+        self.steps = 0
+        self.live = False
+
     def __repr__(self) -> str:
-        return "DurableEffects()"
+        return f"DurableEffects(steps={self.steps}, live={self.live})"
+
+    async def step(self, name: str, body: Callable[[], Coroutine[Any, Any, str]]) -> str:
+        """Run ``body`` as step ``name``; count it, and note when a step runs live."""
+        self.steps += 1  # before the first await: steps are counted in the order they start
+
+        async def live() -> str:
+            self.live = True
+            return await body()
+
+        return await run_step(name, live)
 
     async def model_call(
         self, provider: Provider, request: ModelRequest, *, stream: bool, policy: RetryPolicy
@@ -102,7 +116,7 @@ class DurableEffects:
                 raise RuntimeError(f"model call of agent {request.agent_name!r} gave no response")
             return _RESPONSE.dump_json(response).decode()
 
-        response = _RESPONSE.validate_json(await run_step(f"model:{request.agent_name}", call))
+        response = _RESPONSE.validate_json(await self.step(f"model:{request.agent_name}", call))
         if stream and response.message.content:
             yield TextDelta(text=response.message.content)
         yield response
@@ -118,27 +132,26 @@ class DurableEffects:
         The steps are started in call order (DBOS numbers a step when it starts), so a
         replay finds each call's record at the same position.
         """
-        runs = [_one_call(call, tools, make_ctx) for call in calls]
+        runs = [self._one_call(call, tools, make_ctx) for call in calls]
         return list(await asyncio.gather(*runs))
 
+    async def _one_call(
+        self, call: ToolCall, tools: dict[str, Tool], make_ctx: Callable[[ToolCall], ToolContext]
+    ) -> tuple[ToolResult, float]:
+        if call.name in BUILTIN_TOOLS or call.name not in tools:
+            (outcome,) = await execute_tool_calls([call], tools, make_ctx)
+            return outcome
 
-async def _one_call(
-    call: ToolCall, tools: dict[str, Tool], make_ctx: Callable[[ToolCall], ToolContext]
-) -> tuple[ToolResult, float]:
-    if call.name in BUILTIN_TOOLS or call.name not in tools:
-        (outcome,) = await execute_tool_calls([call], tools, make_ctx)
-        return outcome
+        def keyed(c: ToolCall) -> ToolContext:
+            ctx = make_ctx(c)
+            ctx.idempotency_key = step_key()
+            return ctx
 
-    def keyed(c: ToolCall) -> ToolContext:
-        ctx = make_ctx(c)
-        ctx.idempotency_key = step_key()
-        return ctx
+        async def body() -> str:
+            (outcome,) = await execute_tool_calls([call], tools, keyed)
+            return _OUTCOME.dump_json(outcome).decode()
 
-    async def body() -> str:
-        (outcome,) = await execute_tool_calls([call], tools, keyed)
-        return _OUTCOME.dump_json(outcome).decode()
-
-    return _OUTCOME.validate_json(await run_step(f"tool:{call.name}", body))
+        return _OUTCOME.validate_json(await self.step(f"tool:{call.name}", body))
 
 
 class DurableMemory:
