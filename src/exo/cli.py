@@ -483,3 +483,10 @@ app.command("eval")(eval_command)
 from exo._cli_serve import register as _register_serve  # noqa: E402
 
 _register_serve(app)
+
+
+# --------------------------------------------------------------------------- exo worker, runs
+
+from exo._cli_durable import register as _register_durable  # noqa: E402
+
+_register_durable(app)

@@ -21,13 +21,17 @@ from __future__ import annotations
 
 from exo.durable._agent import (
     INSTALL_HINT,
+    SCHEMA_ENV,
     VERSION_ENV,
     DBOSAgent,
     DurableHandle,
     default_database_url,
+    enqueue,
     get_result,
     launch,
+    queue_name,
     shutdown,
+    take_over,
 )
 from exo.durable._events import DurableEvent
 from exo.durable._steps import BUILTIN_TOOLS, DurableEffects, DurableMemory
@@ -35,6 +39,7 @@ from exo.durable._steps import BUILTIN_TOOLS, DurableEffects, DurableMemory
 __all__ = [
     "BUILTIN_TOOLS",
     "INSTALL_HINT",
+    "SCHEMA_ENV",
     "VERSION_ENV",
     "DBOSAgent",
     "DurableEffects",
@@ -42,7 +47,10 @@ __all__ = [
     "DurableHandle",
     "DurableMemory",
     "default_database_url",
+    "enqueue",
     "get_result",
     "launch",
+    "queue_name",
     "shutdown",
+    "take_over",
 ]

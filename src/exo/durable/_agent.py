@@ -25,13 +25,18 @@ __all__ = [
     "DBOSAgent",
     "DurableHandle",
     "default_database_url",
+    "enqueue",
     "get_result",
     "launch",
+    "queue_name",
     "shutdown",
+    "take_over",
 ]
 
 INSTALL_HINT = "pip install 'exo-agents[dbos]'"
 VERSION_ENV = "EXO_DURABLE_VERSION"
+SCHEMA_ENV = "EXO_DURABLE_SCHEMA"
+"""Names the PostgreSQL schema DBOS keeps its tables in (default ``dbos``)."""
 _RESULT: TypeAdapter[RunResult[Any]] = TypeAdapter(RunResult[Any])
 
 
@@ -73,6 +78,7 @@ def launch(
             recovers the runs in flight. DBOS's own default, a hash of the source, would
             strand them. Change it only when old runs must not resume on the new code.
         executor_id: This process's id among many workers (default DBOS's ``local``).
+            ``$EXO_DURABLE_SCHEMA`` names the schema of DBOS's tables on PostgreSQL.
         dbos_config: More ``DBOSConfig`` keys, passed as they are (e.g.
             ``dbos_system_schema``).
     """
@@ -86,6 +92,8 @@ def launch(
     }
     if executor_id is not None:
         config["executor_id"] = executor_id
+    if os.environ.get(SCHEMA_ENV):
+        config["dbos_system_schema"] = os.environ[SCHEMA_ENV]
     config.update(dbos_config or {})
     dbos(config=config)
     dbos.launch()
@@ -125,6 +133,57 @@ class DurableHandle:
         return _RESULT.validate_json(await self._handle.get_result())
 
 
+def queue_name(name: str) -> str:
+    """The DBOS queue the runs of the DBOSAgent ``name`` are enqueued on."""
+    return f"exo:{name}"
+
+
+async def enqueue(
+    name: str,
+    input: str | list[ContentBlock],
+    *,
+    run_id: str,
+    database_url: str,
+    conversation_id: str | None = None,
+    dbos_system_schema: str | None = None,
+) -> str:
+    """Put a run of the DBOSAgent ``name`` on its queue, for any worker to execute.
+
+    Needs no agent and no launched DBOS in this process (a ``DBOSClient``): web servers
+    enqueue, ``exo worker`` processes run. Returns the run id; an id already used is not run
+    again. Wait for the result with :func:`get_result` in a launched process, or poll
+    ``exo runs show``.
+    """
+    _dbos()
+    from dbos import DBOSClient, EnqueueOptions
+
+    schema = dbos_system_schema or os.environ.get(SCHEMA_ENV) or "dbos"
+    client = DBOSClient(system_database_url=database_url, dbos_system_schema=schema)
+    try:
+        options: EnqueueOptions = {
+            "queue_name": queue_name(name),
+            "workflow_name": f"exo:{name}",
+            "workflow_id": run_id,
+        }
+        payload = _Request(input=input, conversation_id=conversation_id).model_dump_json()
+        handle: Any = await client.enqueue_async(options, payload)
+        return str(handle.get_workflow_id())
+    finally:
+        client.destroy()
+
+
+def take_over(executor_ids: list[str]) -> list[str]:
+    """Recover, in this process, the unfinished runs of workers that died.
+
+    DBOS recovers only its own executor's runs when it launches; a worker that died for good
+    (its machine gone) leaves its runs PENDING under its ``executor_id``. This calls DBOS's
+    recovery (``DBOS._recover_pending_workflows``, what DBOS itself runs at launch) for those
+    executors. Returns the ids of the runs taken over.
+    """
+    handles = _dbos()._recover_pending_workflows(executor_ids)
+    return [str(h.get_workflow_id()) for h in handles]
+
+
 async def get_result(run_id: str) -> RunResult[Any]:
     """Wait for the durable run ``run_id`` (started here or in any worker) and return its
     result (a typed output comes back as JSON data, not as the output class)."""
@@ -142,15 +201,27 @@ class DBOSAgent:
         agent: The agent to run.
         name: The stable registration name (default: the agent's name).
         provider: The provider to run with (default: resolved from ``agent.model``).
+        concurrency: Runs of this agent one process executes at once from the queue
+            ``exo:{name}`` (DBOS's worker concurrency); ``None``: no limit.
+        runs_per_minute: Runs started per minute from the queue, over all workers
+            (DBOS's queue rate limiter); ``None``: no limit.
     """
 
     def __init__(
-        self, agent: Agent[Any], *, name: str | None = None, provider: Provider | None = None
+        self,
+        agent: Agent[Any],
+        *,
+        name: str | None = None,
+        provider: Provider | None = None,
+        concurrency: int | None = None,
+        runs_per_minute: int | None = None,
     ) -> None:
         dbos = _dbos()
         self.agent = agent
         self.name = name or agent.name
         self.provider = provider
+        self.concurrency = concurrency
+        self.runs_per_minute = runs_per_minute
         self._durable_agent: Agent[Any] | None = None
         self._sinks: dict[str, Sink] = {}  # run id -> a reader of its events in this process
         workflow_name = f"exo:{self.name}"
@@ -163,6 +234,23 @@ class DBOSAgent:
 
     def __repr__(self) -> str:
         return f"DBOSAgent({self.name!r})"
+
+    async def listen(self) -> None:
+        """Execute runs from the queue ``exo:{name}`` in this process (after :func:`launch`),
+        with this agent's ``concurrency`` and ``runs_per_minute``."""
+        from dbos._queue import QueueRateLimit
+
+        per_minute = self.runs_per_minute
+        limiter: QueueRateLimit | None = (
+            None if per_minute is None else {"limit": per_minute, "period": 60.0}
+        )
+        await _dbos().register_queue_async(
+            queue_name(self.name),
+            worker_concurrency=self.concurrency,
+            limiter=limiter,
+            polling_interval_sec=0.2,
+            on_conflict="always_update",
+        )
 
     def _agent(self) -> Agent[Any]:
         """The agent as a durable run uses it: memory and callable instructions in steps."""
