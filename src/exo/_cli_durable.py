@@ -7,13 +7,33 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from exo.errors import ConfigError
 
-__all__ = ["register"]
+if TYPE_CHECKING:
+    from exo.agent import Agent
+    from exo.types import RunResult
+
+__all__ = ["DurableOpt", "RunIdOpt", "register", "run_durable"]
+
+DurableOpt = Annotated[
+    bool,
+    typer.Option(
+        "--durable",
+        help="Run as a durable DBOS workflow recorded in $EXO_HOME/durable.db: a run killed "
+        "midway is finished by `exo runs resume` or the same command with --run-id.",
+    ),
+]
+RunIdOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--run-id",
+        help="The durable run's id (implies --durable); reuse it to finish a killed run.",
+    ),
+]
 
 DatabaseOpt = Annotated[
     str | None,
@@ -40,6 +60,19 @@ def _client(database_url: str | None) -> Any:
         system_database_url=database_url or default_database_url(),
         dbos_system_schema=os.environ.get(SCHEMA_ENV) or "dbos",
     )
+
+
+def run_durable(agent: Agent[Any], task: str, run_id: str | None) -> RunResult[Any]:
+    """Run ``agent`` on ``task`` as a durable run on SQLite under EXO_HOME (``exo run
+    --durable``); a ``run_id`` that exists is finished (recovered), not started again."""
+    from exo.durable import DBOSAgent, launch, shutdown
+
+    durable = DBOSAgent(agent)
+    launch()
+    try:
+        return asyncio.run(durable.run(task, run_id=run_id))
+    finally:
+        shutdown()
 
 
 def worker_command(
