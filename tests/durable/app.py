@@ -49,7 +49,7 @@ def main(config: dict[str, Any]) -> None:
         if stop_at == "tool" and item == config.get("stop_item", item) and not marker.exists():
             marker.write_text("tool")
             await asyncio.sleep(3600)
-        return f"worked on {item}"
+        return f"worked on {item}" + (" (v2)" if config.get("v2") else "")
 
     memory = SlowMemory(work_dir / "memory.db")
     if stop_at == "append":

@@ -140,3 +140,16 @@ def test_killed_during_the_memory_append(
 
     # the turn was appended exactly once
     assert asyncio.run(turn()) == ["user", "assistant", "tool", "assistant"]
+
+
+def test_a_redeploy_resumes_the_runs_in_flight(
+    tmp_path: Path, server: FakeServer, database: dict[str, str]
+) -> None:
+    # the application version is pinned (exo-{name}-v1), so the new code takes the run over
+    server.script(tools(("work", '{"item": "a"}')), answer("all done"))
+    app = make_app(tmp_path, server, database, stop_at="tool")
+    assert app.kill_at_marker() == "tool"
+    assert app.finish(v2=True) == {"output": "all done", "steps": 2}
+    assert server.count() == 2
+    # the interrupted tool ran again on the new code, and the model saw that result
+    assert "worked on a (v2)" in json.dumps(server.attempts[1].body)
