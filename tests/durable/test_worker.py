@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from durable.conftest import TESTS
+from durable.conftest import POSTGRES, TESTS
 from exo.durable import enqueue
 from reliability.fakeserver import FakeServer, answer, tools
 
@@ -124,3 +124,65 @@ def test_a_dead_workers_run_is_taken_over(
     assert first == again  # only the killed tool ran twice, with one key
     listed = _exo(env, "runs", "list", "--database-url", url)
     assert listed.split("\n")[0].split("\t") == ["q-1", "SUCCESS", "queued"]
+
+
+@pytest.mark.parametrize("database", [POSTGRES], indirect=True)
+def test_three_workers_one_killed_every_run_completes(  # two at once, a third takes over
+    tmp_path: Path,
+    server: FakeServer,
+    database: dict[str, str],
+    env: dict[str, str],
+    workers: list[subprocess.Popen[str]],
+) -> None:
+    import asyncio
+
+    from reliability.fakeserver import Attempt, Reply
+
+    # 60 in the suite; EXO_TEST_DURABLE_RUNS=200 is the figure (about 5 min here)
+    url, runs = database["database_url"], int(os.environ.get("EXO_TEST_DURABLE_RUNS", "60"))
+
+    def respond(attempt: Attempt) -> Reply:
+        messages = attempt.body["messages"]
+        job = next(m["content"] for m in messages if m["role"] == "user")
+        if messages[-1]["role"] == "tool":
+            return answer(f"done {job}")
+        return tools(("work", json.dumps({"item": job})))
+
+    server.responder = respond
+    for name in ("w1", "w2"):
+        workers.append(_worker(env, url, name, "--concurrency", "4"))
+        _ready(workers[-1])
+    os.environ["EXO_DURABLE_SCHEMA"] = database["schema"]
+    try:
+
+        async def put() -> None:
+            for i in range(runs):
+                await enqueue("queued", f"job-{i}", run_id=f"m-{i}", database_url=url)
+
+        asyncio.run(put())
+    finally:
+        os.environ.pop("EXO_DURABLE_SCHEMA", None)
+    log = tmp_path / "keys.log"
+    _wait(lambda: log.exists() and len(log.read_text().splitlines()) >= runs // 4, "work")
+    os.kill(workers[0].pid, signal.SIGKILL)
+    workers[0].wait()
+    workers.append(_worker(env, url, "w3", "--take-over", "w1"))
+
+    def statuses() -> list[str]:
+        out = _exo(env, "runs", "list", "--database-url", url, "--limit", "1000")
+        return [line.split("\t")[1] for line in out.splitlines()]
+
+    _wait(lambda: statuses().count("SUCCESS") == runs, "every run to finish", workers[1])
+    assert statuses() == ["SUCCESS"] * runs  # the queue is drained
+    for i in range(runs):
+        assert _show(env, url, f"m-{i}")["output"] == f"done job-{i}"
+    keys: dict[str, set[str]] = {}
+    for line in log.read_text().splitlines():
+        item, key = line.split()
+        keys.setdefault(item, set()).add(key)
+    assert sorted(keys) == sorted(f"job-{i}" for i in range(runs))
+    assert all(len(k) == 1 for k in keys.values())  # a rerun tool saw the same key
+    repeated = len(log.read_text().splitlines()) - runs
+    resent = server.count() - 2 * runs
+    # only the steps w1 was in when it died ran again: at most its 4 runs in flight
+    assert 0 <= repeated <= 4 and 0 <= resent <= 4, (repeated, resent)
