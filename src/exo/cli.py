@@ -146,6 +146,9 @@ def _root(
 # --------------------------------------------------------------------------- exo run
 
 
+from exo._cli_durable import DurableOpt, RunIdOpt, run_durable  # noqa: E402
+
+
 @app.command("run")
 def run_command(
     args: Annotated[
@@ -178,6 +181,8 @@ def run_command(
     debug: DebugOpt = False,
     trace: TraceOpt = None,
     mcp: McpOpt = None,
+    durable: DurableOpt = False,
+    run_id: RunIdOpt = None,
 ) -> None:
     """Run an agent on a task, streaming its plan, tool calls and answer.
 
@@ -215,6 +220,14 @@ def run_command(
         agent = with_mcp(agent, mcp)
         approval = TerminalApproval(err, yes=yes)
         agent = approval.install(agent)
+        if durable or run_id is not None:  # a DBOS workflow, in $EXO_HOME/durable.db
+            result = run_durable(agent, task, run_id)
+            typer.echo(
+                json.dumps(result.to_dict(), indent=2, ensure_ascii=False)
+                if json_output
+                else str(result.output)
+            )
+            return
         if json_output:
             with tracing(trace, err):
                 try:
@@ -487,3 +500,10 @@ app.command("eval")(eval_command)
 from exo._cli_serve import register as _register_serve  # noqa: E402
 
 _register_serve(app)
+
+
+# --------------------------------------------------------------------------- exo worker, runs
+
+from exo._cli_durable import register as _register_durable  # noqa: E402
+
+_register_durable(app)

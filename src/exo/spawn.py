@@ -155,9 +155,13 @@ class _Spawner:
                 HeldChild(name=f"{self.agent.name}_child_{first + i}", task=t, max_steps=steps_left)
                 for i, t in enumerate(tasks)
             ]
-        async with asyncio.TaskGroup() as group:
-            runs = [group.create_task(self._child(job, ctx)) for job in jobs]
-        outcomes = [r.result() for r in runs]
+        if getattr(self.deps.effects, "sequential_children", False):
+            # a durable run records steps in the order they start: children one at a time
+            outcomes = [await self._child(job, ctx) for job in jobs]
+        else:
+            async with asyncio.TaskGroup() as group:
+                runs = [group.create_task(self._child(job, ctx)) for job in jobs]
+            outcomes = [r.result() for r in runs]
         if any(o.held is not None for o in outcomes):
             # A child waits for a person: hold this call (and its turn) with every child's
             # state; the result below never reaches the model.

@@ -59,9 +59,21 @@ class ToolContext:
         tool_call_id: The id of this call.
         context: The run's shared :class:`~exo.context.Context` (the planner shares it too).
         state: The run's :class:`~exo._state.RunState` (transcript, usage, depth, lineage).
+        idempotency_key: In a durable run (``exo.durable``), a key for this call that stays
+            the same when a recovered run runs the call again: pass it to the API the tool
+            changes so a repeat is recognised. ``None`` outside durable runs.
     """
 
-    __slots__ = ("_lane", "_sink", "agent_name", "context", "extras", "state", "tool_call_id")
+    __slots__ = (
+        "_lane",
+        "_sink",
+        "agent_name",
+        "context",
+        "extras",
+        "idempotency_key",
+        "state",
+        "tool_call_id",
+    )
 
     def __init__(
         self,
@@ -73,8 +85,10 @@ class ToolContext:
         sink: EventSink | None = None,
         extras: dict[str, Any] | None = None,
         lane: ToolLane | None = None,
+        idempotency_key: str | None = None,
     ) -> None:
         self.agent_name = agent_name
+        self.idempotency_key = idempotency_key
         self.tool_call_id = tool_call_id
         self.context = context
         self.state = state

@@ -1,0 +1,388 @@
+"""DBOSAgent: an exo Agent registered once, under a stable name, as a DBOS workflow."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncGenerator, Mapping
+from contextlib import aclosing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, TypeAdapter
+
+from exo.durable._events import END, DurableEvent, Sink
+from exo.durable._steps import DurableEffects, DurableMemory, durable_instructions
+from exo.errors import ConfigError
+from exo.types import ContentBlock, RunCompleteEvent, RunResult
+
+if TYPE_CHECKING:
+    from exo.agent import Agent
+    from exo.models.base import Provider
+
+__all__ = [
+    "DBOSAgent",
+    "DurableHandle",
+    "default_database_url",
+    "enqueue",
+    "get_result",
+    "launch",
+    "queue_name",
+    "shutdown",
+    "take_over",
+]
+
+INSTALL_HINT = "pip install 'exo-agents[dbos]'"
+VERSION_ENV = "EXO_DURABLE_VERSION"
+SCHEMA_ENV = "EXO_DURABLE_SCHEMA"
+"""Names the PostgreSQL schema DBOS keeps its tables in (default ``dbos``)."""
+_RESULT: TypeAdapter[RunResult[Any]] = TypeAdapter(RunResult[Any])
+
+
+def _dbos() -> Any:
+    """The ``DBOS`` class, or a ConfigError with the install hint."""
+    try:
+        from dbos import DBOS
+    except ImportError as exc:
+        raise ConfigError(
+            "durable runs need DBOS, which is not installed", hint=INSTALL_HINT
+        ) from exc
+    return DBOS
+
+
+def default_database_url() -> str:
+    """SQLite under EXO_HOME: ``$EXO_HOME/durable.db``, else ``~/.exo/durable.db``."""
+    home = os.environ.get("EXO_HOME")
+    base = Path(home).expanduser() if home else Path.home() / ".exo"
+    base.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{base / 'durable.db'}"
+
+
+def launch(
+    database_url: str | None = None,
+    *,
+    name: str = "exo",
+    application_version: str | None = None,
+    executor_id: str | None = None,
+    dbos_config: Mapping[str, Any] | None = None,
+) -> None:
+    """Start DBOS in this process (after every DBOSAgent is created) and recover its runs.
+
+    Args:
+        database_url: DBOS's system database: ``sqlite:///path`` (one process) or
+            ``postgresql://...`` (many workers); default ``$EXO_HOME/durable.db``.
+        name: The DBOS application name.
+        application_version: What DBOS files runs under. Default ``$EXO_DURABLE_VERSION``,
+            else ``exo-{name}-v1``: a stable value, so a redeploy (changed code) still
+            recovers the runs in flight. DBOS's own default, a hash of the source, would
+            strand them. Change it only when old runs must not resume on the new code.
+        executor_id: This process's id among many workers (default DBOS's ``local``).
+            ``$EXO_DURABLE_SCHEMA`` names the schema of DBOS's tables on PostgreSQL.
+        dbos_config: More ``DBOSConfig`` keys, passed as they are (e.g.
+            ``dbos_system_schema``).
+    """
+    dbos = _dbos()
+    version = application_version or os.environ.get(VERSION_ENV) or f"exo-{name}-v1"
+    config: dict[str, Any] = {
+        "name": name,
+        "system_database_url": database_url or default_database_url(),
+        "application_version": version,
+        "log_level": os.environ.get("EXO_DURABLE_LOG_LEVEL", "WARNING"),
+    }
+    if executor_id is not None:
+        config["executor_id"] = executor_id
+    if os.environ.get(SCHEMA_ENV):
+        config["dbos_system_schema"] = os.environ[SCHEMA_ENV]
+    config.update(dbos_config or {})
+    dbos(config=config)
+    dbos.launch()
+
+
+def shutdown() -> None:
+    """Stop DBOS in this process (runs in flight are recovered by the next launch)."""
+    _dbos().destroy()
+
+
+class _Request(BaseModel):
+    """A durable run's workflow input: plain JSON, because DBOS stores it."""
+
+    input: str | list[ContentBlock]
+    conversation_id: str | None = None
+
+
+POLL_SECONDS = 0.05
+"""How often a wait for a run another process (or a recovery) executes checks its status."""
+
+
+@dataclass(frozen=True, slots=True)
+class DurableHandle:
+    """A started durable run.
+
+    Attributes:
+        run_id: The run's id (its DBOS workflow id).
+    """
+
+    run_id: str
+    _handle: Any = field(default=None, repr=False)  # DBOS's, when started in this process
+
+    async def result(self) -> RunResult[Any]:
+        """Wait for the run to finish and return its result."""
+        if self._handle is None:
+            return await get_result(self.run_id)
+        return _RESULT.validate_json(await self._handle.get_result())
+
+
+def queue_name(name: str) -> str:
+    """The DBOS queue the runs of the DBOSAgent ``name`` are enqueued on."""
+    return f"exo:{name}"
+
+
+async def enqueue(
+    name: str,
+    input: str | list[ContentBlock],
+    *,
+    run_id: str,
+    database_url: str,
+    conversation_id: str | None = None,
+    dbos_system_schema: str | None = None,
+) -> str:
+    """Put a run of the DBOSAgent ``name`` on its queue, for any worker to execute.
+
+    Needs no agent and no launched DBOS in this process (a ``DBOSClient``): web servers
+    enqueue, ``exo worker`` processes run. Returns the run id; an id already used is not run
+    again. Wait for the result with :func:`get_result` in a launched process, or poll
+    ``exo runs show``.
+    """
+    _dbos()
+    from dbos import DBOSClient, EnqueueOptions
+
+    schema = dbos_system_schema or os.environ.get(SCHEMA_ENV) or "dbos"
+    client = DBOSClient(system_database_url=database_url, dbos_system_schema=schema)
+    try:
+        options: EnqueueOptions = {
+            "queue_name": queue_name(name),
+            "workflow_name": f"exo:{name}",
+            "workflow_id": run_id,
+        }
+        payload = _Request(input=input, conversation_id=conversation_id).model_dump_json()
+        handle: Any = await client.enqueue_async(options, payload)
+        return str(handle.get_workflow_id())
+    finally:
+        client.destroy()
+
+
+def take_over(executor_ids: list[str]) -> list[str]:
+    """Recover, in this process, the unfinished runs of workers that died.
+
+    DBOS recovers only its own executor's runs when it launches; a worker that died for good
+    (its machine gone) leaves its runs PENDING under its ``executor_id``. This calls DBOS's
+    recovery (``DBOS._recover_pending_workflows``, what DBOS itself runs at launch) for those
+    executors. Returns the ids of the runs taken over.
+    """
+    handles = _dbos()._recover_pending_workflows(executor_ids)
+    return [str(h.get_workflow_id()) for h in handles]
+
+
+async def get_result(run_id: str) -> RunResult[Any]:
+    """Wait for the durable run ``run_id`` (started here or in any worker) and return its
+    result (a typed output comes back as JSON data, not as the output class)."""
+    handle = await _dbos().retrieve_workflow_async(run_id)
+    return _RESULT.validate_json(await handle.get_result(polling_interval_sec=POLL_SECONDS))
+
+
+class DBOSAgent:
+    """An Agent made durable: each run is a DBOS workflow, each model and tool call a step.
+
+    Create it once per process, under a name that stays the same across deploys (the
+    workflow is registered as ``exo:{name}``), before :func:`launch`.
+
+    Args:
+        agent: The agent to run.
+        name: The stable registration name (default: the agent's name).
+        provider: The provider to run with (default: resolved from ``agent.model``).
+        concurrency: Runs of this agent one process executes at once from the queue
+            ``exo:{name}`` (DBOS's worker concurrency); ``None``: no limit.
+        runs_per_minute: Runs started per minute from the queue, over all workers
+            (DBOS's queue rate limiter); ``None``: no limit.
+    """
+
+    def __init__(
+        self,
+        agent: Agent[Any],
+        *,
+        name: str | None = None,
+        provider: Provider | None = None,
+        concurrency: int | None = None,
+        runs_per_minute: int | None = None,
+    ) -> None:
+        dbos = _dbos()
+        self.agent = agent
+        self.name = name or agent.name
+        self.provider = provider
+        self.concurrency = concurrency
+        self.runs_per_minute = runs_per_minute
+        self._durable_agent: Agent[Any] | None = None
+        self._sinks: dict[str, Sink] = {}  # run id -> a reader of its events in this process
+        workflow_name = f"exo:{self.name}"
+
+        async def workflow(request: str) -> str:
+            return await self._run(_Request.model_validate_json(request))
+
+        workflow.__qualname__ = workflow.__name__ = workflow_name
+        self._workflow = dbos.workflow(name=workflow_name)(workflow)
+
+    def __repr__(self) -> str:
+        return f"DBOSAgent({self.name!r})"
+
+    async def listen(self) -> None:
+        """Execute runs from the queue ``exo:{name}`` in this process (after :func:`launch`),
+        with this agent's ``concurrency`` and ``runs_per_minute``."""
+        from dbos._queue import QueueRateLimit
+
+        per_minute = self.runs_per_minute
+        limiter: QueueRateLimit | None = (
+            None if per_minute is None else {"limit": per_minute, "period": 60.0}
+        )
+        await _dbos().register_queue_async(
+            queue_name(self.name),
+            worker_concurrency=self.concurrency,
+            limiter=limiter,
+            polling_interval_sec=0.2,
+            on_conflict="always_update",
+        )
+
+    def _agent(self) -> Agent[Any]:
+        """The agent as a durable run uses it: memory and callable instructions in steps."""
+        if self._durable_agent is None:
+            from exo import run
+
+            agent = self.agent
+            changes: dict[str, Any] = {"memory": DurableMemory(run.memory_for(agent))}
+            if not isinstance(agent.instructions, str):
+                changes["instructions"] = durable_instructions(agent)
+            self._durable_agent = agent.replace(**changes)
+        return self._durable_agent
+
+    async def _run(self, request: _Request) -> str:
+        """The workflow's body: run the agent with every call a step; stream its events to
+        a reader in this process, if one waits for this run."""
+        from exo import run
+
+        run_id: str = _dbos().workflow_id
+        effects = DurableEffects()
+        result: RunResult[Any] | None = None
+        step, seq = 0, 0
+        try:
+            async with aclosing(
+                run.stream(
+                    self._agent(),
+                    request.input,
+                    conversation_id=request.conversation_id,
+                    provider=self.provider,
+                    effects=effects,
+                )
+            ) as events:
+                async for event in events:
+                    if isinstance(event, RunCompleteEvent) and not event.lineage:
+                        result = event.result
+                    step, seq = (effects.steps, 0) if effects.steps != step else (step, seq + 1)
+                    sink = self._sinks.get(run_id)
+                    if sink is None:
+                        continue
+                    sink.put(
+                        DurableEvent(
+                            id=f"{run_id}:{step}:{seq}",
+                            run_id=run_id,
+                            step=step,
+                            seq=seq,
+                            replayed=not effects.live,
+                            event=event,
+                        )
+                    )
+        finally:
+            sink = self._sinks.get(run_id)
+            if sink is not None:
+                sink.put(END)
+        if result is None:  # run.stream always ends on its RunCompleteEvent or raises
+            raise RuntimeError(f"durable run {run_id!r} ended without a result")
+        return _RESULT.dump_json(result).decode()
+
+    async def stream(
+        self,
+        input: str | list[ContentBlock],
+        *,
+        run_id: str,
+        conversation_id: str | None = None,
+    ) -> AsyncGenerator[DurableEvent, None]:
+        """Start (or reattach to) the durable run ``run_id`` and yield its events.
+
+        Each event carries a stable id and a ``replayed`` flag (see
+        :class:`~exo.durable.DurableEvent`). Reattaching to a run that this process is
+        executing (e.g. recovering) yields its events from now on; to a run that already
+        finished, or that another process executes, only its final RunCompleteEvent.
+        """
+        sink = Sink()
+        self._sinks[run_id] = sink
+        try:
+            handle = await self.start(input, run_id=run_id, conversation_id=conversation_id)
+            waiter = asyncio.ensure_future(handle.result())
+            waiter.add_done_callback(lambda _: sink.put(END))
+            seen = False
+            try:
+                while (item := await sink.queue.get()) is not END:
+                    seen = seen or isinstance(item.event, RunCompleteEvent)
+                    yield item
+                result = await waiter
+            finally:
+                waiter.cancel()
+            if not seen:  # executed elsewhere (or finished before): its result only
+                yield DurableEvent(
+                    id=f"{run_id}:end",
+                    run_id=run_id,
+                    step=-1,
+                    seq=0,
+                    replayed=True,
+                    event=RunCompleteEvent(agent_name=result.agent_name, result=result),
+                )
+        finally:
+            if self._sinks.get(run_id) is sink:
+                del self._sinks[run_id]
+
+    async def start(
+        self,
+        input: str | list[ContentBlock],
+        *,
+        run_id: str | None = None,
+        conversation_id: str | None = None,
+    ) -> DurableHandle:
+        """Start a durable run (or find the one already started as ``run_id``).
+
+        Args:
+            input: The task.
+            run_id: The run's id; the same id never starts a second run.
+            conversation_id: Continue (and save to) this conversation of the agent's memory.
+        """
+        dbos = _dbos()
+        from dbos import SetWorkflowID
+
+        if run_id is not None and await dbos.get_workflow_status_async(run_id) is not None:
+            return DurableHandle(run_id)
+        payload = _Request(input=input, conversation_id=conversation_id)
+        if run_id is None:
+            handle = await dbos.start_workflow_async(self._workflow, payload.model_dump_json())
+        else:
+            with SetWorkflowID(run_id):
+                handle = await dbos.start_workflow_async(self._workflow, payload.model_dump_json())
+        return DurableHandle(handle.get_workflow_id(), handle)
+
+    async def run(
+        self,
+        input: str | list[ContentBlock],
+        *,
+        run_id: str | None = None,
+        conversation_id: str | None = None,
+    ) -> RunResult[Any]:
+        """Run durably to the end (or wait for the run ``run_id`` already under way)."""
+        handle = await self.start(input, run_id=run_id, conversation_id=conversation_id)
+        return await handle.result()

@@ -1,0 +1,89 @@
+"""A durable exo app run as its own process by the kill tests (python app.py CONFIG_JSON).
+
+It registers one agent, launches DBOS on the given database, runs (or recovers) one run and
+prints its result as JSON on its last line. Hooks the tests kill it at, chosen by ``stop_at``:
+
+- ``tool``: the user tool ``work`` logs its idempotency key, writes the marker, then blocks;
+- ``append``: the memory append writes the marker, then blocks.
+
+The model calls go to the test's fake server (the real OpenAI SDK inside), which counts them;
+a call the test wants to hang is made to hang there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from exo import Agent, ToolContext
+from exo.durable import DBOSAgent, launch, shutdown
+from exo.memory_sqlite import SQLiteMemory
+from exo.models.openai import OpenAIProvider
+
+
+class SlowMemory(SQLiteMemory):
+    """SQLite memory that can stop inside an append (the kill test's boundary)."""
+
+    marker: Path | None = None
+
+    async def append(self, conversation_id: str, messages: Any, *, usage: Any = None) -> None:
+        if self.marker is not None:
+            self.marker.write_text("append")
+            await asyncio.sleep(3600)  # the test SIGKILLs the process here
+        await super().append(conversation_id, messages, usage=usage)
+
+
+def main(config: dict[str, Any]) -> None:
+    work_dir = Path(config["dir"])
+    marker = work_dir / "marker"
+    log = work_dir / "keys.log"
+    stop_at = config.get("stop_at")
+
+    async def work(item: str, ctx: ToolContext) -> str:
+        """Do the work on one item."""
+        with log.open("a") as f:
+            f.write(f"{item} {ctx.idempotency_key}\n")
+        if stop_at == "tool" and item == config.get("stop_item", item) and not marker.exists():
+            marker.write_text("tool")
+            await asyncio.sleep(3600)
+        return f"worked on {item}" + (" (v2)" if config.get("v2") else "")
+
+    memory = SlowMemory(work_dir / "memory.db")
+    if stop_at == "append":
+        memory.marker = marker
+    agent = Agent(
+        name="worker",
+        model="openai:gpt-4o-mini",
+        instructions="Do the work.",
+        tools=[work],
+        memory=memory,
+        allow_self_spawn=bool(config.get("spawn")),
+        planning_enabled=bool(config.get("plan")),
+        max_steps=8,
+    )
+    provider = OpenAIProvider("gpt-4o-mini", api_key="test-key", base_url=config["base_url"])
+    durable = DBOSAgent(agent, name="worker", provider=provider)
+    schema = config.get("schema")
+    launch(
+        config["database_url"],
+        name="exotest",
+        dbos_config={"dbos_system_schema": schema} if schema else None,
+    )
+
+    async def go() -> None:
+        result = await durable.run(
+            "do the job", run_id=config["run_id"], conversation_id=config.get("conversation")
+        )
+        print(json.dumps({"output": result.output, "steps": result.steps}), flush=True)
+
+    try:
+        asyncio.run(go())
+    finally:
+        shutdown()
+
+
+if __name__ == "__main__":
+    main(json.loads(sys.argv[1]))

@@ -1,0 +1,155 @@
+"""Kill tests: a durable run's process is SIGKILLed at a boundary, a new process recovers it.
+
+After the relaunch the run ends with the output of an uninterrupted run, every completed model
+call reached the (counting) fake server once in all, and only the interrupted step ran twice,
+with the same idempotency key both times. Each runs on SQLite and on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+from durable.conftest import make_app
+from exo.memory_sqlite import SQLiteMemory
+from reliability.fakeserver import FakeServer, answer, tools
+
+HANG = 3600.0  # a model call the test kills the process in
+
+
+def _bodies(server: FakeServer) -> list[str]:
+    return [json.dumps(a.body, sort_keys=True) for a in server.attempts]
+
+
+def test_an_uninterrupted_run_is_the_reference(
+    tmp_path: Path, server: FakeServer, database: dict[str, str]
+) -> None:
+    server.script(tools(("work", '{"item": "a"}')), answer("all done"))
+    app = make_app(tmp_path, server, database)
+    assert app.finish() == {"output": "all done", "steps": 2}
+    assert server.count() == 2
+    [line] = app.keys()
+    assert line.startswith("a run-1:")
+
+
+def test_killed_inside_a_tool(tmp_path: Path, server: FakeServer, database: dict[str, str]) -> None:
+    server.script(tools(("work", '{"item": "a"}')), answer("all done"))
+    app = make_app(tmp_path, server, database, stop_at="tool")
+    assert app.kill_at_marker() == "tool"
+    assert server.count() == 1  # the first model call, completed before the kill
+    assert app.finish() == {"output": "all done", "steps": 2}
+    assert server.count() == 2  # the first call was not sent again
+    first, second = app.keys()
+    assert first == second  # the tool ran twice, with one idempotency key
+    assert first.startswith("a run-1:")
+
+
+def test_killed_during_a_model_call(
+    tmp_path: Path, server: FakeServer, database: dict[str, str]
+) -> None:
+    server.script(
+        tools(("work", '{"item": "a"}')),
+        answer("all done", delay=HANG),
+        answer("all done"),
+    )
+    app = make_app(tmp_path, server, database)
+    app.kill_when(lambda: server.count() == 2)
+    assert app.finish() == {"output": "all done", "steps": 2}
+    first, interrupted, again = _bodies(server)
+    assert interrupted == again  # only the interrupted call was sent twice, unchanged
+    assert first != interrupted
+    assert len(app.keys()) == 1  # the tool finished before the kill: not run again
+
+
+def test_killed_during_the_planner(
+    tmp_path: Path, server: FakeServer, database: dict[str, str]
+) -> None:
+    server.script(
+        answer("1. work on a", delay=HANG),
+        answer("1. work on a"),
+        tools(("work", '{"item": "a"}')),
+        answer("all done"),
+    )
+    app = make_app(tmp_path, server, database, plan=True)
+    app.kill_when(lambda: server.count() == 1)
+    assert app.finish() == {"output": "all done", "steps": 2}
+    assert server.count() == 4
+    planner, again, executor, _ = _bodies(server)
+    assert planner == again
+    assert "1. work on a" in executor  # the plan reached the executor
+    assert len(app.keys()) == 1
+
+
+def test_killed_inside_a_child(
+    tmp_path: Path, server: FakeServer, database: dict[str, str]
+) -> None:
+    server.script(
+        tools(("spawn_self", '{"tasks": ["work on a"]}')),
+        tools(("work", '{"item": "a"}')),  # the child's first call
+        answer("a is done"),  # the child's answer
+        answer("all done"),
+    )
+    app = make_app(tmp_path, server, database, spawn=True, stop_at="tool")
+    assert app.kill_at_marker() == "tool"
+    assert server.count() == 2
+    assert app.finish() == {"output": "all done", "steps": 2}
+    assert server.count() == 4  # no completed call of parent or child was sent again
+    first, second = app.keys()
+    assert first == second
+
+
+def test_killed_inside_the_second_of_two_children(
+    tmp_path: Path, server: FakeServer, database: dict[str, str]
+) -> None:
+    server.script(
+        tools(("spawn_self", '{"tasks": ["work on a", "work on b"]}')),
+        tools(("work", '{"item": "a"}')),  # children run one at a time in a durable run
+        answer("a is done"),
+        tools(("work", '{"item": "b"}')),
+        answer("b is done"),
+        answer("all done"),
+    )
+    app = make_app(tmp_path, server, database, spawn=True, stop_at="tool", stop_item="b")
+    assert app.kill_at_marker() == "tool"
+    assert server.count() == 4
+    assert app.finish() == {"output": "all done", "steps": 2}
+    assert server.count() == 6  # nothing the first child did was sent again
+    a, b_first, b_again = app.keys()
+    assert a.startswith("a ")
+    assert b_first == b_again and b_first.startswith("b ")
+    assert a.split()[1] != b_first.split()[1]  # each call has its own key
+
+
+def test_killed_during_the_memory_append(
+    tmp_path: Path, server: FakeServer, database: dict[str, str]
+) -> None:
+    server.script(tools(("work", '{"item": "a"}')), answer("all done"))
+    app = make_app(tmp_path, server, database, conversation="c1", stop_at="append")
+    assert app.kill_at_marker() == "append"
+    (tmp_path / "marker").unlink()
+    assert app.finish(stop_at=None) == {"output": "all done", "steps": 2}
+    assert server.count() == 2
+
+    async def turn() -> list[str]:
+        memory = SQLiteMemory(tmp_path / "memory.db")
+        try:
+            return [m.role for m in await memory.load("c1")]
+        finally:
+            await memory.aclose()
+
+    # the turn was appended exactly once
+    assert asyncio.run(turn()) == ["user", "assistant", "tool", "assistant"]
+
+
+def test_a_redeploy_resumes_the_runs_in_flight(
+    tmp_path: Path, server: FakeServer, database: dict[str, str]
+) -> None:
+    # the application version is pinned (exo-{name}-v1), so the new code takes the run over
+    server.script(tools(("work", '{"item": "a"}')), answer("all done"))
+    app = make_app(tmp_path, server, database, stop_at="tool")
+    assert app.kill_at_marker() == "tool"
+    assert app.finish(v2=True) == {"output": "all done", "steps": 2}
+    assert server.count() == 2
+    # the interrupted tool ran again on the new code, and the model saw that result
+    assert "worked on a (v2)" in json.dumps(server.attempts[1].body)

@@ -1,0 +1,26 @@
+"""The agent the worker tests run with ``exo worker``: its tool logs its idempotency key, and
+blocks on the item ``stop`` the first time (writing the marker) so the test can kill it."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+
+from exo import Agent, ToolContext
+
+DIR = Path(os.environ["EXO_TEST_DURABLE_DIR"])
+
+
+async def work(item: str, ctx: ToolContext) -> str:
+    """Do the work on one item."""
+    marker = DIR / "marker"
+    with (DIR / "keys.log").open("a") as f:
+        f.write(f"{item} {ctx.idempotency_key}\n")
+    if item == "stop" and not marker.exists():
+        marker.write_text(os.environ.get("EXO_TEST_WORKER", "?"))
+        await asyncio.sleep(3600)
+    return f"worked on {item}"
+
+
+agent = Agent(name="queued", model="openai:gpt-4o-mini", tools=[work], max_steps=4)
