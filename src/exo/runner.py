@@ -10,7 +10,6 @@ loop → save the turn to memory. ``run`` consumes the same event stream ``run.s
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 from collections.abc import AsyncGenerator, Sequence
 from contextlib import aclosing
@@ -18,7 +17,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from exo import _resume, approval, plan_cache, planning, tracing
+from exo import _resume, approval, planning, tracing
 from exo._loop import Effects, InProcessEffects, LoopDeps, run_loop
 from exo._options import (
     Input,
@@ -27,6 +26,7 @@ from exo._options import (
     check_input,
     check_options,
 )
+from exo._prepass import plan_phase
 from exo._retry import RetryPolicy
 from exo._state import RunState
 from exo._text import encodable
@@ -49,16 +49,12 @@ from exo.types import (
     ErrorEvent,
     Message,
     OutputT,
-    PlanCompleteEvent,
-    PlanSkippedEvent,
-    PlanStartEvent,
     RunCompleteEvent,
     RunResult,
     RunStartEvent,
     StreamEvent,
     SystemMessage,
     UserMessage,
-    WarningEvent,
 )
 
 __all__ = ["RunOptions", "Runner", "run"]
@@ -480,7 +476,7 @@ async def _open(
     if paused is not None:
         approval.apply_plan_answer(run.state, paused.plan)
     elif agent.planning_enabled:
-        async with aclosing(_plan(agent, run, options)) as planned:
+        async with aclosing(plan_phase(agent, run, options)) as planned:
             async for event in planned:
                 yield event
         if agent.approve_plan:
@@ -495,55 +491,6 @@ async def _open(
                 yield RunCompleteEvent(agent_name=agent.name, result=result, lineage=lineage)
                 return
     run.deps = await _start(agent, run, options)
-
-
-async def _plan(
-    agent: Agent[Any], run: _Run, options: RunOptions
-) -> AsyncGenerator[StreamEvent, None]:
-    """Run the planner pre-pass and record its plan on the run's state (capped)."""
-    lineage = options.lineage
-    if options.detailed:
-        yield PlanStartEvent(
-            agent_name=agent.name, model=agent.planning_model or agent.model, lineage=lineage
-        )
-    state = run.state
-    cached = await plan_cache.lookup(agent, run.task, run.history)
-    if cached.failed is not None:
-        yield WarningEvent(
-            agent_name=agent.name, code="plan_cache", message=cached.failed, lineage=lineage
-        )
-    state.plan = cached.plan or await tracing.traced_plan(run.effects, agent, planning.run_planner)(
-        agent,
-        run.task,
-        run.history,
-        provider=run.provider,
-        context=run.context,
-        effects=run.effects,
-        policy=run.policy,
-        depth=options.depth,
-        lineage=lineage,
-        lane=run.lane,
-        budget=run.budget,
-    )
-    stored = await cached.store(state.plan)
-    if stored is not None:
-        yield WarningEvent(
-            agent_name=agent.name, code="plan_cache", message=stored, lineage=lineage
-        )
-    text, cut_from = planning.cap_plan(state.plan.text, agent.planning_max_chars)
-    if cut_from is not None:
-        state.plan = dataclasses.replace(state.plan, text=text)
-        yield WarningEvent(
-            agent_name=agent.name,
-            code="plan_cut",
-            message=f"the plan of agent {agent.name!r} has {cut_from:,} characters; "
-            f"only the first {agent.planning_max_chars:,} were injected (planning_max_chars)",
-            lineage=lineage,
-        )
-    if state.plan.skipped is not None:
-        yield PlanSkippedEvent(agent_name=agent.name, reason=state.plan.skipped, lineage=lineage)
-    elif options.detailed:
-        yield PlanCompleteEvent(agent_name=agent.name, plan=state.plan, lineage=lineage)
 
 
 async def _start(agent: Agent[Any], run: _Run, options: RunOptions) -> LoopDeps:
