@@ -150,6 +150,16 @@ class LiveRun:
         finally:
             await self._finish(hub, status, error, result)
 
+    async def end_cancelled(self, hub: Hub) -> None:
+        """Record a run cancelled before its task took its first step.
+
+        A task cancelled before it starts never runs its coroutine, so ``_drive``'s
+        ``finally`` never records the end: the cancel does it here instead.
+        """
+        if self.record.status == "running":
+            error = {"message": "the run was cancelled", "type": "cancelled"}
+            await self._finish(hub, "cancelled", error, None)
+
     async def _finish(
         self,
         hub: Hub,

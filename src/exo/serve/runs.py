@@ -294,6 +294,7 @@ async def _cancel(hub: Hub, run_id: str) -> Response:
             if live.record.status == "running":
                 task.cancel()
             await asyncio.wait([task])  # a pausing run finishes recording its pause first
+            await live.end_cancelled(hub)  # a task cancelled before its first step records nothing
         if live.record.status == "paused":  # nothing runs: only the record changes
             live.set_status("cancelled", {"message": "the run was cancelled", "type": "cancelled"})
             live.record.state = None
