@@ -99,7 +99,68 @@ _LOAD_NEWEST = """
     ORDER BY turn, position"""
 
 
-class SQLiteMemory:
+class SQLiteWorker:
+    """One SQLite connection, opened on first use and used only on one worker thread.
+
+    The base of exo's SQLite stores (memory, runs): ``_call`` runs a job on the thread and
+    turns SQLite and file errors into AgentError; subclasses open the connection
+    (``_open``) with their own pragmas and schema.
+    """
+
+    _label = "SQLite database"
+    """How errors name the store (``"SQLite memory"``, ...)."""
+
+    def __init__(self, path: str | os.PathLike[str], *, timeout: float, thread_name: str) -> None:
+        self._path = Path(path).expanduser()
+        self._timeout = timeout
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=thread_name)
+        self._conn: sqlite3.Connection | None = None  # touched only on the worker thread
+        self._closed = False
+
+    @property
+    def path(self) -> Path:
+        """The database file."""
+        return self._path
+
+    async def aclose(self) -> None:
+        """Close the connection and stop the worker thread (idempotent)."""
+        if self._closed:
+            return
+        self._closed = True
+        loop = asyncio.get_running_loop()
+        try:
+            await loop.run_in_executor(self._executor, self._close_connection)
+        finally:
+            self._executor.shutdown(wait=False)
+
+    async def _call(self, job: Callable[[sqlite3.Connection], _T], what: str) -> _T:
+        """Run ``job`` on the worker thread, turning SQLite errors into AgentError."""
+        if self._closed:
+            raise AgentError(f"{self!r} is closed; {what} is not possible after aclose()")
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._executor, self._run, job)
+        except (sqlite3.Error, OSError) as exc:
+            raise AgentError(
+                f"{self._label} {str(self._path)!r}: {what} failed: {exc}",
+                hint="check that the file is writable, on a local disk, and not corrupt",
+            ) from exc
+
+    def _run(self, job: Callable[[sqlite3.Connection], _T]) -> _T:
+        if self._conn is None:
+            self._conn = self._open()
+        return job(self._conn)
+
+    def _open(self) -> sqlite3.Connection:
+        raise NotImplementedError
+
+    def _close_connection(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+
+class SQLiteMemory(SQLiteWorker):
     """Store conversations in a SQLite file (created on first use, with its directory).
 
     Args:
@@ -108,17 +169,10 @@ class SQLiteMemory:
         timeout: Seconds to wait for another process's write before failing.
     """
 
-    def __init__(self, path: str | os.PathLike[str], *, timeout: float = 30.0) -> None:
-        self._path = Path(path).expanduser()
-        self._timeout = timeout
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="exo-sqlite")
-        self._conn: sqlite3.Connection | None = None  # touched only on the worker thread
-        self._closed = False
+    _label = "SQLite memory"
 
-    @property
-    def path(self) -> Path:
-        """The database file."""
-        return self._path
+    def __init__(self, path: str | os.PathLike[str], *, timeout: float = 30.0) -> None:
+        super().__init__(path, timeout=timeout, thread_name="exo-sqlite")
 
     def __repr__(self) -> str:
         return f"SQLiteMemory({str(self._path)!r})"
@@ -201,36 +255,7 @@ class SQLiteMemory:
 
         await self._call(job, f"deleting conversation {conversation_id!r}")
 
-    async def aclose(self) -> None:
-        """Close the connection and stop the worker thread (idempotent)."""
-        if self._closed:
-            return
-        self._closed = True
-        loop = asyncio.get_running_loop()
-        try:
-            await loop.run_in_executor(self._executor, self._close_connection)
-        finally:
-            self._executor.shutdown(wait=False)
-
     # ----------------------------------------------------------------------- internals
-
-    async def _call(self, job: Callable[[sqlite3.Connection], _T], what: str) -> _T:
-        """Run ``job`` on the worker thread, turning SQLite errors into AgentError."""
-        if self._closed:
-            raise AgentError(f"{self!r} is closed; {what} is not possible after aclose()")
-        loop = asyncio.get_running_loop()
-        try:
-            return await loop.run_in_executor(self._executor, self._run, job)
-        except (sqlite3.Error, OSError) as exc:
-            raise AgentError(
-                f"SQLite memory {str(self._path)!r}: {what} failed: {exc}",
-                hint="check that the file is writable, on a local disk, and not corrupt",
-            ) from exc
-
-    def _run(self, job: Callable[[sqlite3.Connection], _T]) -> _T:
-        if self._conn is None:
-            self._conn = self._open()
-        return job(self._conn)
 
     def _open(self) -> sqlite3.Connection:
         self._path.parent.mkdir(parents=True, exist_ok=True)
@@ -244,11 +269,6 @@ class SQLiteMemory:
             conn.close()
             raise
         return conn
-
-    def _close_connection(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
 
 
 def _enable_wal(conn: sqlite3.Connection, timeout: float) -> None:

@@ -10,19 +10,16 @@ thread, WAL mode, every write one transaction.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import sqlite3
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from exo.errors import AgentError
 from exo.memory import default_memory_path, redact_url
-from exo.memory_sqlite import _enable_wal, _transaction
+from exo.memory_sqlite import SQLiteWorker, _enable_wal, _transaction
 
 __all__ = ["RunRecord", "RunStore", "SQLiteRunStore", "open_store"]
 
@@ -181,7 +178,7 @@ def row_record(row: Sequence[Any]) -> RunRecord:
     )
 
 
-class SQLiteRunStore:
+class SQLiteRunStore(SQLiteWorker):
     """Runs in a SQLite file (the memory file by default), on one worker thread.
 
     Args:
@@ -189,12 +186,10 @@ class SQLiteRunStore:
         timeout: Seconds to wait for another process's write.
     """
 
+    _label = "SQLite run store"
+
     def __init__(self, path: str | os.PathLike[str], *, timeout: float = 30.0) -> None:
-        self.path = Path(path).expanduser()
-        self._timeout = timeout
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="exo-runs")
-        self._conn: sqlite3.Connection | None = None
-        self._closed = False
+        super().__init__(path, timeout=timeout, thread_name="exo-runs")
 
     def __repr__(self) -> str:
         return f"SQLiteRunStore({str(self.path)!r})"
@@ -253,48 +248,18 @@ class SQLiteRunStore:
 
         return await self._call(job, "listing runs")
 
-    async def aclose(self) -> None:
-        """Close the connection and stop the worker thread (idempotent)."""
-        if self._closed:
-            return
-        self._closed = True
-        loop = asyncio.get_running_loop()
+    def _open(self) -> sqlite3.Connection:
+        self._path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(self._path, timeout=self._timeout, isolation_level=None)
         try:
-            await loop.run_in_executor(self._executor, self._close_connection)
-        finally:
-            self._executor.shutdown(wait=False)
-
-    async def _call(self, job: Callable[[sqlite3.Connection], _T], what: str) -> _T:
-        if self._closed:
-            raise AgentError(f"{self!r} is closed; {what} is not possible")
-        loop = asyncio.get_running_loop()
-        try:
-            return await loop.run_in_executor(self._executor, self._run, job)
-        except (sqlite3.Error, OSError) as exc:
-            raise AgentError(
-                f"SQLite run store {str(self.path)!r}: {what} failed: {exc}",
-                hint="check that the file is writable, on a local disk, and not corrupt",
-            ) from exc
-
-    def _run(self, job: Callable[[sqlite3.Connection], _T]) -> _T:
-        if self._conn is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(self.path, timeout=self._timeout, isolation_level=None)
-            try:
-                _enable_wal(conn, self._timeout)
-                # Run records are not conversations: a power loss may lose the last few, a
-                # crashed process none (WAL), and a busy server is not held up by fsyncs.
-                conn.execute("PRAGMA synchronous = NORMAL")
-                with _transaction(conn):
-                    for statement in SCHEMA:
-                        conn.execute(statement)
-            except BaseException:
-                conn.close()
-                raise
-            self._conn = conn
-        return job(self._conn)
-
-    def _close_connection(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+            _enable_wal(conn, self._timeout)
+            # Run records are not conversations: a power loss may lose the last few, a
+            # crashed process none (WAL), and a busy server is not held up by fsyncs.
+            conn.execute("PRAGMA synchronous = NORMAL")
+            with _transaction(conn):
+                for statement in SCHEMA:
+                    conn.execute(statement)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
