@@ -231,6 +231,8 @@ async def _events(hub: Hub, request: Request) -> Response:
     flag = request.query_params.get("detailed")
     detailed = record.detailed if flag is None else flag.lower() in ("1", "true", "yes")
     live = await _live(hub, record)  # paused before a restart: followed here
+    if live is not None and live.record.terminal and after >= live.last_seq:
+        return Response(status_code=204)  # ended (still being recorded): nothing to follow
     if live is None:
         past = await hub.store.events(run_id, after)
         if not past:  # over, and nothing after the client's last event: stop reconnecting
