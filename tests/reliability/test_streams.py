@@ -179,8 +179,10 @@ async def test_slow_streams_arrive_as_they_are_sent(
 async def test_a_server_that_stalls_before_answering_times_out_and_is_retried(
     server: FakeServer, providers: ProviderFactory, backend: str
 ) -> None:
-    server.script(Reply(delay=2.0), answer("fast enough"))
-    provider = providers(backend, timeout=0.3)
+    # the stall is far past the timeout and the timeout far past a normal answer, so the
+    # test holds on a loaded machine (it once timed out the second answer too at 0.3 s)
+    server.script(Reply(delay=6.0), answer("fast enough"))
+    provider = providers(backend, timeout=1.5)
     clock = FakeClock()
     result = await drive(AGENT, "hi", provider=provider, stream=True, retry=policy(clock))
     assert result.output == "fast enough"
@@ -191,8 +193,8 @@ async def test_a_server_that_stalls_before_answering_times_out_and_is_retried(
 async def test_a_stream_that_stalls_after_text_fails_with_the_partial_text(
     server: FakeServer, providers: ProviderFactory, backend: str
 ) -> None:
-    server.script(answer(LONG, pieces=8, stall_after=6, stall=3.0), answer("never"))
-    provider = providers(backend, timeout=0.3)
+    server.script(answer(LONG, pieces=8, stall_after=6, stall=4.0), answer("never"))
+    provider = providers(backend, timeout=1.0)  # far past a normal piece on a loaded machine
     texts: list[str] = []
     clock = FakeClock()
     with pytest.raises(ModelError) as caught:
