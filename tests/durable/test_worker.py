@@ -16,7 +16,7 @@ import pytest
 
 from durable.conftest import POSTGRES, TESTS
 from exo.durable import enqueue
-from reliability.fakeserver import FakeServer, answer, tools
+from reliability.fakeserver import Attempt, FakeServer, Reply, answer, tools
 
 CLI = "from exo._cli_entry import main; main()"
 
@@ -54,8 +54,10 @@ def workers(env: dict[str, str]) -> Iterator[list[subprocess.Popen[str]]]:
         proc.wait()
 
 
-def _worker(env: dict[str, str], url: str, name: str, *extra: str) -> subprocess.Popen[str]:
-    args = ["worker", "worker_agent.py:agent", "--database-url", url, "--executor-id", name]
+def _worker(
+    env: dict[str, str], url: str, name: str, *extra: str, agent: str = "agent"
+) -> subprocess.Popen[str]:
+    args = ["worker", f"worker_agent.py:{agent}", "--database-url", url, "--executor-id", name]
     return subprocess.Popen(
         [sys.executable, "-c", CLI, *args, *extra],
         env={**env, "EXO_TEST_WORKER": name},
@@ -187,3 +189,58 @@ def test_three_workers_one_killed_every_run_completes(  # two at once, a third t
     resent = server.count() - 2 * runs
     # only the steps w1 was in when it died ran again: at most its 4 runs in flight
     assert 0 <= repeated <= 4 and 0 <= resent <= 4, (repeated, resent)
+
+
+def _family(attempt: Attempt) -> Reply:
+    """A run spawns two children on its job; each child works on its part, then answers."""
+    messages = attempt.body["messages"]
+    job = next(m["content"] for m in messages if m["role"] == "user")
+    done = messages[-1]["role"] == "tool"
+    if job.startswith("part "):
+        return answer(f"did {job}") if done else tools(("work", json.dumps({"item": job})))
+    if done:
+        return answer(f"done {job}")
+    return tools(("spawn_self", json.dumps({"tasks": [f"part 1 of {job}", f"part 2 of {job}"]})))
+
+
+def _enqueue(env: dict[str, str], url: str, name: str, jobs: dict[str, str]) -> None:
+    import asyncio
+
+    async def put() -> None:
+        for run_id, job in jobs.items():
+            await enqueue(name, job, run_id=run_id, database_url=url)
+
+    schema = env.get("EXO_DURABLE_SCHEMA")
+    if schema:
+        os.environ["EXO_DURABLE_SCHEMA"] = schema
+    try:
+        asyncio.run(put())
+    finally:
+        os.environ.pop("EXO_DURABLE_SCHEMA", None)
+
+
+def test_parents_never_wait_behind_their_children_on_a_bounded_queue(
+    tmp_path: Path,
+    server: FakeServer,
+    database: dict[str, str],
+    env: dict[str, str],
+    workers: list[subprocess.Popen[str]],
+) -> None:
+    # one slot, two parents: each parent holds the slot while its children run, so children
+    # queued behind it would never start
+    url = database["database_url"]
+    server.responder = _family
+    workers.append(_worker(env, url, "w1", "--concurrency", "1", agent="family"))
+    _ready(workers[0])
+    _enqueue(env, url, "family", {"f-1": "job one", "f-2": "job two"})
+
+    def finished() -> bool:
+        return all(_show(env, url, r)["status"] == "SUCCESS" for r in ("f-1", "f-2"))
+
+    _wait(finished, "both parents to finish", workers[0])
+    assert _show(env, url, "f-1")["output"] == "done job one"
+    assert _show(env, url, "f-2")["output"] == "done job two"
+    assert server.count() == 2 * (2 + 2 * 2)  # each run: 2 calls of its own, 2 per child
+    listed = _exo(env, "runs", "list", "--database-url", url, "--limit", "100")
+    ids = sorted(line.split("\t")[0] for line in listed.splitlines())
+    assert ids == ["f-1", "f-1:child:1", "f-1:child:2", "f-2", "f-2:child:1", "f-2:child:2"]

@@ -24,3 +24,12 @@ async def work(item: str, ctx: ToolContext) -> str:
 
 
 agent = Agent(name="queued", model="openai:gpt-4o-mini", tools=[work], max_steps=4)
+
+family = Agent(
+    name="family",
+    model="openai:gpt-4o-mini",
+    tools=[work],
+    max_steps=4,
+    allow_self_spawn=True,
+    max_spawn_depth=1,
+)

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, TypeAdapter
 
+from exo.durable._children import DurableChildren
 from exo.durable._events import END, DurableEvent, Sink
 from exo.durable._steps import DurableEffects, DurableMemory, durable_instructions
 from exo.errors import ConfigError
@@ -231,6 +232,7 @@ class DBOSAgent:
 
         workflow.__qualname__ = workflow.__name__ = workflow_name
         self._workflow = dbos.workflow(name=workflow_name)(workflow)
+        self._children = DurableChildren(self, f"{workflow_name}:child")
 
     def __repr__(self) -> str:
         return f"DBOSAgent({self.name!r})"
@@ -270,7 +272,7 @@ class DBOSAgent:
         from exo import run
 
         run_id: str = _dbos().workflow_id
-        effects = DurableEffects()
+        effects = DurableEffects(root=run_id, children=self._children)
         result: RunResult[Any] | None = None
         step, seq = 0, 0
         try:
@@ -301,6 +303,7 @@ class DBOSAgent:
                         )
                     )
         finally:
+            self._children.pools.pop(run_id, None)
             sink = self._sinks.get(run_id)
             if sink is not None:
                 sink.put(END)
