@@ -134,6 +134,45 @@ def test_killed_inside_one_of_two_concurrent_children(
     assert app.keys().count(f"b {keys['b'].pop()}") == 2  # the killed tool ran again
 
 
+def _tree(attempt: Attempt) -> Reply:
+    """do the job -> spawns branch -> spawns leaf; leaf works, then tries to spawn a twig."""
+    messages = attempt.body["messages"]
+    task = next(m["content"] for m in messages if m["role"] == "user")
+    results = [m for m in messages if m["role"] == "tool"]
+    if task == "leaf":
+        if not results:
+            return tools(("work", '{"item": "leaf"}'))
+        if len(results) == 1:
+            return tools(("spawn_self", '{"tasks": ["twig"]}'))
+        return answer(f"leaf saw: {results[-1]['content']}")
+    below = {"do the job": "branch", "branch": "leaf"}[task]
+    if results:
+        return answer("all done" if task == "do the job" else "branch done")
+    return tools(("spawn_self", json.dumps({"tasks": [below]})))
+
+
+def test_a_recovered_grandchild_draws_from_the_trees_spawn_pool(
+    tmp_path: Path, server: FakeServer, database: dict[str, str]
+) -> None:
+    # the tree may start 2 children in all: branch and leaf; the leaf, recovered in a fresh
+    # process, must not start a third
+    server.responder = _tree
+    config = {"spawn": True, "max_spawn_depth": 3, "max_spawn_total": 2, "stop_item": "leaf"}
+    app = make_app(tmp_path, server, database, stop_at="tool", **config)
+    assert app.kill_at_marker() == "tool"
+    assert app.finish() == {"output": "all done", "steps": 2}
+    tasks = [
+        next(m["content"] for m in b["messages"] if m["role"] == "user")
+        for b in (a.body for a in server.attempts)
+    ]
+    assert "twig" not in tasks  # no third child was started
+    leaf_last = [a.body for a in server.attempts if tasks[a.n] == "leaf"][-1]
+    refusal = leaf_last["messages"][-1]["content"]
+    assert "may start 0 more children in all (max_spawn_total=2)" in refusal
+    [key] = set(app.keys())
+    assert key == "leaf run-1:child:1:child:1:2"
+
+
 def test_killed_during_the_memory_append(
     tmp_path: Path, server: FakeServer, database: dict[str, str]
 ) -> None:
