@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,6 +14,7 @@ from pydantic import BaseModel, TypeAdapter
 
 from exo.durable._children import DurableChildren
 from exo.durable._events import END, DurableEvent, Sink
+from exo.durable._ratelimit import LocalWindow, RateLimit, SharedWindow, Window, limit_key
 from exo.durable._steps import DurableEffects, DurableMemory, durable_instructions
 from exo.errors import ConfigError
 from exo.types import ContentBlock, RunCompleteEvent, RunResult
@@ -39,6 +40,7 @@ VERSION_ENV = "EXO_DURABLE_VERSION"
 SCHEMA_ENV = "EXO_DURABLE_SCHEMA"
 """Names the PostgreSQL schema DBOS keeps its tables in (default ``dbos``)."""
 _RESULT: TypeAdapter[RunResult[Any]] = TypeAdapter(RunResult[Any])
+_LAUNCHED: dict[str, str | None] = {}  # the database DBOS runs on in this process
 
 
 def _dbos() -> Any:
@@ -98,11 +100,15 @@ def launch(
     config.update(dbos_config or {})
     dbos(config=config)
     dbos.launch()
+    # DBOS is one per process and keeps its config private: the rate limit's table goes
+    # in the same database and schema
+    _LAUNCHED.update(url=config["system_database_url"], schema=config.get("dbos_system_schema"))
 
 
 def shutdown() -> None:
     """Stop DBOS in this process (runs in flight are recovered by the next launch)."""
     _dbos().destroy()
+    _LAUNCHED.clear()
 
 
 class _Request(BaseModel):
@@ -206,6 +212,9 @@ class DBOSAgent:
             ``exo:{name}`` (DBOS's worker concurrency); ``None``: no limit.
         runs_per_minute: Runs started per minute from the queue, over all workers
             (DBOS's queue rate limiter); ``None``: no limit.
+        rate_limit: Model requests allowed per provider in a sliding window, over all
+            workers on PostgreSQL (in this process on SQLite); ``None``: no limit.
+        requests_per_minute: Shorthand for ``rate_limit=RateLimit(n, 60)``.
     """
 
     def __init__(
@@ -216,8 +225,19 @@ class DBOSAgent:
         provider: Provider | None = None,
         concurrency: int | None = None,
         runs_per_minute: int | None = None,
+        rate_limit: RateLimit | None = None,
+        requests_per_minute: int | None = None,
     ) -> None:
         dbos = _dbos()
+        if requests_per_minute is not None:
+            if rate_limit is not None:
+                raise ConfigError(
+                    "DBOSAgent takes rate_limit= or requests_per_minute=, not both",
+                    parameter="requests_per_minute",
+                )
+            rate_limit = RateLimit(requests_per_minute, 60.0)
+        self.rate_limit = rate_limit
+        self._window: Window | None = None
         self.agent = agent
         self.name = name or agent.name
         self.provider = provider
@@ -254,6 +274,22 @@ class DBOSAgent:
             on_conflict="always_update",
         )
 
+    @property
+    def limit(self) -> Callable[[Provider], Awaitable[None]] | None:
+        """What a model step awaits for this agent's rate limit (``None``: no limit)."""
+        return None if self.rate_limit is None else self._acquire
+
+    async def _acquire(self, provider: Provider) -> None:
+        if self._window is None:
+            assert self.rate_limit is not None
+            url = _LAUNCHED.get("url") or ""
+            if url.startswith("postgres"):
+                schema = _LAUNCHED.get("schema") or "dbos"
+                self._window = SharedWindow(self.rate_limit, url, schema)
+            else:
+                self._window = LocalWindow(self.rate_limit)
+        await self._window.acquire(limit_key(provider))
+
     def _agent(self) -> Agent[Any]:
         """The agent as a durable run uses it: memory and callable instructions in steps."""
         if self._durable_agent is None:
@@ -272,7 +308,7 @@ class DBOSAgent:
         from exo import run
 
         run_id: str = _dbos().workflow_id
-        effects = DurableEffects(root=run_id, children=self._children)
+        effects = DurableEffects(root=run_id, children=self._children, limit=self.limit)
         result: RunResult[Any] | None = None
         step, seq = 0, 0
         try:

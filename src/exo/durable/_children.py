@@ -193,7 +193,7 @@ class DurableChildren:
             provider=handoff.provider if handoff else self.owner.provider,
             context=handoff.context if handoff else None,
             retry=handoff.policy if handoff else None,
-            effects=DurableEffects(root=request.root, children=self),
+            effects=DurableEffects(root=request.root, children=self, limit=self.owner.limit),
             detailed=True,
             depth=request.depth,
             lineage=tuple(request.lineage),

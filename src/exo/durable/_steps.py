@@ -83,15 +83,23 @@ class DurableEffects:
         root: The run tree's top-level run id (its spawn pool's key).
         children: Runs ``spawn_self`` children as child workflows (read by ``exo.spawn``);
             ``None``: a run that may not spawn.
+        limit: Waits for the provider's rate limit inside each live model step (a step
+            replayed from the record takes no slot); ``None``: no limit.
     """
 
-    __slots__ = ("children", "live", "lock", "root", "steps")
+    __slots__ = ("children", "limit", "live", "lock", "root", "steps")
 
-    def __init__(self, root: str = "", children: DurableChildren | None = None) -> None:
+    def __init__(
+        self,
+        root: str = "",
+        children: DurableChildren | None = None,
+        limit: Callable[[Provider], Awaitable[None]] | None = None,
+    ) -> None:
         self.steps = 0
         self.live = False
         self.root = root
         self.children = children
+        self.limit = limit
         self.lock = asyncio.Lock()  # a run's spawn_self calls take turns (see _children)
 
     def __repr__(self) -> str:
@@ -122,6 +130,8 @@ class DurableEffects:
         value); a streaming run gets the answer's text as one delta."""
 
         async def call() -> str:
+            if self.limit is not None:
+                await self.limit(provider)
             response: ModelResponse | None = None
             async for chunk in call_model(provider, request, stream=False, policy=policy):
                 if isinstance(chunk, ModelResponse):
