@@ -127,7 +127,7 @@ def worker_command(
     async def serve() -> None:
         await durable.listen()
         if take_over:
-            taken = recover(list(take_over))
+            taken = await recover(list(take_over))
             typer.echo(f"took over {len(taken)} run(s) of {', '.join(take_over)}", err=True)
         typer.echo(f"exo worker: executing runs of {durable.name!r}", err=True)
         await asyncio.Event().wait()  # the queue's own thread executes the runs

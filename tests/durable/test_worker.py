@@ -138,8 +138,6 @@ def test_three_workers_one_killed_every_run_completes(  # two at once, a third t
 ) -> None:
     import asyncio
 
-    from reliability.fakeserver import Attempt, Reply
-
     # 30 in the suite (it must stay fast); EXO_TEST_DURABLE_RUNS=200 is the figure
     # (about 5 min here)
     url, runs = database["database_url"], int(os.environ.get("EXO_TEST_DURABLE_RUNS", "30"))
@@ -244,3 +242,45 @@ def test_parents_never_wait_behind_their_children_on_a_bounded_queue(
     listed = _exo(env, "runs", "list", "--database-url", url, "--limit", "100")
     ids = sorted(line.split("\t")[0] for line in listed.splitlines())
     assert ids == ["f-1", "f-1:child:1", "f-1:child:2", "f-2", "f-2:child:1", "f-2:child:2"]
+
+
+def test_a_dead_workers_runs_and_children_are_all_taken_over(
+    tmp_path: Path,
+    server: FakeServer,
+    database: dict[str, str],
+    env: dict[str, str],
+    workers: list[subprocess.Popen[str]],
+) -> None:
+    # w1 takes three runs; each spawns two children, which all stop in their tool; w1 dies
+    # with the 9 workflows PENDING under its executor id, and w2 takes them over
+    url = database["database_url"]
+    server.responder = _family
+    env["EXO_TEST_HOLD_ON"] = "w1"
+    workers.append(_worker(env, url, "w1", "--concurrency", "3", agent="family"))
+    _ready(workers[0])
+    _enqueue(env, url, "family", {f"t-{i}": f"hold job {i}" for i in range(3)})
+    log = tmp_path / "keys.log"
+    _wait(lambda: log.exists() and len(log.read_text().splitlines()) == 6, "six tools", workers[0])
+    os.kill(workers[0].pid, signal.SIGKILL)
+    workers[0].wait()
+    server.settle()
+    completed = {json.dumps(a.body, sort_keys=True) for a in server.attempts if a.outcome == "ok"}
+    assert len(completed) == 3 * 3  # each run's first call, and each child's
+    workers.append(_worker(env, url, "w2", "--take-over", "w1", agent="family"))
+
+    def finished() -> bool:
+        return all(_show(env, url, f"t-{i}")["status"] == "SUCCESS" for i in range(3))
+
+    _wait(finished, "every run taken over to finish", workers[1])
+    for i in range(3):
+        shown = _show(env, url, f"t-{i}")
+        assert shown["output"] == f"done hold job {i}" and shown["executor_id"] == "w2"
+    assert server.count() == 3 * 6  # no completed model call was sent again
+    again = [json.dumps(a.body, sort_keys=True) for a in server.attempts[9:]]
+    assert not set(again) & completed
+    keys: dict[str, list[str]] = {}
+    for line in log.read_text().splitlines():
+        item, key = line.rsplit(" ", 1)
+        keys.setdefault(item, []).append(key)
+    assert len(keys) == 6  # each child's tool ran twice (killed, then again), with one key
+    assert all(len(k) == 2 and k[0] == k[1] for k in keys.values()), keys

@@ -179,16 +179,29 @@ async def enqueue(
         client.destroy()
 
 
-def take_over(executor_ids: list[str]) -> list[str]:
-    """Recover, in this process, the unfinished runs of workers that died.
+async def take_over(executor_ids: list[str]) -> list[str]:
+    """Hand the unfinished runs of workers that died to the live workers; return their ids.
 
     DBOS recovers only its own executor's runs when it launches; a worker that died for good
-    (its machine gone) leaves its runs PENDING under its ``executor_id``. This calls DBOS's
-    recovery (``DBOS._recover_pending_workflows``, what DBOS itself runs at launch) for those
-    executors. Returns the ids of the runs taken over.
+    (its machine gone) leaves its runs PENDING under its ``executor_id``. This finds them
+    with DBOS's public ``list_workflows`` (status PENDING, those executor ids, this
+    application version) and resumes each with ``resume_workflow``, on the queue it was on
+    (a child, which was on none, goes to DBOS's internal queue, which has no limit): any live
+    worker dequeues it, replays its recorded steps and runs the one it was in. Call it only
+    for executors that are really gone: a resumed run of a live worker would run twice at
+    once (DBOS would then fail one of the two on their first conflicting step).
     """
-    handles = _dbos()._recover_pending_workflows(executor_ids)
-    return [str(h.get_workflow_id()) for h in handles]
+    dbos = _dbos()
+    pending = await dbos.list_workflows_async(
+        status="PENDING",
+        executor_id=list(executor_ids),
+        app_version=dbos.application_version,
+        load_input=False,
+        load_output=False,
+    )
+    for status in pending:
+        await dbos.resume_workflow_async(status.workflow_id, queue_name=status.queue_name)
+    return [str(status.workflow_id) for status in pending]
 
 
 async def get_result(run_id: str) -> RunResult[Any]:
