@@ -25,7 +25,7 @@ from exo.errors import ConfigError
 
 __all__ = ["GRANT_MARGIN", "LocalWindow", "RateLimit", "SharedWindow", "Window", "limit_key"]
 
-GRANT_MARGIN = 0.1
+GRANT_MARGIN = 0.25
 """Seconds a grant is kept past its window: the time between a grant and the request reaching
 the provider varies a little, and that must not let ``requests + 1`` arrive in one window."""
 
