@@ -196,6 +196,7 @@ def test_three_workers_one_killed_every_run_and_child_completes(
         keys.setdefault(item, set()).add(key)
     assert len(keys) == 2 * runs
     assert all(len(k) == 1 for k in keys.values())  # a tool run again saw the same key
+    Path("/tmp/dur-children-arrivals.json").write_text(json.dumps(arrivals))
     assert over_limit(arrivals, limit) == []  # the rate limit held over all workers
     repeated = len(log.read_text().splitlines()) - 2 * runs
     print(

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
-from contextlib import aclosing
+from collections.abc import AsyncGenerator, Callable, Mapping
+from contextlib import AbstractAsyncContextManager, aclosing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -288,11 +288,11 @@ class DBOSAgent:
         )
 
     @property
-    def limit(self) -> Callable[[Provider], Awaitable[None]] | None:
-        """What a model step awaits for this agent's rate limit (``None``: no limit)."""
-        return None if self.rate_limit is None else self._acquire
+    def limit(self) -> Callable[[Provider], AbstractAsyncContextManager[None]] | None:
+        """What a model call is held in for this agent's rate limit (``None``: no limit)."""
+        return None if self.rate_limit is None else self._slot
 
-    async def _acquire(self, provider: Provider) -> None:
+    def _slot(self, provider: Provider) -> AbstractAsyncContextManager[None]:
         if self._window is None:
             assert self.rate_limit is not None
             url = _LAUNCHED.get("url") or ""
@@ -301,7 +301,7 @@ class DBOSAgent:
                 self._window = SharedWindow(self.rate_limit, url, schema)
             else:
                 self._window = LocalWindow(self.rate_limit)
-        await self._window.acquire(limit_key(provider))
+        return self._window.slot(limit_key(provider))
 
     def _agent(self) -> Agent[Any]:
         """The agent as a durable run uses it: memory and callable instructions in steps."""

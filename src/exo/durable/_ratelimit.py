@@ -1,33 +1,43 @@
 """A rate limit on model requests per provider, shared by every worker of a durable app.
 
-:class:`RateLimit` says how many requests may start in any window of ``per_seconds``. The
-window slides: a request is let through only when fewer than ``requests`` were let through in
-the ``per_seconds`` before it. Its key is the provider's backend and host
+:class:`RateLimit` says how many requests may reach one provider in any window of
+``per_seconds``. The window slides. Each request holds a *grant*, stamped with a time that is
+never before the request reached the provider: while the request runs, its grant time plus
+:data:`ARRIVAL_BOUND`; once answered, the time of the answer (if sooner). A request is let
+through only when fewer than ``requests`` grants are stamped within the ``per_seconds``
+before now. So for any ``requests + 1`` arrivals in one window, the last one granted would
+have counted the other ``requests``, whatever the delays between a grant and its request
+reaching the provider (a busy machine, a slow network): the limit holds at the provider,
+not only at the granting. The key is the provider's backend and host
 (``openai@api.openai.com``), so every agent calling one provider draws from one window.
 
-On PostgreSQL the window is a table beside DBOS's (``exo_rate_limit`` in DBOS's schema): a
-request takes a transaction-scoped advisory lock on its key, drops the grants older than the
-window, counts the rest and, under the limit, records its own, all on the database's clock, so
-it holds across processes and machines. On SQLite (one process) the window is kept in memory.
-A durable run asks inside its model step, so a step replayed from the record takes no slot.
+On PostgreSQL the grants are rows of a table beside DBOS's (``exo_rate_limit`` in DBOS's
+schema): a request takes a transaction-scoped advisory lock on its key, drops the grants
+older than the window, counts the rest and, under the limit, inserts its own, all on the
+database's clock, so it holds across processes and machines. On SQLite (one process) they
+are kept in memory. A durable run asks inside its model step, so a step replayed from the
+record takes no grant.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import threading
 import time
-from collections import deque
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from exo.errors import ConfigError
 
-__all__ = ["GRANT_MARGIN", "LocalWindow", "RateLimit", "SharedWindow", "Window", "limit_key"]
+__all__ = ["ARRIVAL_BOUND", "LocalWindow", "RateLimit", "SharedWindow", "Window", "limit_key"]
 
-GRANT_MARGIN = 0.25
-"""Seconds a grant is kept past its window: the time between a grant and the request reaching
-the provider varies a little, and that must not let ``requests + 1`` arrive in one window."""
+ARRIVAL_BOUND = 5.0
+"""Seconds after its grant by which a request has surely reached its provider: a grant is
+stamped at most this late, so a worker that dies holding one frees it after this plus the
+window."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,8 +82,8 @@ def limit_key(provider: Any) -> str:
 class Window(Protocol):
     """Where grants are counted."""
 
-    async def acquire(self, key: str) -> None:
-        """Wait until a request under ``key`` may start, and count it."""
+    def slot(self, key: str) -> AbstractAsyncContextManager[None]:
+        """Wait for a grant under ``key``; hold it while the request runs."""
         ...
 
 
@@ -82,32 +92,45 @@ class LocalWindow:
 
     def __init__(self, limit: RateLimit) -> None:
         self.limit = limit
-        self._grants: dict[str, deque[float]] = {}
+        self._grants: dict[str, dict[int, float]] = {}  # key -> grant id -> its stamp
+        self._ids = itertools.count()
         self._lock = threading.Lock()  # runs may execute on DBOS's loop and the caller's
 
     def __repr__(self) -> str:
         return f"LocalWindow({self.limit})"
 
-    def _try(self, key: str) -> float:
-        """Grant now (0.0), or say how long to wait before asking again."""
-        span = self.limit.per_seconds + GRANT_MARGIN
+    def _try(self, key: str) -> tuple[float, int]:
+        """A grant now ``(0.0, id)``, or how long to wait before asking again."""
+        per = self.limit.per_seconds
         with self._lock:
             now = time.monotonic()
-            grants = self._grants.setdefault(key, deque())
-            while grants and grants[0] <= now - span:
-                grants.popleft()
+            grants = self._grants.setdefault(key, {})
+            for gone in [g for g, at in grants.items() if at <= now - per]:
+                del grants[gone]
             if len(grants) < self.limit.requests:
-                grants.append(now)
-                return 0.0
-            return grants[0] + span - now
+                grant = next(self._ids)
+                grants[grant] = now + ARRIVAL_BOUND
+                return 0.0, grant
+            return min(grants.values()) + per - now, -1
 
-    async def acquire(self, key: str) -> None:
-        """Wait for a slot under ``key``."""
+    def _answered(self, key: str, grant: int) -> None:
+        with self._lock:
+            grants = self._grants.get(key, {})
+            if grant in grants:
+                grants[grant] = min(grants[grant], time.monotonic())
+
+    @asynccontextmanager
+    async def slot(self, key: str) -> AsyncIterator[None]:
+        """Wait for a grant under ``key``; stamp it with the answer's time when done."""
         while True:
-            wait = self._try(key)
+            wait, grant = self._try(key)
             if wait <= 0:
-                return
+                break
             await asyncio.sleep(wait)  # until the oldest grant leaves the window
+        try:
+            yield
+        finally:
+            self._answered(key, grant)
 
 
 class SharedWindow:
@@ -122,6 +145,7 @@ class SharedWindow:
     def __init__(self, limit: RateLimit, database_url: str, schema: str) -> None:
         self.limit = limit
         self.schema = schema
+        self.table = f'"{schema}".exo_rate_limit'
         self._url = database_url
         self._engine: Any = None
         self._ready = threading.Lock()
@@ -136,53 +160,72 @@ class SharedWindow:
         with self._ready:
             if self._engine is None:
                 url = sa.make_url(self._url).set(drivername="postgresql+psycopg")
-                engine = sa.create_engine(url, pool_size=4, max_overflow=8, pool_pre_ping=True)
-                table = f'"{self.schema}".exo_rate_limit'
+                engine = sa.create_engine(url, pool_size=4, max_overflow=16, pool_pre_ping=True)
                 with engine.begin() as c:
                     c.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext('exo_rate_limit'))"))
                     c.execute(sa.text(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"'))
                     c.execute(
                         sa.text(
-                            f"CREATE TABLE IF NOT EXISTS {table} "
-                            "(key TEXT NOT NULL, at DOUBLE PRECISION NOT NULL)"
+                            f"CREATE TABLE IF NOT EXISTS {self.table} (id BIGSERIAL PRIMARY KEY,"
+                            " key TEXT NOT NULL, at DOUBLE PRECISION NOT NULL)"
                         )
                     )
                     c.execute(
                         sa.text(
-                            f"CREATE INDEX IF NOT EXISTS exo_rate_limit_key_at ON {table} (key, at)"
+                            "CREATE INDEX IF NOT EXISTS exo_rate_limit_key_at "
+                            f"ON {self.table} (key, at)"
                         )
                     )
                 self._engine = engine
             return self._engine
 
-    def _try(self, key: str) -> float:
-        """Grant now (0.0), or say how long to wait; one short transaction."""
+    def _try(self, key: str) -> tuple[float, int]:
+        """A grant now ``(0.0, id)``, or how long to wait; one short transaction."""
         import sqlalchemy as sa
 
-        span = self.limit.per_seconds + GRANT_MARGIN
-        table = f'"{self.schema}".exo_rate_limit'
+        per, table = self.limit.per_seconds, self.table
         with self._connect().begin() as c:
             c.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": key})
             now = float(c.scalar(sa.text("SELECT extract(epoch FROM clock_timestamp())")))
             c.execute(
                 sa.text(f"DELETE FROM {table} WHERE key = :k AND at <= :t"),
-                {"k": key, "t": now - span},
+                {"k": key, "t": now - per},
             )
             count, oldest = c.execute(
                 sa.text(f"SELECT count(*), min(at) FROM {table} WHERE key = :k"), {"k": key}
             ).one()
             if count < self.limit.requests:
-                c.execute(sa.text(f"INSERT INTO {table} VALUES (:k, :t)"), {"k": key, "t": now})
-                return 0.0
-            return float(oldest) + span - now
+                grant = c.scalar(
+                    sa.text(f"INSERT INTO {table} (key, at) VALUES (:k, :t) RETURNING id"),
+                    {"k": key, "t": now + ARRIVAL_BOUND},
+                )
+                return 0.0, int(grant)
+            return float(oldest) + per - now, -1
 
-    async def acquire(self, key: str) -> None:
-        """Wait for a slot under ``key``."""
+    def _answered(self, grant: int) -> None:
+        import sqlalchemy as sa
+
+        with self._connect().begin() as c:
+            c.execute(
+                sa.text(
+                    f"UPDATE {self.table} SET at = "
+                    "LEAST(at, extract(epoch FROM clock_timestamp())) WHERE id = :g"
+                ),
+                {"g": grant},
+            )
+
+    @asynccontextmanager
+    async def slot(self, key: str) -> AsyncIterator[None]:
+        """Wait for a grant under ``key``; stamp it with the answer's time when done."""
         while True:
-            wait = await asyncio.to_thread(self._try, key)
+            wait, grant = await asyncio.to_thread(self._try, key)
             if wait <= 0:
-                return
+                break
             await asyncio.sleep(wait)  # until the oldest grant leaves the window
+        try:
+            yield
+        finally:
+            await asyncio.to_thread(self._answered, grant)
 
     def close(self) -> None:
         """Close the connections."""

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine, Sequence
+from contextlib import AbstractAsyncContextManager, nullcontext
 from typing import TYPE_CHECKING, Any
 
 from pydantic import TypeAdapter
@@ -83,8 +84,8 @@ class DurableEffects:
         root: The run tree's top-level run id (its spawn pool's key).
         children: Runs ``spawn_self`` children as child workflows (read by ``exo.spawn``);
             ``None``: a run that may not spawn.
-        limit: Waits for the provider's rate limit inside each live model step (a step
-            replayed from the record takes no slot); ``None``: no limit.
+        limit: The provider's rate limit, held around each live model call (a step
+            replayed from the record takes no grant); ``None``: no limit.
     """
 
     __slots__ = ("children", "limit", "live", "lock", "root", "steps")
@@ -93,7 +94,7 @@ class DurableEffects:
         self,
         root: str = "",
         children: DurableChildren | None = None,
-        limit: Callable[[Provider], Awaitable[None]] | None = None,
+        limit: Callable[[Provider], AbstractAsyncContextManager[None]] | None = None,
     ) -> None:
         self.steps = 0
         self.live = False
@@ -130,12 +131,11 @@ class DurableEffects:
         value); a streaming run gets the answer's text as one delta."""
 
         async def call() -> str:
-            if self.limit is not None:
-                await self.limit(provider)
             response: ModelResponse | None = None
-            async for chunk in call_model(provider, request, stream=False, policy=policy):
-                if isinstance(chunk, ModelResponse):
-                    response = chunk
+            async with self.limit(provider) if self.limit is not None else nullcontext():
+                async for chunk in call_model(provider, request, stream=False, policy=policy):
+                    if isinstance(chunk, ModelResponse):
+                        response = chunk
             if response is None:  # call_model always ends on a response; say so if not
                 raise RuntimeError(f"model call of agent {request.agent_name!r} gave no response")
             return _RESPONSE.dump_json(response).decode()
