@@ -3,6 +3,7 @@ another (``--take-over``), which replays the finished steps and runs only the ki
 
 from __future__ import annotations
 
+import bisect
 import json
 import os
 import signal
@@ -196,13 +197,17 @@ def test_three_workers_one_killed_every_run_and_child_completes(
         keys.setdefault(item, set()).add(key)
     assert len(keys) == 2 * runs
     assert all(len(k) == 1 for k in keys.values())  # a tool run again saw the same key
-    Path("/tmp/dur-children-arrivals.json").write_text(json.dumps(arrivals))
     assert over_limit(arrivals, limit) == []  # the rate limit held over all workers
     repeated = len(log.read_text().splitlines()) - 2 * runs
+    times = sorted(arrivals)
+    busiest = max(
+        bisect.bisect_right(times, t + limit.per_seconds - 1e-9) - i for i, t in enumerate(times)
+    )
     print(
         f"\n{runs} runs: {wall:.1f} s, {len(taken)} workflows taken over from w1, "
         f"{len(bodies)} model requests ({len(bodies) - 6 * runs} resent), "
-        f"{repeated} tool calls run again"
+        f"{repeated} tool calls run again; at most {busiest} requests in "
+        f"{limit.per_seconds} s at the mock (limit {limit.requests})"
     )
 
 
