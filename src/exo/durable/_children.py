@@ -30,6 +30,7 @@ from exo.spawn import SpawnPool, _Tally
 from exo.types import ApprovalRequiredEvent, ChildResult, ErrorEvent, StreamEvent
 
 if TYPE_CHECKING:
+    from exo._options import RunOptions
     from exo._retry import RetryPolicy
     from exo.context import Context
     from exo.cost import Budget
@@ -139,13 +140,6 @@ class DurableChildren:
         async with effects.lock:
             steps_left = await self._reserve(effects, spawner, tasks)
             deps, state = spawner.deps, spawner.state
-            handoff = _Handoff(
-                provider=deps.provider,
-                context=deps.context.fork(),
-                policy=deps.policy,
-                budget=deps.budget,
-                emit=ctx.emit if deps.detailed else None,
-            )
             ids, handles = [], []
             for job in spawner.jobs(tasks, steps_left):
                 request = ChildRequest(
@@ -158,7 +152,13 @@ class DurableChildren:
                     priced_as=deps.priced_as,
                 )
                 ids.append(cid := child_id(DBOS.workflow_id or "", job.name))
-                self.handoffs[cid] = handoff
+                self.handoffs[cid] = _Handoff(
+                    provider=deps.provider,
+                    context=deps.context.fork(),  # each child its own, as in a plain run
+                    policy=deps.policy,
+                    budget=deps.budget,
+                    emit=ctx.emit if deps.detailed else None,
+                )
                 with SetWorkflowID(cid):
                     started = await DBOS.start_workflow_async(
                         self.workflow, request.model_dump_json()
@@ -174,22 +174,12 @@ class DurableChildren:
                 for cid in ids:  # a child replayed from the record never took its handoff
                     self.handoffs.pop(cid, None)
 
-    async def _run_child(self, request: ChildRequest) -> str:
-        """The child workflow's body: run the child; its failure is its result, as in a plain
-        run (DBOS's own errors, e.g. a diverged replay, propagate)."""
-        from dbos import DBOS
-        from dbos._error import DBOSException
-
-        from exo import run
+    def _options(self, request: ChildRequest, handoff: _Handoff | None) -> RunOptions:
+        """How the child runs: as its parent handed it over, else resolved from the agent."""
         from exo._options import RunOptions
         from exo.durable._steps import DurableEffects
 
-        handoff = self.handoffs.pop(DBOS.workflow_id or "", None)
-        name, task = request.name, request.task
-        agent = self.owner._agent().replace(
-            name=name, planning_enabled=False, approve_plan=False, memory=None, output_type=str
-        )
-        options = RunOptions(
+        return RunOptions(
             provider=handoff.provider if handoff else self.owner.provider,
             context=handoff.context if handoff else None,
             retry=handoff.policy if handoff else None,
@@ -200,6 +190,21 @@ class DurableChildren:
             max_steps=request.max_steps,
             budget=handoff.budget if handoff else None,
         )
+
+    async def _run_child(self, request: ChildRequest) -> str:
+        """The child workflow's body: run the child; its failure is its result, as in a plain
+        run (DBOS's own errors, e.g. a diverged replay, propagate)."""
+        from dbos import DBOS
+        from dbos._error import DBOSException
+
+        from exo import run
+
+        handoff = self.handoffs.pop(DBOS.workflow_id or "", None)
+        name, task = request.name, request.task
+        agent = self.owner._agent().replace(
+            name=name, planning_enabled=False, approve_plan=False, memory=None, output_type=str
+        )
+        options = self._options(request, handoff)
         emit = handoff.emit if handoff else None
         tally = _Tally(name, tuple(request.lineage), request.priced_as)
         try:
