@@ -251,6 +251,7 @@ class DBOSAgent:
             rate_limit = RateLimit(requests_per_minute, 60.0)
         self.rate_limit = rate_limit
         self._window: Window | None = None
+        self._window_at = ("", "")  # the database and schema the window was made for
         self.agent = agent
         self.name = name or agent.name
         self.provider = provider
@@ -293,11 +294,14 @@ class DBOSAgent:
         return None if self.rate_limit is None else self._slot
 
     def _slot(self, provider: Provider) -> AbstractAsyncContextManager[None]:
-        if self._window is None:
+        where = (_LAUNCHED.get("url") or "", _LAUNCHED.get("schema") or "dbos")
+        if self._window is None or self._window_at != where:  # first use, or relaunched
             assert self.rate_limit is not None
-            url = _LAUNCHED.get("url") or ""
+            if isinstance(self._window, SharedWindow):
+                self._window.close()
+            url, schema = where
+            self._window_at = where
             if url.startswith("postgres"):
-                schema = _LAUNCHED.get("schema") or "dbos"
                 self._window = SharedWindow(self.rate_limit, url, schema)
             else:
                 self._window = LocalWindow(self.rate_limit)
