@@ -87,6 +87,23 @@ def worker_command(
         int | None,
         typer.Option("--runs-per-minute", min=1, help="Runs started per minute, all workers."),
     ] = None,
+    requests_per_minute: Annotated[
+        int | None,
+        typer.Option(
+            "--requests-per-minute",
+            min=1,
+            help="Model requests per provider per minute, all workers (a sliding window).",
+        ),
+    ] = None,
+    rate_window: Annotated[
+        float,
+        typer.Option(
+            "--rate-window",
+            min=0.001,
+            help="Seconds the --requests-per-minute window spans instead of 60 "
+            "(e.g. 20 requests per 2 s: --requests-per-minute 20 --rate-window 2).",
+        ),
+    ] = 60.0,
     executor_id: Annotated[
         str | None, typer.Option("--executor-id", help="This worker's id (default: local).")
     ] = None,
@@ -97,17 +114,20 @@ def worker_command(
 ) -> None:
     """Execute durable runs of AGENT from its queue until stopped (Ctrl-C)."""
     from exo._cli_agents import load_agent
-    from exo.durable import DBOSAgent, launch, shutdown
+    from exo.durable import DBOSAgent, RateLimit, launch, shutdown
     from exo.durable import take_over as recover
 
     agent = load_agent(agent_ref)
-    durable = DBOSAgent(agent, concurrency=concurrency, runs_per_minute=runs_per_minute)
+    limit = None if requests_per_minute is None else RateLimit(requests_per_minute, rate_window)
+    durable = DBOSAgent(
+        agent, concurrency=concurrency, runs_per_minute=runs_per_minute, rate_limit=limit
+    )
     launch(database_url, executor_id=executor_id)
 
     async def serve() -> None:
         await durable.listen()
         if take_over:
-            taken = recover(list(take_over))
+            taken = await recover(list(take_over))
             typer.echo(f"took over {len(taken)} run(s) of {', '.join(take_over)}", err=True)
         typer.echo(f"exo worker: executing runs of {durable.name!r}", err=True)
         await asyncio.Event().wait()  # the queue's own thread executes the runs

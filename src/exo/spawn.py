@@ -141,27 +141,33 @@ class _Spawner:
             )
         return steps_left
 
+    def jobs(self, tasks: list[str], steps_left: int) -> list[HeldChild]:
+        """Name the children of one call (numbered in the run's spawn order)."""
+        first = self.state.spawned + 1
+        self.state.spawned += len(tasks)
+        return [
+            HeldChild(name=f"{self.agent.name}_child_{first + i}", task=t, max_steps=steps_left)
+            for i, t in enumerate(tasks)
+        ]
+
     async def __call__(self, tasks: list[str], ctx: ToolContext) -> str:
         held = self.state.held.get(ctx.tool_call_id)
+        durable = getattr(self.deps.effects, "spawn_children", None)
+        if durable is not None:  # a durable run: each child is a workflow of its own
+            results: list[ChildResult] = await durable(self, tasks, ctx)
+            outcomes = [_Outcome(r, failed=r.error is not None) for r in results]
+            self.state.children.extend(results)
+            return _answer(outcomes)
         if held is not None and held.children:  # resumed: the children as they were held
             jobs = held.children
         else:
             steps_left = self.check(tasks)
             # Reserve before the first await, so concurrent calls cannot overdraw the pool.
             self.pool.used += len(tasks)
-            first = self.state.spawned + 1
-            self.state.spawned += len(tasks)
-            jobs = [
-                HeldChild(name=f"{self.agent.name}_child_{first + i}", task=t, max_steps=steps_left)
-                for i, t in enumerate(tasks)
-            ]
-        if getattr(self.deps.effects, "sequential_children", False):
-            # a durable run records steps in the order they start: children one at a time
-            outcomes = [await self._child(job, ctx) for job in jobs]
-        else:
-            async with asyncio.TaskGroup() as group:
-                runs = [group.create_task(self._child(job, ctx)) for job in jobs]
-            outcomes = [r.result() for r in runs]
+            jobs = self.jobs(tasks, steps_left)
+        async with asyncio.TaskGroup() as group:
+            runs = [group.create_task(self._child(job, ctx)) for job in jobs]
+        outcomes = [r.result() for r in runs]
         if any(o.held is not None for o in outcomes):
             # A child waits for a person: hold this call (and its turn) with every child's
             # state; the result below never reaches the model.

@@ -61,6 +61,8 @@ def main(config: dict[str, Any]) -> None:
         tools=[work],
         memory=memory,
         allow_self_spawn=bool(config.get("spawn")),
+        max_spawn_depth=config.get("max_spawn_depth", 2),
+        max_spawn_total=config.get("max_spawn_total", 20),
         planning_enabled=bool(config.get("plan")),
         max_steps=8,
     )

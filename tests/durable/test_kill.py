@@ -13,7 +13,7 @@ from pathlib import Path
 
 from durable.conftest import make_app
 from exo.memory_sqlite import SQLiteMemory
-from reliability.fakeserver import FakeServer, answer, tools
+from reliability.fakeserver import Attempt, FakeServer, Reply, answer, tools
 
 HANG = 3600.0  # a model call the test kills the process in
 
@@ -99,26 +99,81 @@ def test_killed_inside_a_child(
     assert first == second
 
 
-def test_killed_inside_the_second_of_two_children(
+def _family(attempt: Attempt) -> Reply:
+    """The parent spawns two children; each child works on its item, then answers."""
+    messages = attempt.body["messages"]
+    task = next(m["content"] for m in messages if m["role"] == "user")
+    done = messages[-1]["role"] == "tool"
+    if task == "do the job":
+        if done:
+            return answer("all done")
+        return tools(("spawn_self", '{"tasks": ["work on a", "work on b"]}'))
+    item = task.removeprefix("work on ")
+    return answer(f"{item} is done") if done else tools(("work", json.dumps({"item": item})))
+
+
+def test_killed_inside_one_of_two_concurrent_children(
     tmp_path: Path, server: FakeServer, database: dict[str, str]
 ) -> None:
-    server.script(
-        tools(("spawn_self", '{"tasks": ["work on a", "work on b"]}')),
-        tools(("work", '{"item": "a"}')),  # children run one at a time in a durable run
-        answer("a is done"),
-        tools(("work", '{"item": "b"}')),
-        answer("b is done"),
-        answer("all done"),
-    )
+    server.responder = _family
     app = make_app(tmp_path, server, database, spawn=True, stop_at="tool", stop_item="b")
     assert app.kill_at_marker() == "tool"
-    assert server.count() == 4
+    server.settle()
+    before = len(server.attempts)
+    completed = {
+        b for a, b in zip(server.attempts, _bodies(server), strict=True) if a.outcome == "ok"
+    }
     assert app.finish() == {"output": "all done", "steps": 2}
-    assert server.count() == 6  # nothing the first child did was sent again
-    a, b_first, b_again = app.keys()
-    assert a.startswith("a ")
-    assert b_first == b_again and b_first.startswith("b ")
-    assert a.split()[1] != b_first.split()[1]  # each call has its own key
+    assert server.count() >= 6  # parent 2 calls, each child 2
+    resent = [b for b in _bodies(server)[before:] if b in completed]
+    assert resent == []  # no completed call of parent or child was sent again
+    keys: dict[str, set[str]] = {}
+    lines = app.keys()
+    for line in lines:
+        item, key = line.split()
+        keys.setdefault(item, set()).add(key)
+    # each child is a workflow with an id derived from its parent's, in spawn order
+    assert keys["a"] == {"run-1:child:1:2"} and keys["b"] == {"run-1:child:2:2"}
+    assert lines.count(f"b {keys['b'].pop()}") == 2  # the killed tool ran again
+
+
+def _tree(attempt: Attempt) -> Reply:
+    """do the job -> spawns branch -> spawns leaf; leaf works, then tries to spawn a twig."""
+    messages = attempt.body["messages"]
+    task = next(m["content"] for m in messages if m["role"] == "user")
+    results = [m for m in messages if m["role"] == "tool"]
+    if task == "leaf":
+        if not results:
+            return tools(("work", '{"item": "leaf"}'))
+        if len(results) == 1:
+            return tools(("spawn_self", '{"tasks": ["twig"]}'))
+        return answer(f"leaf saw: {results[-1]['content']}")
+    below = {"do the job": "branch", "branch": "leaf"}[task]
+    if results:
+        return answer("all done" if task == "do the job" else "branch done")
+    return tools(("spawn_self", json.dumps({"tasks": [below]})))
+
+
+def test_a_recovered_grandchild_draws_from_the_trees_spawn_pool(
+    tmp_path: Path, server: FakeServer, database: dict[str, str]
+) -> None:
+    # the tree may start 2 children in all: branch and leaf; the leaf, recovered in a fresh
+    # process, must not start a third
+    server.responder = _tree
+    config = {"spawn": True, "max_spawn_depth": 3, "max_spawn_total": 2, "stop_item": "leaf"}
+    app = make_app(tmp_path, server, database, stop_at="tool", **config)
+    assert app.kill_at_marker() == "tool"
+    assert app.finish() == {"output": "all done", "steps": 2}
+    tasks = [
+        next(m["content"] for m in b["messages"] if m["role"] == "user")
+        for b in (a.body for a in server.attempts)
+    ]
+    assert "twig" not in tasks  # no third child was started
+    leaf_last = [a.body for a in server.attempts if tasks[a.n] == "leaf"][-1]
+    refusal = leaf_last["messages"][-1]["content"]
+    assert "may start 0 more children in all (max_spawn_total=2)" in refusal
+    [key] = set(app.keys())
+    assert key == "leaf run-1:child:1:child:1:2"
 
 
 def test_killed_during_the_memory_append(

@@ -1,5 +1,6 @@
-"""The agent the worker tests run with ``exo worker``: its tool logs its idempotency key, and
-blocks on the item ``stop`` the first time (writing the marker) so the test can kill it."""
+"""The agents the worker tests run with ``exo worker``: their tool logs its idempotency key,
+blocks on the item ``stop`` the first time (writing the marker) so the test can kill it, and
+on any item with ``hold`` in it in the worker named by ``EXO_TEST_HOLD_ON``."""
 
 from __future__ import annotations
 
@@ -20,7 +21,19 @@ async def work(item: str, ctx: ToolContext) -> str:
     if item == "stop" and not marker.exists():
         marker.write_text(os.environ.get("EXO_TEST_WORKER", "?"))
         await asyncio.sleep(3600)
+    hold_on = os.environ.get("EXO_TEST_HOLD_ON")
+    if "hold" in item and hold_on and os.environ.get("EXO_TEST_WORKER") == hold_on:
+        await asyncio.sleep(3600)  # the worker named in EXO_TEST_HOLD_ON is killed in here
     return f"worked on {item}"
 
 
 agent = Agent(name="queued", model="openai:gpt-4o-mini", tools=[work], max_steps=4)
+
+family = Agent(
+    name="family",
+    model="openai:gpt-4o-mini",
+    tools=[work],
+    max_steps=4,
+    allow_self_spawn=True,
+    max_spawn_depth=1,
+)

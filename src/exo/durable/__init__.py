@@ -34,6 +34,7 @@ from exo.durable._agent import (
     take_over,
 )
 from exo.durable._events import DurableEvent
+from exo.durable._ratelimit import RateLimit
 from exo.durable._steps import BUILTIN_TOOLS, DurableEffects, DurableMemory
 
 __all__ = [
@@ -46,6 +47,7 @@ __all__ = [
     "DurableEvent",
     "DurableHandle",
     "DurableMemory",
+    "RateLimit",
     "default_database_url",
     "enqueue",
     "get_result",

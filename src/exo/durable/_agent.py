@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncGenerator, Mapping
-from contextlib import aclosing
+from collections.abc import AsyncGenerator, Callable, Mapping
+from contextlib import AbstractAsyncContextManager, aclosing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, TypeAdapter
 
+from exo.durable._children import DurableChildren
 from exo.durable._events import END, DurableEvent, Sink
+from exo.durable._ratelimit import LocalWindow, RateLimit, SharedWindow, Window, limit_key
 from exo.durable._steps import DurableEffects, DurableMemory, durable_instructions
 from exo.errors import ConfigError
 from exo.types import ContentBlock, RunCompleteEvent, RunResult
@@ -38,6 +40,7 @@ VERSION_ENV = "EXO_DURABLE_VERSION"
 SCHEMA_ENV = "EXO_DURABLE_SCHEMA"
 """Names the PostgreSQL schema DBOS keeps its tables in (default ``dbos``)."""
 _RESULT: TypeAdapter[RunResult[Any]] = TypeAdapter(RunResult[Any])
+_LAUNCHED: dict[str, str | None] = {}  # the database DBOS runs on in this process
 
 
 def _dbos() -> Any:
@@ -97,11 +100,15 @@ def launch(
     config.update(dbos_config or {})
     dbos(config=config)
     dbos.launch()
+    # DBOS is one per process and keeps its config private: the rate limit's table goes
+    # in the same database and schema
+    _LAUNCHED.update(url=config["system_database_url"], schema=config.get("dbos_system_schema"))
 
 
 def shutdown() -> None:
     """Stop DBOS in this process (runs in flight are recovered by the next launch)."""
     _dbos().destroy()
+    _LAUNCHED.clear()
 
 
 class _Request(BaseModel):
@@ -172,16 +179,29 @@ async def enqueue(
         client.destroy()
 
 
-def take_over(executor_ids: list[str]) -> list[str]:
-    """Recover, in this process, the unfinished runs of workers that died.
+async def take_over(executor_ids: list[str]) -> list[str]:
+    """Hand the unfinished runs of workers that died to the live workers; return their ids.
 
     DBOS recovers only its own executor's runs when it launches; a worker that died for good
-    (its machine gone) leaves its runs PENDING under its ``executor_id``. This calls DBOS's
-    recovery (``DBOS._recover_pending_workflows``, what DBOS itself runs at launch) for those
-    executors. Returns the ids of the runs taken over.
+    (its machine gone) leaves its runs PENDING under its ``executor_id``. This finds them
+    with DBOS's public ``list_workflows`` (status PENDING, those executor ids, this
+    application version) and resumes each with ``resume_workflow``, on the queue it was on
+    (a child, which was on none, goes to DBOS's internal queue, which has no limit): any live
+    worker dequeues it, replays its recorded steps and runs the one it was in. Call it only
+    for executors that are really gone: a resumed run of a live worker would run twice at
+    once (DBOS would then fail one of the two on their first conflicting step).
     """
-    handles = _dbos()._recover_pending_workflows(executor_ids)
-    return [str(h.get_workflow_id()) for h in handles]
+    dbos = _dbos()
+    pending = await dbos.list_workflows_async(
+        status="PENDING",
+        executor_id=list(executor_ids),
+        app_version=dbos.application_version,
+        load_input=False,
+        load_output=False,
+    )
+    for status in pending:
+        await dbos.resume_workflow_async(status.workflow_id, queue_name=status.queue_name)
+    return [str(status.workflow_id) for status in pending]
 
 
 async def get_result(run_id: str) -> RunResult[Any]:
@@ -205,6 +225,9 @@ class DBOSAgent:
             ``exo:{name}`` (DBOS's worker concurrency); ``None``: no limit.
         runs_per_minute: Runs started per minute from the queue, over all workers
             (DBOS's queue rate limiter); ``None``: no limit.
+        rate_limit: Model requests allowed per provider in a sliding window, over all
+            workers on PostgreSQL (in this process on SQLite); ``None``: no limit.
+        requests_per_minute: Shorthand for ``rate_limit=RateLimit(n, 60)``.
     """
 
     def __init__(
@@ -215,8 +238,20 @@ class DBOSAgent:
         provider: Provider | None = None,
         concurrency: int | None = None,
         runs_per_minute: int | None = None,
+        rate_limit: RateLimit | None = None,
+        requests_per_minute: int | None = None,
     ) -> None:
         dbos = _dbos()
+        if requests_per_minute is not None:
+            if rate_limit is not None:
+                raise ConfigError(
+                    "DBOSAgent takes rate_limit= or requests_per_minute=, not both",
+                    parameter="requests_per_minute",
+                )
+            rate_limit = RateLimit(requests_per_minute, 60.0)
+        self.rate_limit = rate_limit
+        self._window: Window | None = None
+        self._window_at = ("", "")  # the database and schema the window was made for
         self.agent = agent
         self.name = name or agent.name
         self.provider = provider
@@ -231,6 +266,7 @@ class DBOSAgent:
 
         workflow.__qualname__ = workflow.__name__ = workflow_name
         self._workflow = dbos.workflow(name=workflow_name)(workflow)
+        self._children = DurableChildren(self, f"{workflow_name}:child")
 
     def __repr__(self) -> str:
         return f"DBOSAgent({self.name!r})"
@@ -252,6 +288,25 @@ class DBOSAgent:
             on_conflict="always_update",
         )
 
+    @property
+    def limit(self) -> Callable[[Provider], AbstractAsyncContextManager[None]] | None:
+        """What a model call is held in for this agent's rate limit (``None``: no limit)."""
+        return None if self.rate_limit is None else self._slot
+
+    def _slot(self, provider: Provider) -> AbstractAsyncContextManager[None]:
+        where = (_LAUNCHED.get("url") or "", _LAUNCHED.get("schema") or "dbos")
+        if self._window is None or self._window_at != where:  # first use, or relaunched
+            assert self.rate_limit is not None
+            if isinstance(self._window, SharedWindow):
+                self._window.close()
+            url, schema = where
+            self._window_at = where
+            if url.startswith("postgres"):
+                self._window = SharedWindow(self.rate_limit, url, schema)
+            else:
+                self._window = LocalWindow(self.rate_limit)
+        return self._window.slot(limit_key(provider))
+
     def _agent(self) -> Agent[Any]:
         """The agent as a durable run uses it: memory and callable instructions in steps."""
         if self._durable_agent is None:
@@ -270,7 +325,7 @@ class DBOSAgent:
         from exo import run
 
         run_id: str = _dbos().workflow_id
-        effects = DurableEffects()
+        effects = DurableEffects(root=run_id, children=self._children, limit=self.limit)
         result: RunResult[Any] | None = None
         step, seq = 0, 0
         try:
@@ -301,6 +356,7 @@ class DBOSAgent:
                         )
                     )
         finally:
+            self._children.pools.pop(run_id, None)
             sink = self._sinks.get(run_id)
             if sink is not None:
                 sink.put(END)

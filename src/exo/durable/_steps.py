@@ -17,14 +17,19 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine, Sequence
-from typing import Any
+from contextlib import AbstractAsyncContextManager, nullcontext
+from typing import TYPE_CHECKING, Any
 
 from pydantic import TypeAdapter
 
 from exo._retry import RetryPolicy, call_model
+from exo.errors import ToolError
 from exo.models.base import ModelChunk, ModelRequest, ModelResponse, Provider, TextDelta
 from exo.tools import Tool, ToolContext, execute_tool_calls
-from exo.types import Message, ToolCall, ToolResult, Usage
+from exo.types import ChildResult, Message, ToolCall, ToolResult, Usage
+
+if TYPE_CHECKING:
+    from exo.durable._children import DurableChildren
 
 __all__ = [
     "BUILTIN_TOOLS",
@@ -75,21 +80,39 @@ def step_key() -> str:
 class DurableEffects:
     """Make each model call and user tool call of a run a DBOS step (see the module).
 
-    Attributes:
-        sequential_children: ``spawn_self`` runs its children one after another (read by
-            ``exo.spawn``): DBOS numbers steps in the order they start, so concurrent
-            children would record their steps in an order a replay cannot reproduce.
+    Args:
+        root: The run tree's top-level run id (its spawn pool's key).
+        children: Runs ``spawn_self`` children as child workflows (read by ``exo.spawn``);
+            ``None``: a run that may not spawn.
+        limit: The provider's rate limit, held around each live model call (a step
+            replayed from the record takes no grant); ``None``: no limit.
     """
 
-    __slots__ = ("live", "steps")
-    sequential_children = True
+    __slots__ = ("children", "limit", "live", "lock", "root", "steps")
 
-    def __init__(self) -> None:
+    def __init__(
+        self,
+        root: str = "",
+        children: DurableChildren | None = None,
+        limit: Callable[[Provider], AbstractAsyncContextManager[None]] | None = None,
+    ) -> None:
         self.steps = 0
         self.live = False
+        self.root = root
+        self.children = children
+        self.limit = limit
+        self.lock = asyncio.Lock()  # a run's spawn_self calls take turns (see _children)
 
     def __repr__(self) -> str:
         return f"DurableEffects(steps={self.steps}, live={self.live})"
+
+    async def spawn_children(
+        self, spawner: Any, tasks: list[str], ctx: ToolContext
+    ) -> list[ChildResult]:
+        """Run one ``spawn_self`` call's children, each a child workflow (``exo.spawn``)."""
+        if self.children is None:
+            raise ToolError("this durable run cannot spawn children (no DBOSAgent runs it)")
+        return await self.children.spawn(self, spawner, tasks, ctx)
 
     async def step(self, name: str, body: Callable[[], Coroutine[Any, Any, str]]) -> str:
         """Run ``body`` as step ``name``; count it, and note when a step runs live."""
@@ -109,9 +132,10 @@ class DurableEffects:
 
         async def call() -> str:
             response: ModelResponse | None = None
-            async for chunk in call_model(provider, request, stream=False, policy=policy):
-                if isinstance(chunk, ModelResponse):
-                    response = chunk
+            async with self.limit(provider) if self.limit is not None else nullcontext():
+                async for chunk in call_model(provider, request, stream=False, policy=policy):
+                    if isinstance(chunk, ModelResponse):
+                        response = chunk
             if response is None:  # call_model always ends on a response; say so if not
                 raise RuntimeError(f"model call of agent {request.agent_name!r} gave no response")
             return _RESPONSE.dump_json(response).decode()
