@@ -39,7 +39,7 @@ from exo.models._openai_chat import (
     parse_completion,
 )
 from exo.models._openai_common import (
-    ERRORS,
+    errors,
     ClientOptions,
     OpenAIBase,
     ProviderOptions,
@@ -161,7 +161,7 @@ class OpenAIProvider(OpenAIBase):
             return parse_completion(data, backend=self._backend, model=self._model)
         except ModelError as error:
             failure = error
-        except ERRORS as exc:
+        except errors() as exc:
             failure = self._error(exc)
         raise self._redact(failure)  # outside the except block: see OpenAIBase._error
 
@@ -191,7 +191,7 @@ class OpenAIProvider(OpenAIBase):
                     yield item
         except ModelError as error:
             failure = error
-        except ERRORS as exc:
+        except errors() as exc:
             failure = self._error(exc)
         if failure is not None:
             raise self._redact(failure)
