@@ -94,7 +94,9 @@ def _env(base: str) -> dict[str, str]:
     return env
 
 
-def timed(argv: list[str], env: dict[str, str], repeat: int, check: str = "") -> tuple[float, float]:
+def timed(
+    argv: list[str], env: dict[str, str], repeat: int, check: str = ""
+) -> tuple[float, float]:
     """Median wall ms and median child CPU ms (user + system) of ``repeat`` runs of ``argv``."""
     walls, cpus = [], []
     subprocess.run(argv, env=env, capture_output=True, check=True)  # warm the page cache, .pyc
@@ -171,8 +173,13 @@ def main() -> None:
         mock = start_mock(args.port + 1, args.latency_ms)
         try:
             base = f"http://127.0.0.1:{args.port + 1}"
-            rss = peak_rss(base, MODELS["Chat Completions (openai:)"], args.concurrency,
-                           args.rss_runs, args.rss_repeat)
+            rss = peak_rss(
+                base,
+                MODELS["Chat Completions (openai:)"],
+                args.concurrency,
+                args.rss_runs,
+                args.rss_repeat,
+            )
         finally:
             mock.terminate()
             mock.wait()

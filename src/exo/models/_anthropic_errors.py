@@ -38,14 +38,15 @@ class _NoSDK:
     AnthropicError = APIStatusError = APITimeoutError = APIConnectionError = _NoSDKError
 
 
-def sdk_errors() -> tuple[type[Exception], ...]:
-    """The SDK's own error base, once the ``anthropic`` package is imported (else none).
+def sdk_errors(*others: type[Exception]) -> tuple[type[Exception], ...]:
+    """``others`` and, once the ``anthropic`` package is imported, its ``AnthropicError``.
 
     Evaluated in ``except`` clauses, so only when something was raised: until the SDK is
     imported nothing can raise its errors.
     """
     sdk = sys.modules.get("anthropic")
-    return () if sdk is None else (sdk.AnthropicError,)
+    return others if sdk is None else (sdk.AnthropicError, *others)
+
 
 # Error types of the API's ``{"type": "error", "error": {"type": ...}}`` body, with the
 # status each one comes with; used for errors that arrive inside a 200 stream.

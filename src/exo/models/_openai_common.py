@@ -30,11 +30,6 @@ import httpx2
 if TYPE_CHECKING:
     import openai
 
-_INSTALL_HINT = (
-    "the OpenAI backends need the official 'openai' package: pip install 'exo-agents[openai]'"
-)
-if importlib.util.find_spec("openai") is None:  # pragma: no cover - depends on the environment
-    raise ImportError(_INSTALL_HINT, name="openai")
 
 try:
     import orjson
@@ -78,6 +73,13 @@ from exo.models._transport import (
 )
 from exo.models._wire import WireError
 from exo.models.base import ModelChunk, ModelRequest
+
+# the SDK is imported when first needed (_openai), but its absence is told at once
+_INSTALL_HINT = (
+    "the OpenAI backends need the official 'openai' package: pip install 'exo-agents[openai]'"
+)
+if importlib.util.find_spec("openai") is None:  # pragma: no cover - depends on the environment
+    raise ImportError(_INSTALL_HINT, name="openai")
 
 __all__ = [
     "ERRORS",
@@ -138,6 +140,7 @@ def _openai() -> Any:
     import openai
 
     return openai
+
 
 _RETRYABLE_STATUS = frozenset({408, 409, 429})
 _RETRYABLE_TYPES = frozenset({"server_error", "rate_limit_exceeded", "overloaded_error", "timeout"})

@@ -99,7 +99,7 @@ def _sdk_file_value(package: str, file: str, name: str) -> str | None:
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
         return None
-    source = Path(list(spec.submodule_search_locations)[0], file)
+    source = Path(next(iter(spec.submodule_search_locations)), file)
     try:
         text = source.read_text(encoding="utf-8")
     except OSError:
@@ -189,7 +189,10 @@ def openai_recipe(
     headers = {"authorization": f"Bearer {api_key}"} if api_key else {}
     headers.update(common)
     if not isolated:
-        for name, env in (("openai-organization", "OPENAI_ORG_ID"), ("openai-project", "OPENAI_PROJECT_ID")):
+        for name, env in (
+            ("openai-organization", "OPENAI_ORG_ID"),
+            ("openai-project", "OPENAI_PROJECT_ID"),
+        ):
             value = os.environ.get(env)
             if value is not None:
                 headers[name] = value

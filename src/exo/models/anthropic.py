@@ -63,9 +63,9 @@ from exo.models._anthropic_errors import from_exception, from_stream_error, sdk_
 from exo.models._anthropic_stream import StreamAssembler, feed_dict
 from exo.models._common import check_client_conflict, redact, resolve_key, without_sdk_retries
 from exo.models._lane import Lane, lazy_lane
+from exo.models._openai_sse import SSEReader
 from exo.models._sdk_headers import LazyClient, anthropic_recipe
 from exo.models._sdk_headers import base_url as sdk_base_url
-from exo.models._openai_sse import SSEReader
 from exo.models._transport import (
     DEFAULT_IDLE_TIMEOUT,
     DEFAULT_TIMEOUT,
@@ -139,8 +139,8 @@ class AnthropicProvider:
         "_sdk",
         "_secrets",
         "_thinking",
-        "_url",
         "_timeout",
+        "_url",
     )
 
     def __init__(
@@ -294,7 +294,7 @@ class AnthropicProvider:
             failure = error
         # ValueError: the SDK refuses non-streamed calls it expects to outlast its timeout,
         # and WireError (a ValueError) is a response in the wrong shape.
-        except (*sdk_errors(), httpx2.HTTPError, ValueError) as exc:
+        except sdk_errors(httpx2.HTTPError, ValueError) as exc:
             failure = self._fail(exc)
         # raised outside the except block: it carries its cause and nothing else
         raise self._redact(failure)
@@ -370,7 +370,7 @@ class AnthropicProvider:
                     yield item
         except ModelError as error:
             failure = error
-        except (*sdk_errors(), httpx2.HTTPError, WireError) as exc:
+        except sdk_errors(httpx2.HTTPError, WireError) as exc:
             failure = self._fail(exc, asm.text)
         finally:
             if response is not None:
@@ -397,7 +397,7 @@ class AnthropicProvider:
         except ModelError as error:
             failure = error
         # ValueError: the SDK refuses calls it expects to outlast its timeout
-        except (*sdk_errors(), httpx2.HTTPError, ValueError) as exc:
+        except sdk_errors(httpx2.HTTPError, ValueError) as exc:
             failure = self._fail(exc, asm.text)
         if failure is not None:
             raise self._redact(failure)  # outside the except block: see complete()

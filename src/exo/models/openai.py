@@ -39,10 +39,10 @@ from exo.models._openai_chat import (
     parse_completion,
 )
 from exo.models._openai_common import (
-    errors,
     ClientOptions,
     OpenAIBase,
     ProviderOptions,
+    errors,
 )
 from exo.models._openai_sse import SSEReader
 from exo.models._transport import Watch, sdk_stream

@@ -22,10 +22,10 @@ import httpx2
 
 from exo.errors import ModelError
 from exo.models._openai_common import (
-    errors,
     ClientOptions,
     OpenAIBase,
     ProviderOptions,
+    errors,
 )
 from exo.models._openai_responses_convert import (
     BACKEND,
