@@ -13,7 +13,9 @@ size caps (``exo.models._transport``), and every error passes through one redact
 API key (``exo.models._common.redact``). Two call paths exist:
 
 * ``raw=True`` (the default): the body is serialized with orjson and posted over exo's own
-  aiohttp session with the URL and headers the SDK built once (:mod:`exo.models._lane`;
+  aiohttp session with the SDK's URL and headers, prepared once without importing the SDK
+  (:mod:`exo.models._lane`, :mod:`exo.models._sdk_headers`; the SDK is imported for the
+  first error status, to raise its own exception;
   ``client.post(..., cast_to=httpx2.Response)`` with ``http_client=`` or ``client=``); the
   JSON or SSE bytes are parsed with
   orjson straight into exo types. This skips the SDK's request walk and its pydantic

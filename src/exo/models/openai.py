@@ -9,9 +9,11 @@ own backend name. Local servers need no key.
 Two request paths, both through the official SDK client (``raw=`` picks one):
 
 * raw (default): the body is serialized once with orjson and sent over exo's own aiohttp
-  session (:mod:`exo.models._lane`) with the URL and headers the SDK client built once for
-  the path; the JSON or SSE body is parsed straight into exo types. The SDK still defines
-  auth, headers and the base URL, and its exception classes carry error statuses. With
+  session (:mod:`exo.models._lane`) with the SDK's URL and headers for the path, prepared
+  once without importing the SDK (:mod:`exo.models._sdk_headers`, checked against the SDK's
+  own request builder by the tests); the JSON or SSE body is parsed straight into exo types.
+  The SDK still defines auth, headers and the base URL, and its exception classes carry
+  error statuses (the SDK is imported for the first error status). With
   ``http_client=`` or ``client=``, or without aiohttp, the body goes through
   ``AsyncOpenAI.post(..., cast_to=httpx2.Response)`` instead.
 * SDK (``raw=False``): ``client.chat.completions.create(...)`` with the SDK's parameter
