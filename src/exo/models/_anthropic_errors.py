@@ -19,6 +19,7 @@ import httpx2
 from exo.errors import ModelError
 from exo.models._anthropic_convert import BACKEND
 from exo.models._common import parse_retry_after, transport_reason
+from exo.models._sdk_headers import loaded_sdk
 from exo.models._transport import too_large
 from exo.models._wire import WireError
 
@@ -26,16 +27,6 @@ if TYPE_CHECKING:
     import anthropic
 
 __all__ = ["from_exception", "from_stream_error", "sdk_errors"]
-
-
-class _NoSDKError(Exception):
-    """Stands for the SDK's error classes while the SDK is not imported (never raised)."""
-
-
-class _NoSDK:
-    """The SDK's error classes, for :func:`from_exception` when the SDK is not imported."""
-
-    AnthropicError = APIStatusError = APITimeoutError = APIConnectionError = _NoSDKError
 
 
 def sdk_errors(*others: type[Exception]) -> tuple[type[Exception], ...]:
@@ -76,7 +67,7 @@ def from_exception(
     limit = too_large(exc)
     if limit is not None:  # not retried: the same server would send the same again
         return _error(str(limit), model, partial_text=partial_text)
-    sdk: Any = sys.modules.get("anthropic") or _NoSDK  # its errors exist once it is imported
+    sdk = loaded_sdk("anthropic")  # an SDK error exists only once the SDK is imported
     if isinstance(exc, sdk.APIStatusError):
         if exc.status_code < 400:  # an ``event: error`` inside a successful stream
             return from_stream_error(exc.body, model, partial_text=partial_text)

@@ -61,7 +61,7 @@ from exo.models._common import (
     without_sdk_retries,
 )
 from exo.models._lane import Lane, lazy_lane
-from exo.models._sdk_headers import LazyClient, openai_recipe
+from exo.models._sdk_headers import LazyClient, loaded_sdk, openai_recipe
 from exo.models._sdk_headers import base_url as sdk_base_url
 from exo.models._transport import (
     DEFAULT_IDLE_TIMEOUT,
@@ -511,16 +511,6 @@ def _default_http_client() -> httpx2.AsyncClient:
 # --------------------------------------------------------------------------- errors
 
 
-class _NoSDKError(Exception):
-    """Stands for the SDK's error classes while the SDK is not imported (never raised)."""
-
-
-class _NoSDK:
-    """The SDK's error classes, for :func:`to_model_error` when the SDK is not imported."""
-
-    APIStatusError = APITimeoutError = APIConnectionError = APIError = _NoSDKError
-
-
 def _body_message(body: object, fallback: str) -> tuple[str, str | None, str | None]:
     """Message, code and type from an OpenAI error body (``{message, type, code, param}``)."""
     if isinstance(body, Mapping):
@@ -550,8 +540,7 @@ def to_model_error(exc: BaseException, *, backend: str, model: str, key_env: str
     limit = too_large(exc)
     if limit is not None:  # not retried: the same server would send the same again
         return ModelError(str(limit), backend=backend, model=model)
-    # an SDK error exists only once the SDK is imported: without it, none of its classes
-    sdk: Any = sys.modules.get("openai") or _NoSDK
+    sdk = loaded_sdk("openai")  # an SDK error exists only once the SDK is imported
     status: int | None = None
     retryable = False
     retry_after: float | None = None

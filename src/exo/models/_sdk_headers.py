@@ -32,13 +32,30 @@ from typing import Any, NamedTuple
 import httpx2
 from httpx2._client import ACCEPT_ENCODING
 
-__all__ = ["LazyClient", "Recipe", "anthropic_recipe", "openai_recipe"]
+__all__ = ["LazyClient", "Recipe", "anthropic_recipe", "loaded_sdk", "openai_recipe"]
 
 _OPENAI_DEFAULT_URL = "https://api.openai.com/v1"
 _ANTHROPIC_DEFAULT_URL = "https://api.anthropic.com"
 # environment variables that add headers or change auth in a way only the SDK applies
 _OPENAI_ENV_SDK_ONLY = ("OPENAI_CUSTOM_HEADERS", "OPENAI_ADMIN_KEY")
 _ANTHROPIC_ENV_SDK_ONLY = ("ANTHROPIC_CUSTOM_HEADERS",)
+
+
+class _NoSDKError(Exception):
+    """Stands for an SDK's error classes while it is not imported (never raised)."""
+
+
+class _NoSDK:
+    """An SDK's error classes while it is not imported: until then nothing can raise them,
+    so ``isinstance`` against these is false, as it must be."""
+
+    AnthropicError = OpenAIError = APIError = _NoSDKError
+    APIStatusError = APITimeoutError = APIConnectionError = _NoSDKError
+
+
+def loaded_sdk(name: str) -> Any:
+    """The SDK package ``name`` if it is imported, else stand-ins for its error classes."""
+    return sys.modules.get(name) or _NoSDK
 
 
 class LazyClient:
