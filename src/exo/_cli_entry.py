@@ -17,6 +17,11 @@ _CLI_MODULES = ("typer", "rich", "yaml")
 def main() -> None:
     """Run the ``exo`` command, or exit 2 with a one-line install hint."""
     try:
+        from exo._cli_help import is_root_help, root_help_app
+
+        if is_root_help(sys.argv[1:]):  # the root help needs none of the commands' imports
+            root_help_app()()
+            return
         from exo.cli import main as cli_main
     except ModuleNotFoundError as exc:
         if exc.name not in _CLI_MODULES:

@@ -8,10 +8,9 @@ the event sink, cancellation) travels separately in the loop's dependencies.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pydantic import TypeAdapter
-
+from exo._lazy import lazy_adapter
 from exo.types import (
     ApprovalRequest,
     ChildResult,
@@ -21,6 +20,9 @@ from exo.types import (
     ToolResult,
     Usage,
 )
+
+if TYPE_CHECKING:
+    from pydantic import TypeAdapter
 
 __all__ = ["HeldCall", "HeldChild", "RunState"]
 
@@ -129,4 +131,4 @@ class RunState:
         )
 
 
-_ADAPTER: TypeAdapter[RunState] = TypeAdapter(RunState)
+_ADAPTER: TypeAdapter[RunState] = lazy_adapter(RunState)

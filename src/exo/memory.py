@@ -27,9 +27,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 from urllib.parse import urlsplit
 
-from pydantic import TypeAdapter, ValidationError
+from pydantic import ValidationError
 from pydantic_core import PydanticSerializationError
 
+from exo._lazy import lazy_adapter
 from exo._tokens import estimate_tokens
 from exo.errors import AgentError, ConfigError
 from exo.types import (
@@ -43,6 +44,8 @@ from exo.types import (
 )
 
 if TYPE_CHECKING:
+    from pydantic import TypeAdapter
+
     from exo.memory_postgres import PostgresMemory
     from exo.memory_sqlite import SQLiteMemory
 
@@ -65,7 +68,7 @@ SCHEMA_VERSION = 1
 
 MAX_CONVERSATION_ID_LENGTH = 512
 _MESSAGE_TYPES = (SystemMessage, UserMessage, AssistantMessage, ToolResult)
-_USAGE_ADAPTER: TypeAdapter[Usage] = TypeAdapter(Usage)
+_USAGE_ADAPTER: TypeAdapter[Usage] = lazy_adapter(Usage)
 
 
 @runtime_checkable

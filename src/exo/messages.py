@@ -8,9 +8,14 @@ blocks), so unions discriminate on it and pydantic validates and serializes them
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
-from pydantic import Field, TypeAdapter
+from pydantic import Field
+
+from exo._lazy import lazy_adapter
+
+if TYPE_CHECKING:
+    from pydantic import TypeAdapter
 
 __all__ = [
     "MESSAGES_ADAPTER",
@@ -161,5 +166,6 @@ Message = Annotated[
 ]
 """Any message of a transcript."""
 
-MESSAGES_ADAPTER: TypeAdapter[list[Message]] = TypeAdapter(list[Message])
-"""Validates and serializes transcripts: ``MESSAGES_ADAPTER.dump_json(messages)``."""
+MESSAGES_ADAPTER: TypeAdapter[list[Message]] = lazy_adapter(list[Message])
+"""Validates and serializes transcripts: ``MESSAGES_ADAPTER.dump_json(messages)`` (a
+``TypeAdapter`` built on first use)."""

@@ -27,7 +27,6 @@ import dataclasses
 import hashlib
 import json
 import os
-import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -154,6 +153,8 @@ class SQLitePlanCache:
         await self._call(sql, (key, plan, self._clock()), "storing a plan")
 
     async def _call(self, sql: str, args: tuple[Any, ...], what: str) -> list[Any]:
+        import sqlite3  # here, not at import: a run without a plan cache never loads it
+
         try:
             return await asyncio.to_thread(self._execute, sql, args)
         except (sqlite3.Error, OSError) as exc:
@@ -163,6 +164,8 @@ class SQLitePlanCache:
             ) from exc
 
     def _execute(self, sql: str, args: tuple[Any, ...]) -> list[Any]:
+        import sqlite3
+
         self.path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(self.path, timeout=self._timeout, isolation_level=None)
         try:

@@ -9,13 +9,16 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Generic, Literal
+from typing import TYPE_CHECKING, Any, Generic, Literal
 
 import pydantic_core
-from pydantic import TypeAdapter
 from typing_extensions import TypeVar
 
+from exo._lazy import lazy_adapter
 from exo.messages import Message
+
+if TYPE_CHECKING:
+    from pydantic import TypeAdapter
 
 __all__ = [
     "ApprovalRequest",
@@ -330,6 +333,7 @@ class RunResult(Generic[OutputT]):
         return data
 
 
-_RESULT_ADAPTER: TypeAdapter[RunResult[Any]] = TypeAdapter(RunResult[str])
-_USAGE_ADAPTER: TypeAdapter[Usage] = TypeAdapter(Usage)
-_COST_ADAPTER: TypeAdapter[Cost] = TypeAdapter(Cost)
+# built on first use (exo._lazy): not on every import of exo
+_RESULT_ADAPTER: TypeAdapter[RunResult[Any]] = lazy_adapter(RunResult[str])
+_USAGE_ADAPTER: TypeAdapter[Usage] = lazy_adapter(Usage)
+_COST_ADAPTER: TypeAdapter[Cost] = lazy_adapter(Cost)

@@ -10,19 +10,34 @@ boundary (``exo.models._common.redact``).
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import anthropic
 import httpx2
 
 from exo.errors import ModelError
 from exo.models._anthropic_convert import BACKEND
 from exo.models._common import parse_retry_after, transport_reason
+from exo.models._sdk_headers import loaded_sdk
 from exo.models._transport import too_large
 from exo.models._wire import WireError
 
-__all__ = ["from_exception", "from_stream_error"]
+if TYPE_CHECKING:
+    import anthropic
+
+__all__ = ["from_exception", "from_stream_error", "sdk_errors"]
+
+
+def sdk_errors(*others: type[Exception]) -> tuple[type[Exception], ...]:
+    """``others`` and, once the ``anthropic`` package is imported, its ``AnthropicError``.
+
+    Evaluated in ``except`` clauses, so only when something was raised: until the SDK is
+    imported nothing can raise its errors.
+    """
+    sdk = sys.modules.get("anthropic")
+    return others if sdk is None else (sdk.AnthropicError, *others)
+
 
 # Error types of the API's ``{"type": "error", "error": {"type": ...}}`` body, with the
 # status each one comes with; used for errors that arrive inside a 200 stream.
@@ -52,17 +67,18 @@ def from_exception(
     limit = too_large(exc)
     if limit is not None:  # not retried: the same server would send the same again
         return _error(str(limit), model, partial_text=partial_text)
-    if isinstance(exc, anthropic.APIStatusError):
+    sdk = loaded_sdk("anthropic")  # an SDK error exists only once the SDK is imported
+    if isinstance(exc, sdk.APIStatusError):
         if exc.status_code < 400:  # an ``event: error`` inside a successful stream
             return from_stream_error(exc.body, model, partial_text=partial_text)
         return _from_status(exc, model, partial_text)
     if isinstance(exc, WireError):  # a 200 in the wrong shape: the same bytes would fail again
         return _error(f"malformed response from {where}: {exc}", model, partial_text=partial_text)
-    if isinstance(exc, anthropic.APITimeoutError | httpx2.TimeoutException):
+    if isinstance(exc, sdk.APITimeoutError | httpx2.TimeoutException):
         reason = transport_reason(exc)
         message = f"the request to {where} timed out or lost the connection ({reason})"
         hint = "raise the provider's timeout= if long answers are expected"
-    elif isinstance(exc, anthropic.APIConnectionError | httpx2.TransportError):
+    elif isinstance(exc, sdk.APIConnectionError | httpx2.TransportError):
         message = f"could not reach {where}: {transport_reason(exc)}"
         hint = "check the network, and ANTHROPIC_BASE_URL if you set it"
     else:

@@ -1,5 +1,5 @@
 """exo's own HTTP lane to a provider: one long-lived ``aiohttp.ClientSession``, URL and headers
-built once by the official SDK.
+built once, as the official SDK builds them.
 
 Going through ``AsyncOpenAI.post`` / ``AsyncAnthropic.post`` costs several hundred µs of CPU
 per call (options models, URL merging, header building, the auth hook, the httpx-to-aiohttp
@@ -13,9 +13,13 @@ saw; the response is handed on as an ``httpx2.Response`` so that the readers, th
 (:func:`~exo.models._transport.guard`) and the deadlines (:class:`~exo.models._transport.Watch`)
 are the same code as on the SDK path.
 
-The lane is used only when exo built the SDK client itself with a static key and no
+The lane is used only when exo builds the SDK client itself with a static key and no
 ``http_client=``: a client handed in, a mock transport, a token provider or custom auth keep
-the SDK's own path (see :func:`eligible`).
+the SDK's own path (see :func:`eligible`). In that case the provider need not import the SDK
+at all: it hands the lane a :class:`~exo.models._sdk_headers.Recipe` (the SDK's URL and
+headers, prepared without it) and a function that builds the SDK client, which the lane calls
+only when it needs the SDK (an error status, to raise the SDK's own exception; a
+configuration the recipe does not cover, to build the request).
 """
 
 from __future__ import annotations
@@ -23,10 +27,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib
+import logging
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import httpx2
 
+from exo.models._sdk_headers import Recipe
 from exo.models._transport import guard
 
 try:
@@ -35,6 +42,8 @@ except ImportError:  # pragma: no cover - aiohttp is optional: the SDK's own pat
     aiohttp = None  # type: ignore[assignment]
 
 __all__ = ["Lane", "eligible", "make_lane"]
+
+_LOG = logging.getLogger("exo.models.lane")
 
 _PER_REQUEST = frozenset({"content-length", "x-stainless-retry-count"})
 """Headers the SDK computes per request; the lane sets its own (the body's length, no retry)."""
@@ -52,7 +61,18 @@ def eligible(client: Any) -> bool:
 
 def make_lane(client: Any) -> Lane | None:
     """A lane for ``client`` when aiohttp is installed and its auth is static, else ``None``."""
-    return Lane(client) if aiohttp is not None and eligible(client) else None
+    return Lane(lambda: client) if aiohttp is not None and eligible(client) else None
+
+
+def lazy_lane(sdk_client: Callable[[], Any], recipe: Recipe | None) -> Lane | None:
+    """A lane for a client exo builds with a static key, when aiohttp is installed.
+
+    Args:
+        sdk_client: Builds (once) and returns the SDK client; called only when the SDK is
+            needed.
+        recipe: The SDK's URL and headers prepared without it (``None``: ask the SDK).
+    """
+    return Lane(sdk_client, recipe=recipe) if aiohttp is not None else None
 
 
 def _as_httpx(exc: Exception) -> httpx2.HTTPError:
@@ -120,18 +140,41 @@ class Lane:
     """POSTs to one SDK client's endpoints over exo's own aiohttp session.
 
     Args:
-        client: The SDK client (``openai.AsyncOpenAI`` or ``anthropic.AsyncAnthropic``).
+        sdk_client: Returns the SDK client (``openai.AsyncOpenAI`` or
+            ``anthropic.AsyncAnthropic``), built on the first call.
+        recipe: The SDK's URL and headers, prepared without importing it; without one the
+            lane asks the SDK client to build them.
     """
 
-    def __init__(self, client: Any) -> None:
-        self._client = client
+    def __init__(self, sdk_client: Callable[[], Any], *, recipe: Recipe | None = None) -> None:
+        self._sdk_client = sdk_client
+        self._recipe = recipe
         self._prepared: dict[str, _Prepared] = {}
         self._session: aiohttp.ClientSession | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
     async def _prepare(self, path: str) -> _Prepared:
-        """The URL and headers the SDK would send to ``path`` (built once, by the SDK)."""
-        client = self._client
+        """The URL and headers the SDK would send to ``path`` (built once)."""
+        recipe = self._recipe
+        if recipe is not None:
+            url = recipe.url(path)
+            headers = dict(recipe.headers)
+        else:
+            url, headers = await self._sdk_prepare(path)
+        headers["x-stainless-retry-count"] = "0"
+        # the proxy the environment names (HTTP(S)_PROXY, NO_PROXY), as the SDK's transport
+        # would use; looked up once here: aiohttp's trust_env does it in a thread per request
+        proxy = await asyncio.to_thread(_env_proxy, url)
+        prepared = _Prepared(url, headers, httpx2.Request("POST", url), proxy)
+        self._prepared[path] = prepared
+        # the URL and where its headers came from, never the headers (they carry the key)
+        source = "prepared without the SDK" if recipe is not None else "built by the SDK"
+        _LOG.debug("lane: POST %s, headers %s, proxy %s", url, source, bool(proxy))
+        return prepared
+
+    async def _sdk_prepare(self, path: str) -> tuple[str, dict[str, str]]:
+        """The URL and headers of a POST to ``path``, as the SDK client builds them."""
+        client = self._sdk_client()
         # the SDK's own options type (openai._models or anthropic._models)
         sdk = importlib.import_module(f"{type(client).__module__.partition('.')[0]}._models")
         options = sdk.FinalRequestOptions.construct(
@@ -141,14 +184,7 @@ class Lane:
         request: httpx2.Request = client._build_request(options, retries_taken=0)
         await client._prepare_request(request)
         headers = {k: v for k, v in request.headers.items() if k.lower() not in _PER_REQUEST}
-        headers["x-stainless-retry-count"] = "0"
-        url = str(request.url)
-        # the proxy the environment names (HTTP(S)_PROXY, NO_PROXY), as the SDK's transport
-        # would use; looked up once here: aiohttp's trust_env does it in a thread per request
-        proxy = await asyncio.to_thread(_env_proxy, url)
-        prepared = _Prepared(url, headers, httpx2.Request("POST", request.url), proxy)
-        self._prepared[path] = prepared
-        return prepared
+        return str(request.url), headers
 
     def _session_here(self) -> aiohttp.ClientSession:
         """The session of the running event loop (a provider may outlive a loop: tests)."""
@@ -189,7 +225,7 @@ class Lane:
                 await response.aread()
             finally:
                 await response.aclose()
-            raise self._client._make_status_error_from_response(response)
+            raise self._sdk_client()._make_status_error_from_response(response)
         return response
 
     async def aclose(self) -> None:

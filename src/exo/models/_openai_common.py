@@ -3,6 +3,10 @@
 Both OpenAI backends (Chat Completions and Responses) and the OpenAI-compatible presets talk
 through one ``openai.AsyncOpenAI`` client per provider, built with ``max_retries=0`` (the
 run's retry layer owns retries) and, when aiohttp is installed, the SDK's aiohttp transport.
+On the raw path over exo's own lane the client (and the ``openai`` package, 0.3-0.5 s to
+import) is built only when first needed: the lane sends the SDK's URL and headers prepared
+without it (:mod:`exo.models._sdk_headers`), and an error status builds it to raise the
+SDK's own exception.
 Every failure the SDK or the transport raises becomes an :class:`~exo.errors.ModelError`
 with ``status``, ``retryable`` and ``retry_after`` set, and a message from the provider's own
 error body. Every call runs within a :class:`~exo.models._transport.Watch` (deadline, idle
@@ -12,21 +16,20 @@ timeout) and under the size caps, and every error leaves through :meth:`OpenAIBa
 from __future__ import annotations
 
 import copy
+import importlib.util
 import json
 import os
+import sys
 from collections.abc import AsyncGenerator, Mapping
 from contextlib import aclosing
-from typing import Any, ClassVar, Self, TypedDict, Unpack
+from typing import TYPE_CHECKING, Any, ClassVar, Self, TypedDict, Unpack
 
 import anyio
 import httpx2
 
-try:
+if TYPE_CHECKING:
     import openai
-except ImportError as exc:  # pragma: no cover - depends on the environment
-    raise ImportError(
-        "the OpenAI backends need the official 'openai' package: pip install 'exo-agents[openai]'"
-    ) from exc
+
 
 try:
     import orjson
@@ -57,7 +60,9 @@ from exo.models._common import (
     transport_reason,
     without_sdk_retries,
 )
-from exo.models._lane import Lane, make_lane
+from exo.models._lane import Lane, lazy_lane
+from exo.models._sdk_headers import LazyClient, loaded_sdk, openai_recipe
+from exo.models._sdk_headers import base_url as sdk_base_url
 from exo.models._transport import (
     DEFAULT_IDLE_TIMEOUT,
     DEFAULT_TIMEOUT,
@@ -69,6 +74,13 @@ from exo.models._transport import (
 from exo.models._wire import WireError
 from exo.models.base import ModelChunk, ModelRequest
 
+# the SDK is imported when first needed (_openai), but its absence is told at once
+_INSTALL_HINT = (
+    "the OpenAI backends need the official 'openai' package: pip install 'exo-agents[openai]'"
+)
+if importlib.util.find_spec("openai") is None:  # pragma: no cover - depends on the environment
+    raise ImportError(_INSTALL_HINT, name="openai")
+
 __all__ = [
     "ERRORS",
     "PLACEHOLDER_KEY",
@@ -77,11 +89,13 @@ __all__ = [
     "ProviderOptions",
     "close_quietly",
     "dumps",
+    "errors",
     "loads",
     "parse_retry_after",
     "to_model_error",
 ]
 
+_DEFAULT_URL = "https://api.openai.com/v1"
 _OPENAI_HEADERS = ("OpenAI-Organization", "OpenAI-Project")
 """Headers the SDK fills from ``OPENAI_ORG_ID`` / ``OPENAI_PROJECT_ID``: OpenAI's own."""
 
@@ -101,14 +115,32 @@ errors to httpx ones, and a reply that is not valid HTTP (a header block past ai
 limit, a bad status line) reaches the caller as aiohttp's ``ClientResponseError``."""
 
 ERRORS: tuple[type[Exception], ...] = (
-    openai.OpenAIError,
     httpx2.HTTPError,
     httpx2.StreamError,
     json.JSONDecodeError,
     WireError,
     *_CLIENT_ERRORS,
 )
-"""What the SDK and its transport raise; every one becomes a ModelError."""
+"""What the transport raises; with the SDK's own errors (:func:`errors`), every one becomes a
+ModelError."""
+
+
+def errors() -> tuple[type[Exception], ...]:
+    """:data:`ERRORS` and, once the ``openai`` package is imported, its ``OpenAIError``.
+
+    Evaluated in the ``except`` clause, so only when something was raised: until the SDK is
+    imported nothing can raise its errors.
+    """
+    sdk = sys.modules.get("openai")
+    return ERRORS if sdk is None else (sdk.OpenAIError, *ERRORS)
+
+
+def _openai() -> Any:
+    """The ``openai`` package, imported now (0.3-0.5 s the first time)."""
+    import openai
+
+    return openai
+
 
 _RETRYABLE_STATUS = frozenset({408, 409, 429})
 _RETRYABLE_TYPES = frozenset({"server_error", "rate_limit_exceeded", "overloaded_error", "timeout"})
@@ -193,7 +225,7 @@ class OpenAIBase:
                 http_client=options.get("http_client"),
                 timeout=options.get("timeout"),
             )
-            self._client = without_sdk_retries(client)
+            self._sdk = LazyClient(client=without_sdk_retries(client))
             self._owns_client = False
             self._secret: str = client.api_key or ""
             return
@@ -211,18 +243,39 @@ class OpenAIBase:
         )
         if url:
             _refuse_credentials(url)
-        http_client = options.get("http_client") or _default_http_client()
-        self._client = openai.AsyncOpenAI(
+        http_client = options.get("http_client")
+        isolated = options.get("isolated", False)
+        self._url = url
+        self._sdk = LazyClient(lambda: self._build_client(url, http_client, isolated))
+        self._owns_client = True
+        if http_client is None:
+            recipe = openai_recipe(
+                api_key=self._secret, base_url_=url, isolated=isolated, timeout=self._timeout
+            )
+            self._lane = lazy_lane(self._sdk.get, recipe)
+        if self._lane is None:  # the SDK's own path: the client is needed at once
+            self._sdk.get()
+
+    def _build_client(
+        self, url: str | None, http_client: httpx2.AsyncClient | None, isolated: bool
+    ) -> openai.AsyncOpenAI:
+        """The SDK client for this provider's settings (imports the SDK)."""
+        sdk = _openai()
+        client: openai.AsyncOpenAI = sdk.AsyncOpenAI(
             api_key=self._secret,
             base_url=url,
             max_retries=0,
             timeout=self._timeout,
-            http_client=guard_client(http_client),
-            default_headers=_isolation_headers() if options.get("isolated") else None,
+            http_client=guard_client(http_client or _default_http_client()),
+            default_headers=_isolation_headers() if isolated else None,
         )
-        self._owns_client = True
-        if options.get("http_client") is None:
-            self._lane = make_lane(self._client)
+        return client
+
+    @property
+    def _client(self) -> openai.AsyncOpenAI:
+        """The SDK client, built (and the SDK imported) on first use."""
+        client: openai.AsyncOpenAI = self._sdk.get()
+        return client
 
     @property
     def backend(self) -> str:
@@ -237,7 +290,10 @@ class OpenAIBase:
     @property
     def base_url(self) -> str:
         """The API base URL requests go to."""
-        return str(self._client.base_url)
+        client = self._sdk.built
+        if client is None:  # as the SDK would set it, without building the client
+            return str(sdk_base_url(self._url or os.environ.get("OPENAI_BASE_URL"), _DEFAULT_URL))
+        return str(client.base_url)
 
     @property
     def client(self) -> openai.AsyncOpenAI:
@@ -257,8 +313,9 @@ class OpenAIBase:
         """
         if self._lane is not None:
             await self._lane.aclose()
-        if self._owns_client:
-            await self._client.close()
+        client = self._sdk.built
+        if self._owns_client and client is not None:
+            await client.close()
 
     def __repr__(self) -> str:
         raw = "" if self.raw else ", raw=False"
@@ -322,7 +379,8 @@ class OpenAIBase:
 
     def _redact(self, error: ModelError) -> ModelError:
         """Cut the API key out of ``error`` and its chain (every error leaves through here)."""
-        return redact(error, (self._secret, self._client.api_key))
+        client = self._sdk.built
+        return redact(error, (self._secret, client.api_key if client is not None else ""))
 
     def _event_error(self, body: object) -> ModelError:
         """The error an ``error`` event (or a failed response) inside a stream reports."""
@@ -388,7 +446,7 @@ class OpenAIBase:
                     yield item
         except ModelError as error:
             failure = error
-        except ERRORS as exc:
+        except errors() as exc:
             failure = self._error(exc)
         finally:
             if response is not None:
@@ -415,7 +473,7 @@ def _isolation_headers() -> Mapping[str, str]:
         name = line.partition(":")[0].strip()
         if name and ":" in line and name.lower() != "authorization":
             names.append(name)
-    omitted: dict[str, Any] = dict.fromkeys(names, openai.Omit())
+    omitted: dict[str, Any] = dict.fromkeys(names, _openai().Omit())
     return omitted
 
 
@@ -440,12 +498,14 @@ def _refuse_credentials(url: str) -> None:
 
 def _default_http_client() -> httpx2.AsyncClient:
     """The SDK's aiohttp-based client when aiohttp is installed, else its httpx one."""
+    sdk = _openai()
     try:
         import aiohttp  # noqa: F401
 
-        return openai.DefaultAioHttpClient()
+        client: httpx2.AsyncClient = sdk.DefaultAioHttpClient()
     except (ImportError, RuntimeError):  # no aiohttp, or the SDK lacks its aiohttp extra
-        return openai.DefaultAsyncHttpxClient()
+        client = sdk.DefaultAsyncHttpxClient()
+    return client
 
 
 # --------------------------------------------------------------------------- errors
@@ -480,11 +540,12 @@ def to_model_error(exc: BaseException, *, backend: str, model: str, key_env: str
     limit = too_large(exc)
     if limit is not None:  # not retried: the same server would send the same again
         return ModelError(str(limit), backend=backend, model=model)
+    sdk = loaded_sdk("openai")  # an SDK error exists only once the SDK is imported
     status: int | None = None
     retryable = False
     retry_after: float | None = None
     hint: str | None = None
-    if isinstance(exc, openai.APIStatusError):
+    if isinstance(exc, sdk.APIStatusError):
         status = exc.status_code
         message, code, kind = _body_message(exc.body, exc.message)
         headers = exc.response.headers
@@ -496,17 +557,17 @@ def to_model_error(exc: BaseException, *, backend: str, model: str, key_env: str
             retryable = should_retry == "true"
         retry_after = parse_retry_after(headers)
         hint = _status_hint(status, code, key_env)
-    elif isinstance(exc, openai.APITimeoutError | httpx2.TimeoutException):
+    elif isinstance(exc, sdk.APITimeoutError | httpx2.TimeoutException):
         # the SDK's aiohttp transport reports a dropped connection as a timeout too
         reason = transport_reason(exc)
         message, code, retryable = f"timed out or lost the connection ({reason})", None, True
-    elif isinstance(exc, (openai.APIConnectionError, httpx2.TransportError, *_CLIENT_ERRORS)):
+    elif isinstance(exc, (sdk.APIConnectionError, httpx2.TransportError, *_CLIENT_ERRORS)):
         message, code, retryable = f"connection failed: {transport_reason(exc)}", None, True
     elif isinstance(exc, WireError):  # a 200 in the wrong shape: the same bytes would fail again
         message, code = f"malformed response from the server: {exc}", None
     elif isinstance(exc, ValueError):  # the SDK path met an event that is not JSON
         message, code = f"malformed data from the server (not JSON): {exc}", None
-    elif isinstance(exc, openai.APIError):  # an error event inside a stream
+    elif isinstance(exc, sdk.APIError):  # an error event inside a stream
         message, code, kind = _body_message(exc.body, exc.message)
         retryable = kind in _RETRYABLE_TYPES or code in _RETRYABLE_TYPES
     else:

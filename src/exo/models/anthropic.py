@@ -13,7 +13,9 @@ size caps (``exo.models._transport``), and every error passes through one redact
 API key (``exo.models._common.redact``). Two call paths exist:
 
 * ``raw=True`` (the default): the body is serialized with orjson and posted over exo's own
-  aiohttp session with the URL and headers the SDK built once (:mod:`exo.models._lane`;
+  aiohttp session with the SDK's URL and headers, prepared once without importing the SDK
+  (:mod:`exo.models._lane`, :mod:`exo.models._sdk_headers`; the SDK is imported for the
+  first error status, to raise its own exception;
   ``client.post(..., cast_to=httpx2.Response)`` with ``http_client=`` or ``client=``); the
   JSON or SSE bytes are parsed with
   orjson straight into exo types. This skips the SDK's request walk and its pydantic
@@ -30,15 +32,19 @@ Both pass every recorded cassette; ``benchmarks/anthropic_overhead.py`` measures
 from __future__ import annotations
 
 import copy
+import importlib.util
 import os
 from collections.abc import AsyncGenerator, Awaitable, Mapping
 from contextlib import aclosing
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 try:
-    import anthropic
     import httpx2
     import orjson
+
+    # the SDK itself is imported only when first needed (see _build_client)
+    if importlib.util.find_spec("anthropic") is None:
+        raise ImportError("anthropic", name="anthropic")
 except ImportError as exc:  # pragma: no cover - depends on the installed extras
     raise ImportError(
         f"the anthropic backend needs {exc.name or 'the anthropic SDK'}: "
@@ -46,17 +52,22 @@ except ImportError as exc:  # pragma: no cover - depends on the installed extras
         name=exc.name,
     ) from exc
 
+if TYPE_CHECKING:
+    import anthropic
+
 from exo.errors import ConfigError, ModelError
 from exo.models._anthropic_convert import (
     BACKEND,
     build_body,
     response_from_dict,
 )
-from exo.models._anthropic_errors import from_exception, from_stream_error
+from exo.models._anthropic_errors import from_exception, from_stream_error, sdk_errors
 from exo.models._anthropic_stream import StreamAssembler, feed_dict
 from exo.models._common import check_client_conflict, redact, resolve_key, without_sdk_retries
-from exo.models._lane import Lane, make_lane
+from exo.models._lane import Lane, lazy_lane
 from exo.models._openai_sse import SSEReader
+from exo.models._sdk_headers import LazyClient, anthropic_recipe
+from exo.models._sdk_headers import base_url as sdk_base_url
 from exo.models._transport import (
     DEFAULT_IDLE_TIMEOUT,
     DEFAULT_TIMEOUT,
@@ -79,6 +90,7 @@ and tool arguments, and stays far below the size past which the SDK insists on s
 """
 
 _PATH = "/v1/messages"
+_DEFAULT_URL = "https://api.anthropic.com"
 _LEGACY_4096 = ("claude-3-haiku", "claude-3-opus", "claude-3-sonnet")
 
 
@@ -118,7 +130,6 @@ class AnthropicProvider:
     """
 
     __slots__ = (
-        "_client",
         "_extra",
         "_idle_timeout",
         "_lane",
@@ -127,8 +138,11 @@ class AnthropicProvider:
         "_model",
         "_owns_client",
         "_raw",
+        "_sdk",
+        "_secrets",
         "_thinking",
         "_timeout",
+        "_url",
     )
 
     def __init__(
@@ -162,16 +176,26 @@ class AnthropicProvider:
             check_client_conflict(
                 api_key=api_key, base_url=base_url, http_client=http_client, timeout=timeout
             )
-            self._client = without_sdk_retries(client)
+            self._sdk = LazyClient(client=without_sdk_retries(client))
+            self._secrets = tuple(s for s in (client.api_key, client.auth_token) if s)
             self._owns_client = False
             self._lane: Lane | None = None
+            self._url = None
         else:
             key = resolve_key(
                 api_key, "ANTHROPIC_API_KEY", required=True, backend=BACKEND, model=model
             )
-            self._client = _build_client(key, base_url, http_client, self._timeout)
+            url = self._url = base_url or os.environ.get("ANTHROPIC_BASE_URL") or None
+            timeout_ = self._timeout
+            self._sdk = LazyClient(lambda: _build_client(key, url, http_client, timeout_))
+            self._secrets = (key,)
             self._owns_client = True
-            self._lane = make_lane(self._client) if http_client is None else None
+            self._lane = None
+            if http_client is None:
+                recipe = anthropic_recipe(api_key=key, base_url_=url, timeout=self._timeout)
+                self._lane = lazy_lane(self._sdk.get, recipe)
+            if self._lane is None:  # the SDK's own path: the client is needed at once
+                self._sdk.get()
 
     @property
     def backend(self) -> str:
@@ -188,6 +212,12 @@ class AnthropicProvider:
         """The SDK client (shared with the copies made by :meth:`with_model`)."""
         return self._client
 
+    @property
+    def _client(self) -> anthropic.AsyncAnthropic:
+        """The SDK client, built (and the SDK imported) on first use."""
+        client: anthropic.AsyncAnthropic = self._sdk.get()
+        return client
+
     def __repr__(self) -> str:
         path = "raw" if self._raw else "sdk"
         url = self._public_url()
@@ -200,7 +230,8 @@ class AnthropicProvider:
 
     def _public_url(self) -> str:
         """The base URL without any user:password part, fit for logs and messages."""
-        url = self._client.base_url
+        client = self._sdk.built
+        url = client.base_url if client is not None else sdk_base_url(self._url, _DEFAULT_URL)
         return str(url.copy_with(userinfo=b"") if url.userinfo else url)
 
     def with_model(self, model: str) -> AnthropicProvider:
@@ -214,8 +245,9 @@ class AnthropicProvider:
         """Close the SDK client and its HTTP connections (unless it was passed in)."""
         if self._lane is not None:
             await self._lane.aclose()
-        if self._owns_client:
-            await self._client.close()
+        client = self._sdk.built
+        if self._owns_client and client is not None:
+            await client.close()
 
     def _body(self, request: ModelRequest) -> dict[str, Any]:
         return build_body(
@@ -245,8 +277,7 @@ class AnthropicProvider:
 
     def _redact(self, error: ModelError) -> ModelError:
         """Cut the API key out of ``error`` and its chain (every error leaves through here)."""
-        secrets = (self._client.api_key, self._client.auth_token)
-        return redact(error, tuple(s for s in secrets if s))
+        return redact(error, self._secrets)
 
     async def complete(self, request: ModelRequest) -> ModelResponse:
         """Make one Messages API call and return the whole response.
@@ -265,7 +296,7 @@ class AnthropicProvider:
             failure = error
         # ValueError: the SDK refuses non-streamed calls it expects to outlast its timeout,
         # and WireError (a ValueError) is a response in the wrong shape.
-        except (anthropic.AnthropicError, httpx2.HTTPError, ValueError) as exc:
+        except sdk_errors(httpx2.HTTPError, ValueError) as exc:
             failure = self._fail(exc)
         # raised outside the except block: it carries its cause and nothing else
         raise self._redact(failure)
@@ -341,7 +372,7 @@ class AnthropicProvider:
                     yield item
         except ModelError as error:
             failure = error
-        except (anthropic.AnthropicError, httpx2.HTTPError, WireError) as exc:
+        except sdk_errors(httpx2.HTTPError, WireError) as exc:
             failure = self._fail(exc, asm.text)
         finally:
             if response is not None:
@@ -368,7 +399,7 @@ class AnthropicProvider:
         except ModelError as error:
             failure = error
         # ValueError: the SDK refuses calls it expects to outlast its timeout
-        except (anthropic.AnthropicError, httpx2.HTTPError, ValueError) as exc:
+        except sdk_errors(httpx2.HTTPError, ValueError) as exc:
             failure = self._fail(exc, asm.text)
         if failure is not None:
             raise self._redact(failure)  # outside the except block: see complete()
@@ -430,6 +461,9 @@ def _object(data: bytes) -> dict[str, Any]:
 def _build_client(
     key: str, base_url: str | None, http_client: httpx2.AsyncClient | None, timeout: float
 ) -> anthropic.AsyncAnthropic:
+    """The SDK client for these settings (imports the SDK: 0.3-0.5 s the first time)."""
+    import anthropic
+
     if http_client is None:
         try:
             http_client = anthropic.DefaultAioHttpClient()
@@ -437,7 +471,7 @@ def _build_client(
             http_client = anthropic.DefaultAsyncHttpxClient()
     return anthropic.AsyncAnthropic(
         api_key=key,
-        base_url=base_url or os.environ.get("ANTHROPIC_BASE_URL") or None,
+        base_url=base_url,
         http_client=guard_client(http_client),
         timeout=timeout,
         max_retries=0,

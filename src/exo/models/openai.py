@@ -9,9 +9,11 @@ own backend name. Local servers need no key.
 Two request paths, both through the official SDK client (``raw=`` picks one):
 
 * raw (default): the body is serialized once with orjson and sent over exo's own aiohttp
-  session (:mod:`exo.models._lane`) with the URL and headers the SDK client built once for
-  the path; the JSON or SSE body is parsed straight into exo types. The SDK still defines
-  auth, headers and the base URL, and its exception classes carry error statuses. With
+  session (:mod:`exo.models._lane`) with the SDK's URL and headers for the path, prepared
+  once without importing the SDK (:mod:`exo.models._sdk_headers`, checked against the SDK's
+  own request builder by the tests); the JSON or SSE body is parsed straight into exo types.
+  The SDK still defines auth, headers and the base URL, and its exception classes carry
+  error statuses (the SDK is imported for the first error status). With
   ``http_client=`` or ``client=``, or without aiohttp, the body goes through
   ``AsyncOpenAI.post(..., cast_to=httpx2.Response)`` instead.
 * SDK (``raw=False``): ``client.chat.completions.create(...)`` with the SDK's parameter
@@ -39,10 +41,10 @@ from exo.models._openai_chat import (
     parse_completion,
 )
 from exo.models._openai_common import (
-    ERRORS,
     ClientOptions,
     OpenAIBase,
     ProviderOptions,
+    errors,
 )
 from exo.models._openai_sse import SSEReader
 from exo.models._transport import Watch, sdk_stream
@@ -161,7 +163,7 @@ class OpenAIProvider(OpenAIBase):
             return parse_completion(data, backend=self._backend, model=self._model)
         except ModelError as error:
             failure = error
-        except ERRORS as exc:
+        except errors() as exc:
             failure = self._error(exc)
         raise self._redact(failure)  # outside the except block: see OpenAIBase._error
 
@@ -191,7 +193,7 @@ class OpenAIProvider(OpenAIBase):
                     yield item
         except ModelError as error:
             failure = error
-        except ERRORS as exc:
+        except errors() as exc:
             failure = self._error(exc)
         if failure is not None:
             raise self._redact(failure)

@@ -22,10 +22,10 @@ import httpx2
 
 from exo.errors import ModelError
 from exo.models._openai_common import (
-    ERRORS,
     ClientOptions,
     OpenAIBase,
     ProviderOptions,
+    errors,
 )
 from exo.models._openai_responses_convert import (
     BACKEND,
@@ -122,7 +122,7 @@ class OpenAIResponsesProvider(OpenAIBase):
             return self._final(data)
         except ModelError as error:
             failure = error
-        except ERRORS as exc:
+        except errors() as exc:
             failure = self._error(exc)
         raise self._redact(failure)  # outside the except block: see OpenAIBase._error
 
@@ -178,7 +178,7 @@ class OpenAIResponsesProvider(OpenAIBase):
                     yield item
         except ModelError as error:
             failure = error
-        except ERRORS as exc:
+        except errors() as exc:
             failure = self._error(exc)
         if failure is not None:
             raise self._redact(failure)
