@@ -33,7 +33,7 @@ from exo.durable._agent import (
     shutdown,
     take_over,
 )
-from exo.durable._events import DurableEvent
+from exo.durable._events import DurableEvent, follow
 from exo.durable._steps import BUILTIN_TOOLS, DurableEffects, DurableMemory
 
 __all__ = [
@@ -48,6 +48,7 @@ __all__ = [
     "DurableMemory",
     "default_database_url",
     "enqueue",
+    "follow",
     "get_result",
     "launch",
     "queue_name",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 from collections.abc import AsyncGenerator, Mapping
 from contextlib import aclosing
@@ -12,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, TypeAdapter
 
-from exo.durable._events import END, DurableEvent, Sink
+from exo.durable._events import DurableEvent, EventLog, follow
 from exo.durable._steps import DurableEffects, DurableMemory, durable_instructions
 from exo.errors import ConfigError
 from exo.types import ContentBlock, RunCompleteEvent, RunResult
@@ -223,7 +222,6 @@ class DBOSAgent:
         self.concurrency = concurrency
         self.runs_per_minute = runs_per_minute
         self._durable_agent: Agent[Any] | None = None
-        self._sinks: dict[str, Sink] = {}  # run id -> a reader of its events in this process
         workflow_name = f"exo:{self.name}"
 
         async def workflow(request: str) -> str:
@@ -265,89 +263,63 @@ class DBOSAgent:
         return self._durable_agent
 
     async def _run(self, request: _Request) -> str:
-        """The workflow's body: run the agent with every call a step; stream its events to
-        a reader in this process, if one waits for this run."""
+        """The workflow's body: run the agent with every call a step; write each event, with
+        its stable id, to the run's event log (see :mod:`exo.durable._events`)."""
         from exo import run
 
         run_id: str = _dbos().workflow_id
         effects = DurableEffects()
+        log = EventLog(run_id)
         result: RunResult[Any] | None = None
         step, seq = 0, 0
-        try:
-            async with aclosing(
-                run.stream(
-                    self._agent(),
-                    request.input,
-                    conversation_id=request.conversation_id,
-                    provider=self.provider,
-                    effects=effects,
-                )
-            ) as events:
-                async for event in events:
-                    if isinstance(event, RunCompleteEvent) and not event.lineage:
-                        result = event.result
-                    step, seq = (effects.steps, 0) if effects.steps != step else (step, seq + 1)
-                    sink = self._sinks.get(run_id)
-                    if sink is None:
-                        continue
-                    sink.put(
-                        DurableEvent(
-                            id=f"{run_id}:{step}:{seq}",
-                            run_id=run_id,
-                            step=step,
-                            seq=seq,
-                            replayed=not effects.live,
-                            event=event,
-                        )
+        async with aclosing(
+            run.stream(
+                self._agent(),
+                request.input,
+                conversation_id=request.conversation_id,
+                provider=self.provider,
+                effects=effects,
+            )
+        ) as events:
+            async for event in events:
+                if isinstance(event, RunCompleteEvent) and not event.lineage:
+                    result = event.result
+                step, seq = (effects.steps, 0) if effects.steps != step else (step, seq + 1)
+                await log.write(
+                    DurableEvent(
+                        id=f"{run_id}:{step}:{seq}",
+                        run_id=run_id,
+                        step=step,
+                        seq=seq,
+                        replayed=not effects.live,
+                        event=event,
                     )
-        finally:
-            sink = self._sinks.get(run_id)
-            if sink is not None:
-                sink.put(END)
+                )
         if result is None:  # run.stream always ends on its RunCompleteEvent or raises
             raise RuntimeError(f"durable run {run_id!r} ended without a result")
         return _RESULT.dump_json(result).decode()
 
     async def stream(
         self,
-        input: str | list[ContentBlock],
+        input: str | list[ContentBlock] | None = None,
         *,
         run_id: str,
         conversation_id: str | None = None,
+        after: str | None = None,
     ) -> AsyncGenerator[DurableEvent, None]:
         """Start (or reattach to) the durable run ``run_id`` and yield its events.
 
         Each event carries a stable id and a ``replayed`` flag (see
-        :class:`~exo.durable.DurableEvent`). Reattaching to a run that this process is
-        executing (e.g. recovering) yields its events from now on; to a run that already
-        finished, or that another process executes, only its final RunCompleteEvent.
+        :class:`~exo.durable.DurableEvent`). The events come from the run's event log, so
+        this works for a run executing here, in another process, or finished: a reattached
+        stream yields the run's events from the first (or those after the id ``after``)
+        and ends when the run ends. Without ``input`` it only follows a run that exists.
         """
-        sink = Sink()
-        self._sinks[run_id] = sink
-        try:
-            handle = await self.start(input, run_id=run_id, conversation_id=conversation_id)
-            waiter = asyncio.ensure_future(handle.result())
-            waiter.add_done_callback(lambda _: sink.put(END))
-            seen = False
-            try:
-                while (item := await sink.queue.get()) is not END:
-                    seen = seen or isinstance(item.event, RunCompleteEvent)
-                    yield item
-                result = await waiter
-            finally:
-                waiter.cancel()
-            if not seen:  # executed elsewhere (or finished before): its result only
-                yield DurableEvent(
-                    id=f"{run_id}:end",
-                    run_id=run_id,
-                    step=-1,
-                    seq=0,
-                    replayed=True,
-                    event=RunCompleteEvent(agent_name=result.agent_name, result=result),
-                )
-        finally:
-            if self._sinks.get(run_id) is sink:
-                del self._sinks[run_id]
+        if input is not None:
+            await self.start(input, run_id=run_id, conversation_id=conversation_id)
+        async with aclosing(follow(run_id, after=after)) as events:
+            async for event in events:
+                yield event
 
     async def start(
         self,
