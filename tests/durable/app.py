@@ -6,6 +6,8 @@ prints its result as JSON on its last line. Hooks the tests kill it at, chosen b
 - ``tool``: the user tool ``work`` logs its idempotency key, writes the marker, then blocks;
 - ``append``: the memory append writes the marker, then blocks.
 
+``remember`` and ``recall`` share facts through the run's context (``ctx.context``).
+
 The model calls go to the test's fake server (the real OpenAI SDK inside), which counts them;
 a call the test wants to hang is made to hang there.
 """
@@ -51,6 +53,19 @@ def main(config: dict[str, Any]) -> None:
             await asyncio.sleep(3600)
         return f"worked on {item}" + (" (v2)" if config.get("v2") else "")
 
+    def remember(fact: str, ctx: ToolContext) -> str:
+        """Remember a fact for later calls (in the run's context)."""
+        with log.open("a") as f:
+            f.write(f"remember {ctx.idempotency_key}\n")
+        ctx.context.state.setdefault("facts", []).append(fact)
+        ctx.context.add_todo(f"use {fact}")
+        return "remembered"
+
+    def recall(ctx: ToolContext) -> str:
+        """Recall the facts remembered so far."""
+        facts = ctx.context.state.get("facts", [])
+        return f"facts: {facts}; todos: {ctx.context.todo_text()}"
+
     memory = SlowMemory(work_dir / "memory.db")
     if stop_at == "append":
         memory.marker = marker
@@ -58,7 +73,7 @@ def main(config: dict[str, Any]) -> None:
         name="worker",
         model="openai:gpt-4o-mini",
         instructions="Do the work.",
-        tools=[work],
+        tools=[work, remember, recall],
         memory=memory,
         allow_self_spawn=bool(config.get("spawn")),
         planning_enabled=bool(config.get("plan")),

@@ -153,3 +153,21 @@ def test_a_redeploy_resumes_the_runs_in_flight(
     assert server.count() == 2
     # the interrupted tool ran again on the new code, and the model saw that result
     assert "worked on a (v2)" in json.dumps(server.attempts[1].body)
+
+
+def test_context_changes_of_a_tool_survive_a_kill_before_the_next_model_call(
+    tmp_path: Path, server: FakeServer, database: dict[str, str]
+) -> None:
+    server.script(
+        tools(("remember", '{"fact": "blue"}')),
+        tools(("recall", "{}"), delay=HANG),  # killed while this call waits
+        tools(("recall", "{}")),
+        answer("all done"),
+    )
+    app = make_app(tmp_path, server, database)
+    app.kill_when(lambda: server.count() == 2)
+    assert app.finish() == {"output": "all done", "steps": 3}
+    assert len(app.keys()) == 1  # remember ran once: its step was replayed, not run again
+    last = json.dumps(server.attempts[-1].body)
+    # the replayed step restored what remember put in the context, so recall found it
+    assert "facts: ['blue']; todos: 1. [ ] use blue" in last

@@ -9,6 +9,9 @@ record (another call at the same position) fails with DBOS's ``DBOSUnexpectedSte
 instead of feeding one call's output to another. DBOS's step retries stay off: exo's one retry
 layer runs inside the step.
 
+A user tool's changes to the run's :class:`~exo.context.Context` are recorded with its step
+and re-applied when the step is replayed (see :mod:`exo.durable._context`).
+
 Built-in tools that only touch run state (``spawn_self``, ``retrieve_artifact``, the context
 and plan tools) are not steps: they run again on replay and rebuild the same state.
 """
@@ -22,6 +25,7 @@ from typing import Any
 from pydantic import TypeAdapter
 
 from exo._retry import RetryPolicy, call_model
+from exo.durable._context import ContextChanges, Snapshot, apply, changes, snapshot
 from exo.models.base import ModelChunk, ModelRequest, ModelResponse, Provider, TextDelta
 from exo.tools import Tool, ToolContext, execute_tool_calls
 from exo.types import Message, ToolCall, ToolResult, Usage
@@ -51,6 +55,11 @@ BUILTIN_TOOLS = frozenset(
 
 _RESPONSE: TypeAdapter[ModelResponse] = TypeAdapter(ModelResponse)
 _OUTCOME: TypeAdapter[tuple[ToolResult, float]] = TypeAdapter(tuple[ToolResult, float])
+_TOOL_STEP: TypeAdapter[tuple[ToolResult, float] | tuple[ToolResult, float, ContextChanges]] = (
+    TypeAdapter(tuple[ToolResult, float] | tuple[ToolResult, float, ContextChanges])
+)
+"""A tool step's record: result and duration, and the context changes of a tool that takes
+a ``ToolContext``."""
 _MESSAGES: TypeAdapter[list[Message]] = TypeAdapter(list[Message])
 
 
@@ -141,17 +150,28 @@ class DurableEffects:
         if call.name in BUILTIN_TOOLS or call.name not in tools:
             (outcome,) = await execute_tool_calls([call], tools, make_ctx)
             return outcome
+        watch = tools[call.name].takes_context  # only these can reach the context
+        seen: list[tuple[ToolContext, Snapshot]] = []
 
         def keyed(c: ToolCall) -> ToolContext:
             ctx = make_ctx(c)
             ctx.idempotency_key = step_key()
+            if watch:
+                seen.append((ctx, snapshot(ctx.context)))
             return ctx
 
         async def body() -> str:
             (outcome,) = await execute_tool_calls([call], tools, keyed)
-            return _OUTCOME.dump_json(outcome).decode()
+            if not seen:
+                return _OUTCOME.dump_json(outcome).decode()
+            ctx, before = seen[0]
+            made = changes(before, ctx.context, tool=call.name)
+            return _TOOL_STEP.dump_json((*outcome, made)).decode()
 
-        return _OUTCOME.validate_json(await self.step(f"tool:{call.name}", body))
+        recorded = _TOOL_STEP.validate_json(await self.step(f"tool:{call.name}", body))
+        if len(recorded) == 3 and not seen:  # replayed: restore the call's context changes
+            apply(recorded[2], make_ctx(call).context)
+        return recorded[0], recorded[1]
 
 
 class DurableMemory:
