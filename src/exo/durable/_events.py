@@ -26,7 +26,15 @@ from pydantic import TypeAdapter
 from exo.errors import AgentError, ConfigError
 from exo.types import RunCompleteEvent, StreamEvent
 
-__all__ = ["STREAM_KEY", "DurableEvent", "EventLog", "follow", "open_client", "position"]
+__all__ = [
+    "STREAM_KEY",
+    "DurableEvent",
+    "EventLog",
+    "follow",
+    "no_runs_yet",
+    "open_client",
+    "position",
+]
 
 STREAM_KEY = "exo:events"
 """The DBOS stream (of the run's workflow) a durable run's events are written to."""
@@ -131,6 +139,16 @@ class EventLog:
             offset += len(rows)
 
 
+def no_runs_yet(exc: BaseException) -> bool:
+    """Whether ``exc`` is a query's failure on a database where DBOS never ran (no tables):
+    a ``DBOSClient`` does not create DBOS's tables, a launched DBOS does."""
+    import sqlalchemy.exc
+
+    return isinstance(
+        exc, sqlalchemy.exc.OperationalError | sqlalchemy.exc.ProgrammingError
+    ) and "workflow_status" in str(exc)
+
+
 def open_client(database_url: str, dbos_system_schema: str | None = None) -> Any:
     """A ``DBOSClient`` on ``database_url`` (no launched DBOS needed); ``destroy()`` it."""
     import os
@@ -206,6 +224,12 @@ async def follow(
                 raise AgentError(f"durable run {run_id!r} failed: {status.error}")
     except DBOSNonExistentWorkflowError:
         raise ConfigError(f"no durable run {run_id!r}", hint="exo runs list") from None
+    except Exception as exc:
+        if not no_runs_yet(exc):
+            raise
+        raise ConfigError(
+            f"no durable run {run_id!r}: no durable run has been started on this database"
+        ) from None
     except DBOSStreamTimeoutError:
         raise TimeoutError(
             f"durable run {run_id!r} wrote no event for {idle_timeout} s"
