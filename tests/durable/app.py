@@ -6,6 +6,10 @@ prints its result as JSON on its last line. Hooks the tests kill it at, chosen b
 - ``tool``: the user tool ``work`` logs its idempotency key, writes the marker, then blocks;
 - ``append``: the memory append writes the marker, then blocks.
 
+Versions (the redeploy tests): ``version`` pins another application version, or
+``"dbos-default"`` leaves DBOS's own (a hash of the workflows' source); ``new_workflow``
+registers one more workflow (changed code); ``probe`` only launches, then exits.
+
 ``remember`` and ``recall`` share facts through the run's context (``ctx.context``).
 
 The model calls go to the test's fake server (the real OpenAI SDK inside), which counts them;
@@ -82,11 +86,28 @@ def main(config: dict[str, Any]) -> None:
     provider = OpenAIProvider("gpt-4o-mini", api_key="test-key", base_url=config["base_url"])
     durable = DBOSAgent(agent, name="worker", provider=provider)
     schema = config.get("schema")
+    dbos_config: dict[str, Any] = {"dbos_system_schema": schema} if schema else {}
+    if config.get("version") == "dbos-default":  # DBOS's own: a hash of the workflows' source
+        dbos_config["application_version"] = None
+    if config.get("new_workflow"):  # the redeployed code registers one more workflow
+        from dbos import DBOS
+
+        @DBOS.workflow(name="exotest:added")
+        async def added() -> None:
+            return None
+
     launch(
         config["database_url"],
         name="exotest",
-        dbos_config={"dbos_system_schema": schema} if schema else None,
+        application_version=config.get("version")
+        if config.get("version") != "dbos-default"
+        else None,
+        dbos_config=dbos_config or None,
     )
+    if config.get("probe"):  # only launch (and recover what DBOS recovers), then exit
+        shutdown()
+        print(json.dumps({"probe": True}), flush=True)
+        return
 
     async def go() -> None:
         result = await durable.run(

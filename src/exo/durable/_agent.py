@@ -79,7 +79,11 @@ def launch(
         executor_id: This process's id among many workers (default DBOS's ``local``).
             ``$EXO_DURABLE_SCHEMA`` names the schema of DBOS's tables on PostgreSQL.
         dbos_config: More ``DBOSConfig`` keys, passed as they are (e.g.
-            ``dbos_system_schema``).
+            ``dbos_system_schema``; ``{"application_version": None}`` brings back DBOS's
+            default version, see ``docs/durable.md``).
+
+    Logs a warning naming this executor's runs in flight that were started under another
+    application version: DBOS does not recover them here.
     """
     dbos = _dbos()
     version = application_version or os.environ.get(VERSION_ENV) or f"exo-{name}-v1"
@@ -96,6 +100,9 @@ def launch(
     config.update(dbos_config or {})
     dbos(config=config)
     dbos.launch()
+    from exo.durable._versions import warn_stranded
+
+    warn_stranded(dbos)
 
 
 def shutdown() -> None:
