@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncGenerator, Mapping
-from contextlib import aclosing
+from contextlib import aclosing, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -277,31 +277,41 @@ class DBOSAgent:
         run_id: str = _dbos().workflow_id
         effects = DurableEffects()
         log = EventLog(run_id)
+        effects.flush = log.close
         result: RunResult[Any] | None = None
         step, seq = 0, 0
-        async with aclosing(
-            run.stream(
-                self._agent(),
-                request.input,
-                conversation_id=request.conversation_id,
-                provider=self.provider,
-                effects=effects,
-            )
-        ) as events:
-            async for event in events:
-                if isinstance(event, RunCompleteEvent) and not event.lineage:
-                    result = event.result
-                step, seq = (effects.steps, 0) if effects.steps != step else (step, seq + 1)
-                await log.write(
-                    DurableEvent(
-                        id=f"{run_id}:{step}:{seq}",
-                        run_id=run_id,
-                        step=step,
-                        seq=seq,
-                        replayed=not effects.live,
-                        event=event,
-                    )
+        try:
+            async with aclosing(
+                run.stream(
+                    self._agent(),
+                    request.input,
+                    conversation_id=request.conversation_id,
+                    provider=self.provider,
+                    effects=effects,
                 )
+            ) as events:
+                async for event in events:
+                    if isinstance(event, RunCompleteEvent) and not event.lineage:
+                        result = event.result
+                    step, seq = (effects.steps, 0) if effects.steps != step else (step, seq + 1)
+                    await log.write(
+                        DurableEvent(
+                            id=f"{run_id}:{step}:{seq}",
+                            run_id=run_id,
+                            step=step,
+                            seq=seq,
+                            replayed=not effects.live,
+                            event=event,
+                        )
+                    )
+        except Exception:
+            with suppress(Exception):  # a follower still gets the events before the failure
+                await log.close()
+            raise
+        except BaseException:
+            log.abort()
+            raise
+        await log.close()
         if result is None:  # run.stream always ends on its RunCompleteEvent or raises
             raise RuntimeError(f"durable run {run_id!r} ended without a result")
         return _RESULT.dump_json(result).decode()

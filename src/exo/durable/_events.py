@@ -7,11 +7,12 @@ may have seen before the crash. Every event a durable run emits is wrapped in a
 events since), and whose ``replayed`` flag says the event was rebuilt from the record, before
 any step of that execution ran live.
 
-The workflow writes each event, as JSON, to the run's DBOS stream ``exo:events`` (one row in
-DBOS's ``streams`` table), so any process on the same database can follow the run:
-:func:`follow` reads it through DBOS's own stream reader, in a launched process or through a
-``DBOSClient``. Ids only grow along a run, so the writer of a recovered execution skips every
-event whose id is not past the last one the stream holds: each id is written once.
+The workflow writes its events, as JSON, to the run's DBOS stream ``exo:events`` (rows of
+DBOS's ``streams`` table, each a list of the events of one write), so any process on the same
+database can follow the run: :func:`follow` reads it through DBOS's own stream reader, in a
+launched process or through a ``DBOSClient``. Ids only grow along a run, so the writer of a
+recovered execution skips every event whose id is not past the last one the stream holds:
+each id is written once.
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ STREAM_KEY = "exo:events"
 FOLLOW_POLL_SECONDS = 0.05
 """How often a follower checks for new events where the database cannot notify it (SQLite)."""
 _READ_BATCH = 100
+MAX_PENDING = 256
+"""Events a run may have queued for its log before it waits for the write."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -64,7 +67,7 @@ class DurableEvent:
     event: StreamEvent
 
 
-_EVENT: TypeAdapter[DurableEvent] = TypeAdapter(DurableEvent)
+_EVENTS: TypeAdapter[list[DurableEvent]] = TypeAdapter(list[DurableEvent])
 
 
 def position(event_id: str) -> tuple[int, int]:
@@ -90,6 +93,11 @@ class EventLog:
     on timing, and a replay would fail DBOS's check of the sequence. So the log writes the
     way DBOS writes from inside a step (``write_stream_from_step``: a row, no place in the
     sequence, refused to an execution that no longer owns the run) and dedupes by id itself.
+
+    Writing does not hold the run up: one task writes in the background, and the events
+    that came while it wrote go as one stream value (a list) in its next write, so a burst
+    costs one database transaction. At most :data:`MAX_PENDING` events wait: past that the
+    run waits for the write.
     """
 
     def __init__(self, run_id: str) -> None:
@@ -98,29 +106,54 @@ class EventLog:
         self.run_id = run_id
         self._db: Any = _get_dbos_instance()._sys_db
         self._last: tuple[int, int] | None = None
+        self._pending: list[DurableEvent] = []
+        self._writer: asyncio.Task[None] | None = None
 
     async def write(self, event: DurableEvent) -> None:
-        """Write ``event`` unless the stream already has it (or a later one)."""
-        await asyncio.to_thread(self._write, event)  # copies the context: DBOS's ownership check
+        """Queue ``event`` for writing (it is skipped if the stream has it already)."""
+        self._pending.append(event)
+        if self._writer is None or self._writer.done():
+            if self._writer is not None:
+                self._writer.result()  # a write that failed fails the run here
+            # the task copies the context: DBOS's ownership check sees this execution
+            self._writer = asyncio.ensure_future(self._drain())
+        elif len(self._pending) >= MAX_PENDING:
+            await asyncio.shield(self._writer)
 
-    def _write(self, event: DurableEvent) -> None:
+    async def close(self) -> None:
+        """Wait until every queued event is written (raise what a write raised)."""
+        if self._writer is not None:
+            await self._writer
+
+    def abort(self) -> None:
+        """Stop writing (the execution is cancelled; the next one writes what is missing)."""
+        if self._writer is not None:
+            self._writer.cancel()
+
+    async def _drain(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending, []
+            await asyncio.to_thread(self._write, batch)
+
+    def _write(self, batch: list[DurableEvent]) -> None:
         from dbos._context import get_local_dbos_context
         from dbos._serialization import WorkflowSerializationFormat
 
         if self._last is None:
             self._last = self._last_written()
-        at = (event.step, event.seq)
-        if at <= self._last:
+        last = self._last
+        new = [e for e in batch if (e.step, e.seq) > last]
+        if not new:
             return  # written by an earlier execution of this run
         ctx = get_local_dbos_context()
         self._db.write_stream_from_step(
             self.run_id,
             ctx.function_id if ctx is not None else 0,  # DBOS's rewind cuts the stream by it
             STREAM_KEY,
-            _EVENT.dump_python(event, mode="json"),
+            _EVENTS.dump_python(new, mode="json"),
             serialization_type=WorkflowSerializationFormat.PORTABLE,
         )
-        self._last = at
+        self._last = (new[-1].step, new[-1].seq)
 
     def _last_written(self) -> tuple[int, int]:
         """The position of the last event in the stream ((-1, -1) when empty), read in
@@ -133,7 +166,7 @@ class EventLog:
             _, rows = self._db.read_stream_values(self.run_id, STREAM_KEY, offset, _READ_BATCH)
             if rows:
                 data: Any = deserialize_value(rows[-1][0], rows[-1][1], self._db.serializer)
-                last = (int(data["step"]), int(data["seq"]))
+                last = (int(data[-1]["step"]), int(data[-1]["seq"]))
             if len(rows) < _READ_BATCH:
                 return last
             offset += len(rows)
@@ -214,26 +247,26 @@ async def follow(
     complete = False
     try:
         async for value in values:
-            event = _EVENT.validate_python(value)
-            complete = isinstance(event.event, RunCompleteEvent) and not event.event.lineage
-            if seen is None or (event.step, event.seq) > seen:
-                yield event
+            for event in _EVENTS.validate_python(value):  # one write: a list of events
+                complete = isinstance(event.event, RunCompleteEvent) and not event.event.lineage
+                if seen is None or (event.step, event.seq) > seen:
+                    yield event
         if not complete:  # the run ended without its result: say why, unless cancelled
             [status] = await source.list_workflows_async(workflow_ids=[run_id]) or [None]
             if status is not None and status.status == "ERROR":
                 raise AgentError(f"durable run {run_id!r} failed: {status.error}")
     except DBOSNonExistentWorkflowError:
         raise ConfigError(f"no durable run {run_id!r}", hint="exo runs list") from None
+    except DBOSStreamTimeoutError:
+        raise TimeoutError(
+            f"durable run {run_id!r} wrote no event for {idle_timeout} s"
+            " (is a process executing or recovering it?)"
+        ) from None
     except Exception as exc:
         if not no_runs_yet(exc):
             raise
         raise ConfigError(
             f"no durable run {run_id!r}: no durable run has been started on this database"
-        ) from None
-    except DBOSStreamTimeoutError:
-        raise TimeoutError(
-            f"durable run {run_id!r} wrote no event for {idle_timeout} s"
-            " (is a process executing or recovering it?)"
         ) from None
     finally:
         await values.aclose()

@@ -90,12 +90,15 @@ class DurableEffects:
             children would record their steps in an order a replay cannot reproduce.
     """
 
-    __slots__ = ("live", "steps")
+    __slots__ = ("flush", "live", "steps")
     sequential_children = True
 
     def __init__(self) -> None:
         self.steps = 0
         self.live = False
+        self.flush: Callable[[], Awaitable[None]] | None = None
+        """Awaited before a turn's steps start: the run's event log writes what came before
+        (so a crash inside a step never loses an earlier event)."""
 
     def __repr__(self) -> str:
         return f"DurableEffects(steps={self.steps}, live={self.live})"
@@ -125,6 +128,8 @@ class DurableEffects:
                 raise RuntimeError(f"model call of agent {request.agent_name!r} gave no response")
             return _RESPONSE.dump_json(response).decode()
 
+        if self.flush is not None:
+            await self.flush()
         response = _RESPONSE.validate_json(await self.step(f"model:{request.agent_name}", call))
         if stream and response.message.content:
             yield TextDelta(text=response.message.content)
@@ -141,6 +146,8 @@ class DurableEffects:
         The steps are started in call order (DBOS numbers a step when it starts), so a
         replay finds each call's record at the same position.
         """
+        if self.flush is not None:  # before the first step of the turn: keeps their order
+            await self.flush()
         runs = [self._one_call(call, tools, make_ctx) for call in calls]
         return list(await asyncio.gather(*runs))
 
