@@ -3,11 +3,12 @@
 Runs the overhead task (4 model calls and 3 tool calls on an in-process FunctionModel: 7
 steps per run) plainly and as a durable run, and prints the extra wall time per step::
 
-    python benchmarks/durable_overhead.py [RUNS] [sqlite|postgres] [events]
+    python benchmarks/durable_overhead.py [RUNS] [sqlite|postgres] [events|noevents]
 
 With ``events`` it measures one event written to a run's event log instead (what a follower
 in another process reads): a workflow writing 200 events against one writing none, wall and
-CPU time per event.
+CPU time per event. With ``noevents`` the durable runs keep no events
+(``DBOSAgent(events=False)``).
 
 PostgreSQL needs ``EXO_TEST_POSTGRES_DSN`` (``source .ci/postgres.sh``); it writes into a
 fresh DBOS schema it drops at the end.
@@ -44,10 +45,10 @@ async def _timed(runs: int, go: object) -> float:
     return (time.perf_counter() - start) / runs
 
 
-def main(runs: int, backend: str) -> None:
+def main(runs: int, backend: str, events: bool = True) -> None:
     agent = Agent(name="bench", model="test:x", tools=[add])
     model = FunctionModel(reply)
-    durable = DBOSAgent(agent, name="bench", provider=model)
+    durable = DBOSAgent(agent, name="bench", provider=model, events=events)
     schema = f"exo_bench_{uuid.uuid4().hex[:8]}"
     if backend == "postgres":
         url = os.environ["EXO_TEST_POSTGRES_DSN"]
@@ -77,7 +78,8 @@ def main(runs: int, backend: str) -> None:
                 conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
             engine.dispose()
     print(
-        f"{backend}: plain {base * 1e3:.2f} ms/run, durable {dur * 1e3:.2f} ms/run, "
+        f"{backend}{'' if events else ' (events=False)'}: plain {base * 1e3:.2f} ms/run, "
+        f"durable {dur * 1e3:.2f} ms/run, "
         f"+{(dur - base) / STEPS * 1e3:.2f} ms per step ({runs} runs of {STEPS} steps)"
     )
 
@@ -155,4 +157,4 @@ if __name__ == "__main__":
     if sys.argv[3:] == ["events"]:
         events(count, where)
     else:
-        main(count, where)
+        main(count, where, events=sys.argv[3:] != ["noevents"])

@@ -231,6 +231,13 @@ def runs_resume(
     with _reported():
         client = _client(database_url)
         try:
+            [status] = client.list_workflows(workflow_ids=[run_id], load_input=False) or [None]
+            if status is not None and status.status == "ERROR":
+                raise ConfigError(
+                    f"durable run {run_id!r} failed ({status.error}); DBOS does not resume a "
+                    "failed run",
+                    hint="start it again under a new run id",
+                )
             client.resume_workflow(run_id)
         except DBOSNonExistentWorkflowError:
             raise ConfigError(f"no durable run {run_id!r}", hint="exo runs list") from None

@@ -10,6 +10,7 @@ import pytest
 
 from exo import Agent
 from exo.durable import DBOSAgent, DurableEvent, follow, get_result, launch, shutdown
+from exo.errors import ConfigError
 from exo.testing import ScriptedModel, call
 from exo.types import RunCompleteEvent
 
@@ -102,3 +103,22 @@ def test_a_resumed_run_marks_what_it_replayed(tmp_path: Path) -> None:
     ]
     assert len(model.requests) == 2  # the recorded model call was not sent again
     assert started == 2
+
+
+def test_an_agent_without_events_runs_but_has_nothing_to_follow(tmp_path: Path) -> None:
+    model = ScriptedModel(["hello"])
+    agent = DBOSAgent(
+        Agent(name="quiet", model="test:x"), name="quiet-test", provider=model, events=False
+    )
+    launch(f"sqlite:///{tmp_path / 'dbos.db'}", name="quiettest")
+
+    async def go() -> list[DurableEvent]:
+        with pytest.raises(ConfigError, match="keeps no events"):
+            [e async for e in agent.stream("hi", run_id="q-1")]
+        assert (await agent.run("hi", run_id="q-1")).output == "hello"
+        return [e async for e in follow("q-1")]
+
+    try:
+        assert asyncio.run(go()) == []  # the run ended; it wrote no events
+    finally:
+        shutdown()

@@ -211,6 +211,10 @@ class DBOSAgent:
             ``exo:{name}`` (DBOS's worker concurrency); ``None``: no limit.
         runs_per_minute: Runs started per minute from the queue, over all workers
             (DBOS's queue rate limiter); ``None``: no limit.
+        events: Keep each run's events in its event log, for :meth:`stream`,
+            :func:`~exo.durable.follow` and ``exo runs follow`` (about one database write
+            per burst of events, see ``docs/durable.md``). ``False`` saves those writes; the
+            runs then have no events to follow.
     """
 
     def __init__(
@@ -221,6 +225,7 @@ class DBOSAgent:
         provider: Provider | None = None,
         concurrency: int | None = None,
         runs_per_minute: int | None = None,
+        events: bool = True,
     ) -> None:
         dbos = _dbos()
         self.agent = agent
@@ -228,6 +233,7 @@ class DBOSAgent:
         self.provider = provider
         self.concurrency = concurrency
         self.runs_per_minute = runs_per_minute
+        self.events = events
         self._durable_agent: Agent[Any] | None = None
         workflow_name = f"exo:{self.name}"
 
@@ -276,8 +282,9 @@ class DBOSAgent:
 
         run_id: str = _dbos().workflow_id
         effects = DurableEffects()
-        log = EventLog(run_id)
-        effects.flush = log.close
+        log = EventLog(run_id, enabled=self.events)
+        if self.events:
+            effects.flush = log.close
         result: RunResult[Any] | None = None
         step, seq = 0, 0
         try:
@@ -332,6 +339,11 @@ class DBOSAgent:
         stream yields the run's events from the first (or those after the id ``after``)
         and ends when the run ends. Without ``input`` it only follows a run that exists.
         """
+        if not self.events:
+            raise ConfigError(
+                f"{self!r} keeps no events (events=False): there is nothing to stream",
+                hint="create the DBOSAgent with events=True, or wait with run() / start()",
+            )
         if input is not None:
             await self.start(input, run_id=run_id, conversation_id=conversation_id)
         async with aclosing(follow(run_id, after=after)) as events:

@@ -100,10 +100,11 @@ class EventLog:
     run waits for the write.
     """
 
-    def __init__(self, run_id: str) -> None:
+    def __init__(self, run_id: str, *, enabled: bool = True) -> None:
         from dbos._dbos import _get_dbos_instance
 
         self.run_id = run_id
+        self.enabled = enabled
         self._db: Any = _get_dbos_instance()._sys_db
         self._last: tuple[int, int] | None = None
         self._pending: list[DurableEvent] = []
@@ -111,6 +112,8 @@ class EventLog:
 
     async def write(self, event: DurableEvent) -> None:
         """Queue ``event`` for writing (it is skipped if the stream has it already)."""
+        if not self.enabled:
+            return
         self._pending.append(event)
         if self._writer is None or self._writer.done():
             if self._writer is not None:

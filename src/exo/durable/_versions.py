@@ -35,7 +35,12 @@ def stranded(dbos: Any) -> list[tuple[str, str]]:
 
 def warn_stranded(dbos: Any) -> None:
     """Log a warning naming the runs :func:`stranded` finds, and how to resume them."""
-    found = stranded(dbos)
+    from concurrent.futures import ThreadPoolExecutor
+
+    # DBOS refuses its blocking calls on a thread with a running event loop (``launch()`` may
+    # be called from async code): ask from a thread of its own
+    with ThreadPoolExecutor(1) as pool:
+        found = pool.submit(stranded, dbos).result()
     if not found:
         return
     shown = ", ".join(f"{run_id!r} ({version})" for run_id, version in found[:_SHOWN])
