@@ -1,4 +1,5 @@
-"""Durable runs on the command line: ``exo worker`` and ``exo runs list / show / resume / cancel``.
+"""Durable runs on the command line: ``exo worker``, ``exo runs list / show / follow / resume /
+cancel``.
 
 DBOS is imported only when one of these commands runs (``exo-agents[dbos]``).
 """
@@ -7,14 +8,17 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from exo.errors import ConfigError
+from exo.errors import AgentError, ConfigError, ExoError
 
 if TYPE_CHECKING:
     from exo.agent import Agent
+    from exo.durable import DurableEvent
     from exo.types import RunResult
 
 __all__ = ["DurableOpt", "RunIdOpt", "register", "run_durable"]
@@ -70,9 +74,44 @@ def run_durable(agent: Agent[Any], task: str, run_id: str | None) -> RunResult[A
     durable = DBOSAgent(agent)
     launch()
     try:
-        return asyncio.run(durable.run(task, run_id=run_id))
+        with _cancelled_says_so(run_id):
+            return asyncio.run(durable.run(task, run_id=run_id))
     finally:
         shutdown()
+
+
+@contextmanager
+def _cancelled_says_so(run_id: str | None) -> Iterator[None]:
+    """Turn DBOS's error for a run cancelled while this process waited into an exo error."""
+    from dbos._error import DBOSAwaitedWorkflowCancelledError
+
+    try:
+        yield
+    except DBOSAwaitedWorkflowCancelledError:
+        raise AgentError(
+            f"durable run {run_id!r} was cancelled" if run_id else "the run was cancelled",
+            hint="exo runs resume RUN_ID --agent AGENT continues it",
+        ) from None
+
+
+@contextmanager
+def _reported() -> Iterator[None]:
+    """An exo error as one line (and its hint) on stderr and the CLI's exit code."""
+    from exo.cli import exit_code
+    from exo.durable._events import no_runs_yet
+
+    try:
+        try:
+            yield
+        except Exception as exc:
+            if not no_runs_yet(exc):
+                raise
+            raise ConfigError("no durable run has been started on this database") from None
+    except ExoError as exc:
+        typer.echo(f"error: {exc.message}", err=True)
+        if exc.hint:
+            typer.echo(f"hint: {exc.hint}", err=True)
+        raise typer.Exit(exit_code(exc)) from None
 
 
 def worker_command(
@@ -140,23 +179,35 @@ def worker_command(
         shutdown()
 
 
-runs_app = typer.Typer(name="runs", help="List, show, resume and cancel durable runs.")
+runs_app = typer.Typer(name="runs", help="List, show, follow, resume and cancel durable runs.")
 
 
 @runs_app.command("list")
 def runs_list(database_url: DatabaseOpt = None, limit: int = 50) -> None:
     """List durable runs, newest first: id, status, agent."""
+    from exo.durable._events import no_runs_yet
+
     client = _client(database_url)
     try:
-        for s in client.list_workflows(sort_desc=True, limit=limit):
-            typer.echo(f"{s.workflow_id}\t{s.status}\t{s.name.removeprefix('exo:')}")
+        runs = client.list_workflows(sort_desc=True, limit=limit)
+    except Exception as exc:
+        if not no_runs_yet(exc):
+            raise
+        runs = []  # no run was ever started here
     finally:
         client.destroy()
+    for s in runs:
+        typer.echo(f"{s.workflow_id}\t{s.status}\t{s.name.removeprefix('exo:')}")
 
 
 @runs_app.command("show")
 def runs_show(run_id: str, database_url: DatabaseOpt = None) -> None:
     """Show one run as JSON: status, its steps by name, and its output when done."""
+    with _reported():
+        _show(run_id, database_url)
+
+
+def _show(run_id: str, database_url: str | None) -> None:
     client = _client(database_url)
     try:
         [status] = client.list_workflows(workflow_ids=[run_id]) or [None]
@@ -180,25 +231,124 @@ def runs_show(run_id: str, database_url: DatabaseOpt = None) -> None:
 
 
 @runs_app.command("resume")
-def runs_resume(run_id: str, database_url: DatabaseOpt = None) -> None:
-    """Resume a cancelled or failed run (a worker of its agent executes it)."""
-    client = _client(database_url)
+def runs_resume(
+    run_id: str,
+    database_url: DatabaseOpt = None,
+    agent_ref: Annotated[
+        str | None,
+        typer.Option(
+            "--agent",
+            metavar="AGENT",
+            help="Execute the run here, with this agent (file.py[:attr] or module[:attr]), "
+            "and print its output; without it a worker of its agent executes it.",
+        ),
+    ] = None,
+) -> None:
+    """Resume a cancelled run, or one whose process died: it continues from its last
+    finished step."""
+    from dbos._error import DBOSNonExistentWorkflowError
+
+    with _reported():
+        client = _client(database_url)
+        try:
+            [status] = client.list_workflows(workflow_ids=[run_id], load_input=False) or [None]
+            if status is not None and status.status == "ERROR":
+                raise ConfigError(
+                    f"durable run {run_id!r} failed ({status.error}); DBOS does not resume a "
+                    "failed run",
+                    hint="start it again under a new run id",
+                )
+            client.resume_workflow(run_id)
+        except DBOSNonExistentWorkflowError:
+            raise ConfigError(f"no durable run {run_id!r}", hint="exo runs list") from None
+        finally:
+            client.destroy()
+        if agent_ref is None:
+            typer.echo(f"resumed {run_id}: a worker of its agent (exo worker AGENT) executes it")
+            return
+        typer.echo(str(_execute(agent_ref, run_id, database_url).output))
+
+
+def _execute(agent_ref: str, run_id: str, database_url: str | None) -> RunResult[Any]:
+    """Launch DBOS here with the agent registered, and wait for the run (which DBOS's
+    queue of resumed runs hands to this process)."""
+    from exo._cli_agents import load_agent
+    from exo.durable import DBOSAgent, get_result, launch, shutdown
+
+    DBOSAgent(load_agent(agent_ref))
+    launch(database_url)
     try:
-        client.resume_workflow(run_id)
-        typer.echo(f"resumed {run_id}")
+        with _cancelled_says_so(run_id):
+            return asyncio.run(get_result(run_id))
     finally:
-        client.destroy()
+        shutdown()
+
+
+@runs_app.command("follow")
+def runs_follow(
+    run_id: str,
+    database_url: DatabaseOpt = None,
+    after: Annotated[
+        str | None, typer.Option("--after", help="Only the events after this event id.")
+    ] = None,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="One JSON object per event (id, replayed, event).")
+    ] = False,
+) -> None:
+    """Print a run's events as they come, from its first (or after --after) to its end.
+
+    Works from any process on the run's database, while another process executes it:
+    each line starts with the event's id, so a follower that stopped can go on with
+    --after ID without seeing an event twice.
+    """
+    from exo.durable import default_database_url, follow
+
+    async def show() -> None:
+        url = database_url or default_database_url()
+        async for item in follow(run_id, after=after, database_url=url):
+            typer.echo(_event_line(item, json_output=json_output))
+
+    with _reported():
+        asyncio.run(show())
+
+
+def _event_line(item: DurableEvent, *, json_output: bool) -> str:
+    from pydantic import TypeAdapter
+
+    from exo.durable import DurableEvent
+    from exo.types import RunCompleteEvent, TextEvent, ToolCallEvent, ToolResultEvent
+
+    if json_output:
+        return TypeAdapter(DurableEvent).dump_json(item).decode()
+    event = item.event
+    detail = ""
+    if isinstance(event, TextEvent):
+        detail = event.text
+    elif isinstance(event, ToolCallEvent | ToolResultEvent):
+        detail = event.tool_name
+    elif isinstance(event, RunCompleteEvent):
+        detail = str(event.result.output)
+    replayed = "replayed" if item.replayed else "live"
+    return "\t".join([item.id, event.type, replayed, detail.replace("\n", " ")[:200]])
 
 
 @runs_app.command("cancel")
 def runs_cancel(run_id: str, database_url: DatabaseOpt = None) -> None:
-    """Cancel a run: it stops at its next step."""
-    client = _client(database_url)
-    try:
-        client.cancel_workflow(run_id)
+    """Cancel a run: the process executing it stops it at its next step (exo runs resume
+    continues it)."""
+    with _reported():
+        client = _client(database_url)
+        try:
+            [status] = client.list_workflows(workflow_ids=[run_id], load_input=False) or [None]
+            if status is None:
+                raise ConfigError(f"no durable run {run_id!r}", hint="exo runs list")
+            if status.status in ("SUCCESS", "ERROR"):
+                typer.echo(f"{run_id} has already ended ({status.status}): nothing to cancel")
+                return
+            client.cancel_workflow(run_id)
+        finally:
+            client.destroy()
         typer.echo(f"cancelled {run_id}")
-    finally:
-        client.destroy()
 
 
 def register(app: typer.Typer) -> None:

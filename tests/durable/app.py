@@ -6,6 +6,12 @@ prints its result as JSON on its last line. Hooks the tests kill it at, chosen b
 - ``tool``: the user tool ``work`` logs its idempotency key, writes the marker, then blocks;
 - ``append``: the memory append writes the marker, then blocks.
 
+Versions (the redeploy tests): ``version`` pins another application version, or
+``"dbos-default"`` leaves DBOS's own (a hash of the workflows' source); ``new_workflow``
+registers one more workflow (changed code); ``probe`` only launches, then exits.
+
+``remember`` and ``recall`` share facts through the run's context (``ctx.context``).
+
 The model calls go to the test's fake server (the real OpenAI SDK inside), which counts them;
 a call the test wants to hang is made to hang there.
 """
@@ -51,6 +57,19 @@ def main(config: dict[str, Any]) -> None:
             await asyncio.sleep(3600)
         return f"worked on {item}" + (" (v2)" if config.get("v2") else "")
 
+    def remember(fact: str, ctx: ToolContext) -> str:
+        """Remember a fact for later calls (in the run's context)."""
+        with log.open("a") as f:
+            f.write(f"remember {ctx.idempotency_key}\n")
+        ctx.context.state.setdefault("facts", []).append(fact)
+        ctx.context.add_todo(f"use {fact}")
+        return "remembered"
+
+    def recall(ctx: ToolContext) -> str:
+        """Recall the facts remembered so far."""
+        facts = ctx.context.state.get("facts", [])
+        return f"facts: {facts}; todos: {ctx.context.todo_text()}"
+
     memory = SlowMemory(work_dir / "memory.db")
     if stop_at == "append":
         memory.marker = marker
@@ -58,7 +77,7 @@ def main(config: dict[str, Any]) -> None:
         name="worker",
         model="openai:gpt-4o-mini",
         instructions="Do the work.",
-        tools=[work],
+        tools=[work, remember, recall],
         memory=memory,
         allow_self_spawn=bool(config.get("spawn")),
         max_spawn_depth=config.get("max_spawn_depth", 2),
@@ -69,11 +88,28 @@ def main(config: dict[str, Any]) -> None:
     provider = OpenAIProvider("gpt-4o-mini", api_key="test-key", base_url=config["base_url"])
     durable = DBOSAgent(agent, name="worker", provider=provider)
     schema = config.get("schema")
+    dbos_config: dict[str, Any] = {"dbos_system_schema": schema} if schema else {}
+    if config.get("version") == "dbos-default":  # DBOS's own: a hash of the workflows' source
+        dbos_config["application_version"] = None
+    if config.get("new_workflow"):  # the redeployed code registers one more workflow
+        from dbos import DBOS
+
+        @DBOS.workflow(name="exotest:added")
+        async def added() -> None:
+            return None
+
     launch(
         config["database_url"],
         name="exotest",
-        dbos_config={"dbos_system_schema": schema} if schema else None,
+        application_version=config.get("version")
+        if config.get("version") != "dbos-default"
+        else None,
+        dbos_config=dbos_config or None,
     )
+    if config.get("probe"):  # only launch (and recover what DBOS recovers), then exit
+        shutdown()
+        print(json.dumps({"probe": True}), flush=True)
+        return
 
     async def go() -> None:
         result = await durable.run(

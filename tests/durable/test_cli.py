@@ -31,4 +31,6 @@ def test_a_durable_cli_run_is_recorded_and_not_run_twice(tmp_path: Path) -> None
     assert again == out
     assert json.loads(_exo(tmp_path, "runs", "show", "c-1"))["steps"] == shown["steps"]
     assert _exo(tmp_path, "runs", "list").splitlines() == ["c-1\tSUCCESS\tresearcher"]
-    assert _exo(tmp_path, "runs", "cancel", "c-1").strip() == "cancelled c-1"
+    cancel = _exo(tmp_path, "runs", "cancel", "c-1").strip()
+    assert cancel == "c-1 has already ended (SUCCESS): nothing to cancel"
+    assert json.loads(_exo(tmp_path, "runs", "show", "c-1"))["status"] == "SUCCESS"

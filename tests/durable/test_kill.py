@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
+from typing import Any
 
 from durable.conftest import make_app
 from exo.memory_sqlite import SQLiteMemory
@@ -208,3 +209,52 @@ def test_a_redeploy_resumes_the_runs_in_flight(
     assert server.count() == 2
     # the interrupted tool ran again on the new code, and the model saw that result
     assert "worked on a (v2)" in json.dumps(server.attempts[1].body)
+
+
+def test_context_changes_of_a_tool_survive_a_kill_before_the_next_model_call(
+    tmp_path: Path, server: FakeServer, database: dict[str, str]
+) -> None:
+    server.script(
+        tools(("remember", '{"fact": "blue"}')),
+        tools(("recall", "{}"), delay=HANG),  # killed while this call waits
+        tools(("recall", "{}")),
+        answer("all done"),
+    )
+    app = make_app(tmp_path, server, database)
+    app.kill_when(lambda: server.count() == 2)
+    assert app.finish() == {"output": "all done", "steps": 3}
+    assert len(app.keys()) == 1  # remember ran once: its step was replayed, not run again
+    last = json.dumps(server.attempts[-1].body)
+    # the replayed step restored what remember put in the context, so recall found it
+    assert "facts: ['blue']; todos: 1. [ ] use blue" in last
+
+
+def _probe(app: Any, **changes: Any) -> str:
+    """Launch the app (DBOS recovers what it recovers) and exit; return what it logged."""
+    proc = app._start(probe=True, **changes)
+    out, err = proc.communicate(timeout=180)
+    assert proc.returncode == 0, err
+    assert json.loads(out.strip().splitlines()[-1]) == {"probe": True}
+    return str(err)
+
+
+def test_a_redeploy_under_another_version_strands_the_run_and_says_so(
+    tmp_path: Path, server: FakeServer, database: dict[str, str]
+) -> None:
+    # DBOS's default version, a hash of the registered workflows' source (not exo's pin)
+    server.script(tools(("work", '{"item": "a"}')), answer("all done"))
+    app = make_app(tmp_path, server, database, stop_at="tool", version="dbos-default")
+    assert app.kill_at_marker() == "tool"
+    stranded = "1 durable run(s) in flight were started under another application version"
+    # the redeploy changed the workflows: DBOS's version moved, it does not recover the run
+    logged = _probe(app, new_workflow=True)
+    assert stranded in logged
+    assert "'run-1'" in logged
+    # a pinned version that changed strands it the same way
+    assert stranded in _probe(app, version="exo-exotest-v2")
+    assert len(app.keys()) == 1  # the interrupted tool did not run again
+    # the first deploy's code again: the same hash, so DBOS recovers the run and it finishes
+    assert app.finish() == {"output": "all done", "steps": 2}
+    assert server.count() == 2
+    first, second = app.keys()
+    assert first == second

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from exo import Agent
-from exo.durable import DBOSAgent, DurableEvent, get_result, launch, shutdown
+from exo.durable import DBOSAgent, DurableEvent, follow, get_result, launch, shutdown
+from exo.errors import ConfigError
 from exo.testing import ScriptedModel, call
 from exo.types import RunCompleteEvent
 
@@ -36,12 +37,13 @@ def test_events_carry_stable_ids_and_a_finished_run_is_not_run_again(
 ) -> None:
     agent, model = durable
 
-    async def go() -> tuple[list[DurableEvent], list[DurableEvent]]:
+    async def go() -> tuple[list[DurableEvent], list[DurableEvent], list[DurableEvent]]:
         first = [e async for e in agent.stream("add 1 and 2", run_id="s-1")]
         again = [e async for e in agent.stream("add 1 and 2", run_id="s-1")]
-        return first, again
+        rest = [e async for e in follow("s-1", after="s-1:2:0")]
+        return first, again, rest
 
-    first, again = asyncio.run(go())
+    first, again, rest = asyncio.run(go())
     assert [(e.id, e.replayed, e.event.type) for e in first] == [
         ("s-1:1:0", False, "tool_call"),
         ("s-1:2:0", False, "tool_result"),
@@ -51,9 +53,8 @@ def test_events_carry_stable_ids_and_a_finished_run_is_not_run_again(
     assert isinstance(first[-1].event, RunCompleteEvent)
     assert first[-1].event.result.output == "the sum is 3"
     assert len(model.requests) == 2  # the second stream ran nothing
-    [end] = again
-    assert end.replayed and isinstance(end.event, RunCompleteEvent)
-    assert end.event.result.output == "the sum is 3"
+    assert again == first  # the finished run's events, from its log
+    assert rest == first[2:]  # reattached after an id: only the later events
     assert asyncio.run(get_result("s-1")).output == "the sum is 3"
 
 
@@ -95,10 +96,29 @@ def test_a_resumed_run_marks_what_it_replayed(tmp_path: Path) -> None:
     finally:
         shutdown()
     assert [(e.id, e.replayed, e.event.type) for e in events] == [
-        ("r-1:1:0", True, "tool_call"),  # from the recorded model call
+        ("r-1:1:0", False, "tool_call"),  # written by the first execution, not again
         ("r-1:2:0", False, "tool_result"),  # the interrupted tool ran again, live
         ("r-1:3:0", False, "text"),
         ("r-1:3:1", False, "run_complete"),
     ]
     assert len(model.requests) == 2  # the recorded model call was not sent again
     assert started == 2
+
+
+def test_an_agent_without_events_runs_but_has_nothing_to_follow(tmp_path: Path) -> None:
+    model = ScriptedModel(["hello"])
+    agent = DBOSAgent(
+        Agent(name="quiet", model="test:x"), name="quiet-test", provider=model, events=False
+    )
+    launch(f"sqlite:///{tmp_path / 'dbos.db'}", name="quiettest")
+
+    async def go() -> list[DurableEvent]:
+        with pytest.raises(ConfigError, match="keeps no events"):
+            [e async for e in agent.stream("hi", run_id="q-1")]
+        assert (await agent.run("hi", run_id="q-1")).output == "hello"
+        return [e async for e in follow("q-1")]
+
+    try:
+        assert asyncio.run(go()) == []  # the run ended; it wrote no events
+    finally:
+        shutdown()

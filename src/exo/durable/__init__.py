@@ -13,8 +13,10 @@ A durable run is a DBOS workflow; every model call (planner, executor, child) is
 append are steps too. After a crash, ``launch`` in a new process recovers the run: completed
 steps are replayed from their record (stored as exo's types in JSON), only the step that was
 running when the process died runs again, and a tool sees the same
-``ToolContext.idempotency_key`` both times. DBOS is imported only when this is used. See
-``docs/durable.md``.
+``ToolContext.idempotency_key`` both times; a tool's changes to the run's context are recorded
+with its step. A run's events, each with a stable id, are kept with it:
+``follow(run_id, after=...)`` reads them from any process. DBOS is imported only when this is
+used. See ``docs/durable.md``.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from exo.durable._agent import (
     shutdown,
     take_over,
 )
-from exo.durable._events import DurableEvent
+from exo.durable._events import DurableEvent, follow
 from exo.durable._ratelimit import RateLimit
 from exo.durable._steps import BUILTIN_TOOLS, DurableEffects, DurableMemory
 
@@ -50,6 +52,7 @@ __all__ = [
     "RateLimit",
     "default_database_url",
     "enqueue",
+    "follow",
     "get_result",
     "launch",
     "queue_name",

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 from collections.abc import AsyncGenerator, Callable, Mapping
-from contextlib import AbstractAsyncContextManager, aclosing
+from contextlib import AbstractAsyncContextManager, aclosing, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -13,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, TypeAdapter
 
 from exo.durable._children import DurableChildren
-from exo.durable._events import END, DurableEvent, Sink
+from exo.durable._events import DurableEvent, EventLog, follow
 from exo.durable._ratelimit import LocalWindow, RateLimit, SharedWindow, Window, limit_key
 from exo.durable._steps import DurableEffects, DurableMemory, durable_instructions
 from exo.errors import ConfigError
@@ -83,7 +82,11 @@ def launch(
         executor_id: This process's id among many workers (default DBOS's ``local``).
             ``$EXO_DURABLE_SCHEMA`` names the schema of DBOS's tables on PostgreSQL.
         dbos_config: More ``DBOSConfig`` keys, passed as they are (e.g.
-            ``dbos_system_schema``).
+            ``dbos_system_schema``; ``{"application_version": None}`` brings back DBOS's
+            default version, see ``docs/durable.md``).
+
+    Logs a warning naming this executor's runs in flight that were started under another
+    application version: DBOS does not recover them here.
     """
     dbos = _dbos()
     version = application_version or os.environ.get(VERSION_ENV) or f"exo-{name}-v1"
@@ -103,6 +106,9 @@ def launch(
     # DBOS is one per process and keeps its config private: the rate limit's table goes
     # in the same database and schema
     _LAUNCHED.update(url=config["system_database_url"], schema=config.get("dbos_system_schema"))
+    from exo.durable._versions import warn_stranded
+
+    warn_stranded(dbos)
 
 
 def shutdown() -> None:
@@ -228,6 +234,10 @@ class DBOSAgent:
         rate_limit: Model requests allowed per provider in a sliding window, over all
             workers on PostgreSQL (in this process on SQLite); ``None``: no limit.
         requests_per_minute: Shorthand for ``rate_limit=RateLimit(n, 60)``.
+        events: Keep each run's events in its event log, for :meth:`stream`,
+            :func:`~exo.durable.follow` and ``exo runs follow`` (about one database write
+            per burst of events, see ``docs/durable.md``). ``False`` saves those writes; the
+            runs then have no events to follow.
     """
 
     def __init__(
@@ -240,6 +250,7 @@ class DBOSAgent:
         runs_per_minute: int | None = None,
         rate_limit: RateLimit | None = None,
         requests_per_minute: int | None = None,
+        events: bool = True,
     ) -> None:
         dbos = _dbos()
         if requests_per_minute is not None:
@@ -257,8 +268,8 @@ class DBOSAgent:
         self.provider = provider
         self.concurrency = concurrency
         self.runs_per_minute = runs_per_minute
+        self.events = events
         self._durable_agent: Agent[Any] | None = None
-        self._sinks: dict[str, Sink] = {}  # run id -> a reader of its events in this process
         workflow_name = f"exo:{self.name}"
 
         async def workflow(request: str) -> str:
@@ -320,12 +331,15 @@ class DBOSAgent:
         return self._durable_agent
 
     async def _run(self, request: _Request) -> str:
-        """The workflow's body: run the agent with every call a step; stream its events to
-        a reader in this process, if one waits for this run."""
+        """The workflow's body: run the agent with every call a step; write each event, with
+        its stable id, to the run's event log (see :mod:`exo.durable._events`)."""
         from exo import run
 
         run_id: str = _dbos().workflow_id
         effects = DurableEffects(root=run_id, children=self._children, limit=self.limit)
+        log = EventLog(run_id, enabled=self.events)
+        if self.events:
+            effects.flush = log.close
         result: RunResult[Any] | None = None
         step, seq = 0, 0
         try:
@@ -342,10 +356,7 @@ class DBOSAgent:
                     if isinstance(event, RunCompleteEvent) and not event.lineage:
                         result = event.result
                     step, seq = (effects.steps, 0) if effects.steps != step else (step, seq + 1)
-                    sink = self._sinks.get(run_id)
-                    if sink is None:
-                        continue
-                    sink.put(
+                    await log.write(
                         DurableEvent(
                             id=f"{run_id}:{step}:{seq}",
                             run_id=run_id,
@@ -355,55 +366,46 @@ class DBOSAgent:
                             event=event,
                         )
                     )
+        except Exception:
+            with suppress(Exception):  # a follower still gets the events before the failure
+                await log.close()
+            raise
+        except BaseException:
+            log.abort()
+            raise
         finally:
             self._children.pools.pop(run_id, None)
-            sink = self._sinks.get(run_id)
-            if sink is not None:
-                sink.put(END)
+        await log.close()
         if result is None:  # run.stream always ends on its RunCompleteEvent or raises
             raise RuntimeError(f"durable run {run_id!r} ended without a result")
         return _RESULT.dump_json(result).decode()
 
     async def stream(
         self,
-        input: str | list[ContentBlock],
+        input: str | list[ContentBlock] | None = None,
         *,
         run_id: str,
         conversation_id: str | None = None,
+        after: str | None = None,
     ) -> AsyncGenerator[DurableEvent, None]:
         """Start (or reattach to) the durable run ``run_id`` and yield its events.
 
         Each event carries a stable id and a ``replayed`` flag (see
-        :class:`~exo.durable.DurableEvent`). Reattaching to a run that this process is
-        executing (e.g. recovering) yields its events from now on; to a run that already
-        finished, or that another process executes, only its final RunCompleteEvent.
+        :class:`~exo.durable.DurableEvent`). The events come from the run's event log, so
+        this works for a run executing here, in another process, or finished: a reattached
+        stream yields the run's events from the first (or those after the id ``after``)
+        and ends when the run ends. Without ``input`` it only follows a run that exists.
         """
-        sink = Sink()
-        self._sinks[run_id] = sink
-        try:
-            handle = await self.start(input, run_id=run_id, conversation_id=conversation_id)
-            waiter = asyncio.ensure_future(handle.result())
-            waiter.add_done_callback(lambda _: sink.put(END))
-            seen = False
-            try:
-                while (item := await sink.queue.get()) is not END:
-                    seen = seen or isinstance(item.event, RunCompleteEvent)
-                    yield item
-                result = await waiter
-            finally:
-                waiter.cancel()
-            if not seen:  # executed elsewhere (or finished before): its result only
-                yield DurableEvent(
-                    id=f"{run_id}:end",
-                    run_id=run_id,
-                    step=-1,
-                    seq=0,
-                    replayed=True,
-                    event=RunCompleteEvent(agent_name=result.agent_name, result=result),
-                )
-        finally:
-            if self._sinks.get(run_id) is sink:
-                del self._sinks[run_id]
+        if not self.events:
+            raise ConfigError(
+                f"{self!r} keeps no events (events=False): there is nothing to stream",
+                hint="create the DBOSAgent with events=True, or wait with run() / start()",
+            )
+        if input is not None:
+            await self.start(input, run_id=run_id, conversation_id=conversation_id)
+        async with aclosing(follow(run_id, after=after)) as events:
+            async for event in events:
+                yield event
 
     async def start(
         self,

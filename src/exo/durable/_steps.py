@@ -9,6 +9,9 @@ record (another call at the same position) fails with DBOS's ``DBOSUnexpectedSte
 instead of feeding one call's output to another. DBOS's step retries stay off: exo's one retry
 layer runs inside the step.
 
+A user tool's changes to the run's :class:`~exo.context.Context` are recorded with its step
+and re-applied when the step is replayed (see :mod:`exo.durable._context`).
+
 Built-in tools that only touch run state (``spawn_self``, ``retrieve_artifact``, the context
 and plan tools) are not steps: they run again on replay and rebuild the same state.
 """
@@ -23,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import TypeAdapter
 
 from exo._retry import RetryPolicy, call_model
+from exo.durable._context import ContextChanges, Snapshot, apply, changes, snapshot
 from exo.errors import ToolError
 from exo.models.base import ModelChunk, ModelRequest, ModelResponse, Provider, TextDelta
 from exo.tools import Tool, ToolContext, execute_tool_calls
@@ -56,6 +60,11 @@ BUILTIN_TOOLS = frozenset(
 
 _RESPONSE: TypeAdapter[ModelResponse] = TypeAdapter(ModelResponse)
 _OUTCOME: TypeAdapter[tuple[ToolResult, float]] = TypeAdapter(tuple[ToolResult, float])
+_TOOL_STEP: TypeAdapter[tuple[ToolResult, float] | tuple[ToolResult, float, ContextChanges]] = (
+    TypeAdapter(tuple[ToolResult, float] | tuple[ToolResult, float, ContextChanges])
+)
+"""A tool step's record: result and duration, and the context changes of a tool that takes
+a ``ToolContext``."""
 _MESSAGES: TypeAdapter[list[Message]] = TypeAdapter(list[Message])
 
 
@@ -88,7 +97,7 @@ class DurableEffects:
             replayed from the record takes no grant); ``None``: no limit.
     """
 
-    __slots__ = ("children", "limit", "live", "lock", "root", "steps")
+    __slots__ = ("children", "flush", "limit", "live", "lock", "root", "steps")
 
     def __init__(
         self,
@@ -102,6 +111,9 @@ class DurableEffects:
         self.children = children
         self.limit = limit
         self.lock = asyncio.Lock()  # a run's spawn_self calls take turns (see _children)
+        self.flush: Callable[[], Awaitable[None]] | None = None
+        """Awaited before a turn's steps start: the run's event log writes what came before
+        (so a crash inside a step never loses an earlier event)."""
 
     def __repr__(self) -> str:
         return f"DurableEffects(steps={self.steps}, live={self.live})"
@@ -140,6 +152,8 @@ class DurableEffects:
                 raise RuntimeError(f"model call of agent {request.agent_name!r} gave no response")
             return _RESPONSE.dump_json(response).decode()
 
+        if self.flush is not None:
+            await self.flush()
         response = _RESPONSE.validate_json(await self.step(f"model:{request.agent_name}", call))
         if stream and response.message.content:
             yield TextDelta(text=response.message.content)
@@ -156,6 +170,8 @@ class DurableEffects:
         The steps are started in call order (DBOS numbers a step when it starts), so a
         replay finds each call's record at the same position.
         """
+        if self.flush is not None:  # before the first step of the turn: keeps their order
+            await self.flush()
         runs = [self._one_call(call, tools, make_ctx) for call in calls]
         return list(await asyncio.gather(*runs))
 
@@ -165,17 +181,28 @@ class DurableEffects:
         if call.name in BUILTIN_TOOLS or call.name not in tools:
             (outcome,) = await execute_tool_calls([call], tools, make_ctx)
             return outcome
+        watch = tools[call.name].takes_context  # only these can reach the context
+        seen: list[tuple[ToolContext, Snapshot]] = []
 
         def keyed(c: ToolCall) -> ToolContext:
             ctx = make_ctx(c)
             ctx.idempotency_key = step_key()
+            if watch:
+                seen.append((ctx, snapshot(ctx.context)))
             return ctx
 
         async def body() -> str:
             (outcome,) = await execute_tool_calls([call], tools, keyed)
-            return _OUTCOME.dump_json(outcome).decode()
+            if not seen:
+                return _OUTCOME.dump_json(outcome).decode()
+            ctx, before = seen[0]
+            made = changes(before, ctx.context, tool=call.name)
+            return _TOOL_STEP.dump_json((*outcome, made)).decode()
 
-        return _OUTCOME.validate_json(await self.step(f"tool:{call.name}", body))
+        recorded = _TOOL_STEP.validate_json(await self.step(f"tool:{call.name}", body))
+        if len(recorded) == 3 and not seen:  # replayed: restore the call's context changes
+            apply(recorded[2], make_ctx(call).context)
+        return recorded[0], recorded[1]
 
 
 class DurableMemory:
