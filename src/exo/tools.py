@@ -400,6 +400,9 @@ async def _settle(awaitable: Any) -> Outcome:
         return _outcome_of(exc)
 
 
+_SCALARS = frozenset({int, float, bool, type(None)})
+
+
 def to_content(value: Any) -> MessageContent:
     """Turn a tool's return value into message content (text or content blocks).
 
@@ -408,6 +411,8 @@ def to_content(value: Any) -> MessageContent:
     """
     if isinstance(value, str):
         return encodable(value)
+    if type(value) in _SCALARS:  # the common result of a small tool: JSON is its repr
+        return json.dumps(value)
     if isinstance(value, TextBlock | ImageBlock | DocumentBlock):
         return encodable_content([value])
     if (
