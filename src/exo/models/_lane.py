@@ -109,6 +109,10 @@ class _Body(httpx2.AsyncByteStream):
         return chunk
 
     async def aclose(self) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Release the connection (body read to the end) or close it; never waits."""
         response = self._response
         if response.content.at_eof():
             response.release()  # read to the end: the connection goes back to the pool
@@ -128,13 +132,14 @@ class LaneReply:
     a compressed one goes through ``httpx2.Response``, whose decoders it needs.
     """
 
-    __slots__ = ("_stream", "headers", "status_code")
+    __slots__ = ("_body", "_stream", "headers", "status_code")
 
     def __init__(self, raw: aiohttp.ClientResponse) -> None:
         self.status_code = raw.status
         self.headers = raw.headers
         kind = raw.headers.get("Content-Type", "")
-        self._stream = Guarded(_Body(raw), lines="event-stream" in kind)
+        self._body = _Body(raw)
+        self._stream = Guarded(self._body, lines="event-stream" in kind)
 
     def aiter_bytes(self) -> Guarded:
         """The body's chunks as they arrive (size caps on, a leading BOM dropped)."""
@@ -145,12 +150,16 @@ class LaneReply:
         try:
             chunks = [chunk async for chunk in self._stream]
         finally:
-            await self._stream.aclose()
+            self._body.close()
         return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
     async def aclose(self) -> None:
         """Release the connection (read to the end) or close it (unread bytes left)."""
-        await self._stream.aclose()
+        self._body.close()
+
+    def close(self) -> None:
+        """:meth:`aclose` without awaiting: it never has to wait (no shield needed)."""
+        self._body.close()
 
 
 class Lane:

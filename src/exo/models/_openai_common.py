@@ -57,7 +57,7 @@ from exo.models._common import (
     transport_reason,
     without_sdk_retries,
 )
-from exo.models._lane import Lane, make_lane
+from exo.models._lane import Lane, LaneReply, make_lane
 from exo.models._transport import (
     DEFAULT_IDLE_TIMEOUT,
     DEFAULT_TIMEOUT,
@@ -413,6 +413,9 @@ class OpenAIBase:
 
 async def close_quietly(response: Any) -> None:
     """Close a response or SDK stream, even inside a cancelled scope."""
+    if type(response) is LaneReply:
+        response.close()  # never waits: nothing to shield
+        return
     with anyio.CancelScope(shield=True):
         await response.aclose()
 
