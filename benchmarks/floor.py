@@ -269,7 +269,7 @@ async def measure(base: str, runs: int, rounds: int) -> list[tuple[str, str, flo
     import anthropic
     import openai
 
-    from exo import Agent
+    from exo import Agent, tool
 
     os.environ.update(
         OPENAI_BASE_URL=f"{base}/v1",
@@ -301,10 +301,14 @@ async def measure(base: str, runs: int, rounds: int) -> list[tuple[str, str, flo
             if not stream:
                 sdk_us = await cpu_per_call(lambda a=api, c=sdk: bare_sdk(a, c), runs, rounds)
                 rows.append((api, "sdk", sdk_us, floor))
-                # the same run with the tool as a coroutine: no worker-thread hop per tool call
+                # the same run with the tool as a coroutine, or declared inline: no
+                # worker-thread hop per tool call (the tool does the same work)
                 lean = Agent(name="bench", model=name, tools=[add_async])
                 lean_us = await cpu_per_call(lambda g=lean: exo_run(g, False), runs, rounds)
                 rows.append((api, "run (async tool)", lean_us, floor))
+                inline = Agent(name="bench", model=name, tools=[tool(add, inline=True)])
+                inline_us = await cpu_per_call(lambda g=inline: exo_run(g, False), runs, rounds)
+                rows.append((api, "run (inline sync tool)", inline_us, floor))
         await sdk.close()
     await session.close()
     return rows
@@ -356,21 +360,32 @@ def main() -> None:
         help="instead: exo with this many runs in flight (runs/s, peak RSS)",
     )
     parser.add_argument("--latency-ms", type=float, default=0, help="the mock's delay")
+    parser.add_argument("--uvloop", action="store_true", help="run the client on uvloop")
     args = parser.parse_args()
     if args.serve:
         serve(args.port)
         return
+    # the mock reads its delay from the environment (it was never passed on before: the
+    # --latency-ms figures of earlier notes were measured at 0 ms)
+    env = {**os.environ, "FLOOR_LATENCY_MS": str(args.latency_ms)}
     mock = subprocess.Popen(
-        [sys.executable, __file__, "--serve", "--port", str(args.port)], stdout=subprocess.PIPE
+        [sys.executable, __file__, "--serve", "--port", str(args.port)],
+        stdout=subprocess.PIPE,
+        env=env,
     )
     try:
         assert mock.stdout is not None and mock.stdout.readline().strip() == b"READY"
         time.sleep(0.5)
         base = f"http://127.0.0.1:{args.port}"
+        runner: Callable[[Any], Any] = asyncio.run
+        if args.uvloop:
+            import uvloop
+
+            runner = uvloop.run
         if args.concurrency:
-            flows = asyncio.run(concurrent(base, args.runs, args.concurrency))
+            flows = runner(concurrent(base, args.runs, args.concurrency))
         else:
-            rows = asyncio.run(measure(base, args.runs, args.rounds))
+            rows = runner(measure(base, args.runs, args.rounds))
     finally:
         mock.terminate()
     if args.concurrency:

@@ -8,13 +8,26 @@ Run this file under callgrind twice, with N=0 and with N runs, and divide the di
 
 (instructions(300) - instructions(0)) / 300 is one run: 4 model calls of the overhead task
 (``benchmarks/overhead.py``) on an in-process FunctionModel, the model function included.
+
+``--backend chat|responses|anthropic`` runs ``floor.py``'s task over HTTP instead, against
+its mock (started as a child process, which callgrind does not trace), with the sync ``add``
+tool; ``--stream`` uses ``run.stream``; ``--bare`` runs the bare aiohttp loop of
+``floor.py`` (the floor) instead of exo:
+
+    PYTHONHASHSEED=0 valgrind --tool=callgrind --callgrind-out-file=/dev/null \\
+        python benchmarks/instructions.py 100 --backend responses --stream
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import os
+import subprocess
 import sys
+import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 
@@ -33,5 +46,60 @@ async def main(n: int) -> None:
         await run(agent, "Add numbers", provider=model)
 
 
+async def over_http(n: int, api: str, stream: bool, bare: bool, port: int) -> None:
+    """``n`` runs of floor.py's task on ``api`` (after 20 warm-up runs)."""
+    import floor
+    from aiohttp import ClientSession
+
+    base = f"http://127.0.0.1:{port}"
+    os.environ.update(
+        OPENAI_BASE_URL=f"{base}/v1",
+        OPENAI_API_KEY=floor.KEY,
+        ANTHROPIC_BASE_URL=base,
+        ANTHROPIC_API_KEY=floor.KEY,
+    )
+    names = {
+        "chat": f"openai:{floor.MODEL}",
+        "responses": f"openai-responses:{floor.MODEL}",
+        "anthropic": f"anthropic:{floor.CLAUDE}",
+    }
+    session = ClientSession()
+    agent: Any = Agent(name="bench", model=names[api], tools=[floor.add])
+
+    async def once() -> str:
+        if bare:
+            return await floor.bare_aiohttp(api, session, base, stream)
+        return await floor.exo_run(agent, stream)
+
+    for _ in range(20):
+        assert "3, 7 and 11" in await once()
+    for _ in range(n):
+        await once()
+    await session.close()
+
+
+def cli() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("n", type=int, nargs="?", default=300, help="runs counted")
+    parser.add_argument("--backend", choices=("chat", "responses", "anthropic"))
+    parser.add_argument("--stream", action="store_true", help="run.stream (with --backend)")
+    parser.add_argument("--bare", action="store_true", help="the bare aiohttp loop instead")
+    parser.add_argument("--port", type=int, default=18712)
+    args = parser.parse_args()
+    if args.backend is None:
+        asyncio.run(main(args.n))
+        return
+    floor_py = str(Path(__file__).parent / "floor.py")
+    mock = subprocess.Popen(
+        [sys.executable, floor_py, "--serve", "--port", str(args.port)], stdout=subprocess.PIPE
+    )
+    try:
+        assert mock.stdout is not None and mock.stdout.readline().strip() == b"READY"
+        time.sleep(0.3)
+        asyncio.run(over_http(args.n, args.backend, args.stream, args.bare, args.port))
+    finally:
+        mock.terminate()
+
+
 if __name__ == "__main__":
-    asyncio.run(main(int(sys.argv[1]) if len(sys.argv) > 1 else 300))
+    cli()

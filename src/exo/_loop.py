@@ -18,7 +18,7 @@ from typing import Any, Protocol
 from pydantic import ValidationError
 
 from exo import approval
-from exo._retry import RetryPolicy, call_model
+from exo._retry import RetryPolicy, call_model, complete_model
 from exo._state import RunState
 from exo._threads import ToolLane
 from exo._window import window_messages
@@ -132,6 +132,8 @@ class LoopDeps:
         gate: Which tool calls need a person's approval (``None``: none can).
         budget: The run tree's ``max_cost`` / ``max_tokens_total`` (``None``: no budget).
         after_turn: Runs after each turn of tool calls (``None``: nothing does).
+        quiet: Build no tool-call, tool-result or text events: nobody reads them (``run``
+            keeps only the result).
     """
 
     provider: Provider
@@ -151,6 +153,7 @@ class LoopDeps:
     gate: approval.Gate | None = None
     budget: Budget | None = None
     after_turn: TurnHook | None = None
+    quiet: bool = False
     specs: list[ToolSpec] = field(init=False)
     priced_as: str = field(init=False)
     """The provider's ``backend:model``: what each call's price is looked up by."""
@@ -216,19 +219,24 @@ async def run_loop(
             yield StepEvent(agent_name=name, step=step, status="started", lineage=lineage)
         response: ModelResponse | None = None
         partial = PartialOutput(output) if output is not None and deps.stream else None
-        async with aclosing(_call_model(state, deps)) as chunks:
-            async for chunk in chunks:
-                if partial is not None:
-                    changed, value = partial.feed(chunk)
-                    if changed:
-                        yield OutputEvent(agent_name=name, partial=value, lineage=lineage)
-                if isinstance(chunk, TextDelta):
-                    if chunk.text:
-                        yield TextEvent(agent_name=name, text=chunk.text, lineage=lineage)
-                elif isinstance(chunk, ModelResponse):
-                    response = chunk
-                elif detailed and isinstance(chunk, ReasoningDelta):
-                    yield ReasoningEvent(agent_name=name, text=chunk.text, lineage=lineage)
+        if not deps.stream and type(deps.effects) is InProcessEffects:
+            # a whole response in process: the same call and retries, no generator around it
+            request = _request(state, deps)
+            response = await complete_model(deps.provider, request, policy=deps.policy)
+        else:
+            async with aclosing(_call_model(state, deps)) as chunks:
+                async for chunk in chunks:
+                    if partial is not None:
+                        changed, value = partial.feed(chunk)
+                        if changed:
+                            yield OutputEvent(agent_name=name, partial=value, lineage=lineage)
+                    if isinstance(chunk, TextDelta):
+                        if chunk.text:
+                            yield TextEvent(agent_name=name, text=chunk.text, lineage=lineage)
+                    elif isinstance(chunk, ModelResponse):
+                        response = chunk
+                    elif detailed and isinstance(chunk, ReasoningDelta):
+                        yield ReasoningEvent(agent_name=name, text=chunk.text, lineage=lineage)
         if response is None:
             raise ModelError(
                 "no response", backend=deps.provider.backend, model=deps.provider.model
@@ -250,7 +258,7 @@ async def run_loop(
                 continue
             yield done
             return
-        for tool_call in message.tool_calls:
+        for tool_call in () if deps.quiet else message.tool_calls:
             yield ToolCallEvent(
                 agent_name=name,
                 tool_call_id=tool_call.id,
@@ -332,17 +340,22 @@ def _check_budget(state: RunState, deps: LoopDeps) -> None:
 
 def _call_model(state: RunState, deps: LoopDeps) -> AsyncGenerator[ModelChunk, None]:
     """Build this step's request and make the model call through the run's effects."""
+    request = _request(state, deps)
+    return deps.effects.model_call(deps.provider, request, stream=deps.stream, policy=deps.policy)
+
+
+def _request(state: RunState, deps: LoopDeps) -> ModelRequest:
+    """This step's request: the transcript (windowed, if the agent says so), tools, settings."""
     sent = state.messages
     if deps.window_max_tokens is not None:
         sent = window_messages(sent, deps.window_max_tokens).messages
-    request = ModelRequest(
+    return ModelRequest(
         messages=list(sent),
         tools=deps.specs,
         settings=deps.settings,
         agent_name=state.agent_name,
         output=deps.output.spec if deps.output is not None else None,
     )
-    return deps.effects.model_call(deps.provider, request, stream=deps.stream, policy=deps.policy)
 
 
 def _record(
@@ -356,7 +369,7 @@ def _record(
         deps.budget.charge(deps.priced_as, response.usage)
     state.messages.append(message)
     events: list[StreamEvent] = []
-    if not deps.stream and message.content:
+    if not deps.stream and message.content and not deps.quiet:
         events.append(
             TextEvent(agent_name=state.agent_name, text=message.content, lineage=state.lineage)
         )
@@ -492,6 +505,8 @@ async def _run_tools(
                 result, deps.tools.get(result.tool_name), state, deps.context
             )
         state.messages.append(result)
+        if deps.quiet:
+            continue
         yield ToolResultEvent(
             agent_name=state.agent_name,
             tool_call_id=result.tool_call_id,

@@ -143,6 +143,8 @@ class RunOptions:
         max_cost: The run tree's budget in US dollars (default: the agent's ``max_cost``).
         max_tokens_total: The run tree's token budget (default: the agent's).
         budget: The budget a child shares with its parent (set by ``spawn_self``).
+        quiet: Nobody reads the events but the last (``run``, which keeps only the result):
+            the loop skips building the tool-call, tool-result and text events.
     """
 
     messages: Sequence[Message] | None = None
@@ -163,3 +165,4 @@ class RunOptions:
     max_cost: float | Decimal | None = None
     max_tokens_total: int | None = None
     budget: Budget | None = None
+    quiet: bool = False

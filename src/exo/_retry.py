@@ -26,7 +26,7 @@ from exo.models.base import (
     TextDelta,
 )
 
-__all__ = ["RetryPolicy", "call_model"]
+__all__ = ["RetryPolicy", "call_model", "complete_model"]
 
 log = logging.getLogger("exo.retry")
 
@@ -68,18 +68,35 @@ class RetryPolicy:
         return backoff
 
 
+async def complete_model(
+    provider: Provider, request: ModelRequest, *, policy: RetryPolicy
+) -> ModelResponse:
+    """Make one whole (non-streamed) model call with retries; return the response.
+
+    What :func:`call_model` yields for ``stream=False``, without an async generator around
+    it (the common call of ``run``: a generator and its ``aclose`` cost a few µs per call).
+    """
+    attempt = 0
+    while True:
+        try:
+            return await provider.complete(request)
+        except ModelError as exc:
+            attempt += 1
+            await _before_retry(provider, policy, attempt, exc)
+
+
 async def call_model(
     provider: Provider, request: ModelRequest, *, stream: bool, policy: RetryPolicy
 ) -> AsyncGenerator[ModelChunk, None]:
     """Make one model call with retries; yield deltas (when streaming), then the response."""
+    if not stream:
+        yield await complete_model(provider, request, policy=policy)
+        return
     attempt = 0
     while True:
         emitted = False  # did the caller see text? then a retry would repeat it
         text: list[str] = []
         try:
-            if not stream:
-                yield await provider.complete(request)
-                return
             async with aclosing(provider.stream(request)) as chunks:
                 async for chunk in chunks:
                     if isinstance(chunk, TextDelta):
@@ -100,16 +117,23 @@ async def call_model(
             if emitted:
                 raise exc.with_partial_text("".join(text)) from exc.__cause__
             attempt += 1
-            wait = policy.delay(attempt, exc)
-            if wait is None:
-                raise
-            log.info(
-                "model call to %s:%s failed (%s); retry %d/%d in %.2fs",
-                provider.backend,
-                provider.model,
-                exc.detail,
-                attempt,
-                policy.max_retries,
-                wait,
-            )
-            await policy.sleep(wait)
+            await _before_retry(provider, policy, attempt, exc)
+
+
+async def _before_retry(
+    provider: Provider, policy: RetryPolicy, attempt: int, error: ModelError
+) -> None:
+    """Wait before retry number ``attempt``; re-raise ``error`` when it is not retried."""
+    wait = policy.delay(attempt, error)
+    if wait is None:
+        raise error
+    log.info(
+        "model call to %s:%s failed (%s); retry %d/%d in %.2fs",
+        provider.backend,
+        provider.model,
+        error.detail,
+        attempt,
+        policy.max_retries,
+        wait,
+    )
+    await policy.sleep(wait)

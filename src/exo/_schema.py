@@ -85,7 +85,9 @@ class FunctionSchema:
             ValidationError: the JSON is malformed or does not fit the schema.
         """
         instance = self.model.model_validate_json(raw or "{}")
-        return {name: getattr(instance, name) for name in type(instance).model_fields}
+        # the model forbids extra fields and has no private ones: its __dict__ holds exactly
+        # the validated fields (reading model_fields on every call cost a few µs)
+        return dict(instance.__dict__)
 
 
 def function_schema(fn: Callable[..., Any], *, context_type: type, name: str) -> FunctionSchema:

@@ -142,6 +142,7 @@ class SchemaTool(Tool):
         self._validator = _validator(schema, name, checked=self._fast is not None)
         self.fn = fn
         self.is_async = True
+        self.inline = False
         self.description = encodable(description or name)
         self.large_output = large_output
         self.requires_approval = requires_approval

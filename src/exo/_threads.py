@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import functools
 import queue
 import threading
 from collections.abc import Callable
@@ -49,7 +50,52 @@ def capture(fn: Callable[..., Any], args: list[Any], kwargs: dict[str, Any]) -> 
         return Outcome(error=exc)
 
 
-_Work = tuple[Future[Any], Callable[..., Any], tuple[Any, ...], dict[str, Any]]
+class _Job:
+    """A call for a concurrent ``Future`` (:meth:`DaemonPool.submit`)."""
+
+    __slots__ = ("args", "fn", "future", "kwargs")
+
+    def __init__(
+        self, future: Future[Any], fn: Callable[..., Any], args: tuple[Any, ...], kwargs: Any
+    ) -> None:
+        self.future, self.fn, self.args, self.kwargs = future, fn, args, kwargs
+
+    def run(self) -> None:
+        future = self.future
+        if future.set_running_or_notify_cancel():
+            try:
+                future.set_result(self.fn(*self.args, **self.kwargs))
+            except BaseException as exc:  # the future carries it to the caller
+                future.set_exception(exc)
+
+    def cancel(self) -> None:
+        self.future.cancel()
+
+
+class _LoopJob:
+    """A call whose outcome settles an asyncio future in its event loop
+    (:meth:`DaemonPool.hand_off`)."""
+
+    __slots__ = ("call", "future", "loop")
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        future: asyncio.Future[Outcome],
+        call: Callable[[], Outcome],
+    ) -> None:
+        self.loop, self.future, self.call = loop, future, call
+
+    def run(self) -> None:
+        if self.future.cancelled():  # its task was cancelled before a worker took it
+            return
+        outcome = self.call()
+        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: nobody waits
+            self.loop.call_soon_threadsafe(_settle, self.future, outcome)
+
+    def cancel(self) -> None:
+        with contextlib.suppress(RuntimeError):
+            self.loop.call_soon_threadsafe(self.future.cancel)
 
 
 class DaemonPool(Executor):
@@ -62,7 +108,7 @@ class DaemonPool(Executor):
     def __init__(self, size: int, name: str = "exo-tool") -> None:
         self._size = size
         self._name = name
-        self._queue: queue.SimpleQueue[_Work | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[_Job | _LoopJob | None] = queue.SimpleQueue()
         self._idle = threading.Semaphore(0)
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
@@ -71,27 +117,40 @@ class DaemonPool(Executor):
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
         """Schedule ``fn(*args, **kwargs)``; return its future."""
         future: Future[Any] = Future()
+        self._put(_Job(future, fn, args, kwargs))
+        return future
+
+    def hand_off(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        future: asyncio.Future[Outcome],
+        call: Callable[[], Outcome],
+    ) -> None:
+        """Run ``call`` in a worker and settle ``future`` (of ``loop``) with its outcome.
+
+        The cheap way back to the event loop: one ``call_soon_threadsafe``, where
+        ``run_in_executor`` chains a concurrent future to an asyncio one (locks, callbacks
+        on both sides); half the CPU of a hop (about 25 µs against 46 µs). ``call`` must not
+        raise (see :func:`capture`). A cancelled ``future`` whose call has not started yet
+        is dropped.
+        """
+        self._put(_LoopJob(loop, future, call))
+
+    def _put(self, job: _Job | _LoopJob) -> None:
         with self._lock:
             if self._closed:
                 raise RuntimeError("cannot schedule new calls after shutdown")
-            self._queue.put((future, fn, args, kwargs))
+            self._queue.put(job)
             if not self._idle.acquire(blocking=False) and len(self._threads) < self._size:
                 name = f"{self._name}_{len(self._threads)}"
                 thread = threading.Thread(target=self._work, name=name, daemon=True)
                 self._threads.append(thread)
                 thread.start()
-        return future
 
     def _work(self) -> None:
-        while (item := self._queue.get()) is not None:
-            future, fn, args, kwargs = item
-            del item  # hold nothing of a finished call while idle
-            if future.set_running_or_notify_cancel():
-                try:
-                    future.set_result(fn(*args, **kwargs))
-                except BaseException as exc:  # the future carries it to the caller
-                    future.set_exception(exc)
-            del future, fn, args, kwargs
+        while (job := self._queue.get()) is not None:
+            job.run()
+            del job  # hold nothing of a finished call while idle
             self._idle.release()
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
@@ -106,7 +165,7 @@ class DaemonPool(Executor):
                 except queue.Empty:
                     break
                 if item is not None:
-                    item[0].cancel()
+                    item.cancel()
         for _ in threads:
             self._queue.put(None)
         if wait:
@@ -166,11 +225,11 @@ class ToolLane:
         if self._gate is None:
             self._gate = asyncio.Semaphore(self.limit)
         async with self._gate:
-            call = contextvars.copy_context().run
             loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(
-                self.threads.executor(), call, capture, fn, args, kwargs
-            )
+            future: asyncio.Future[Outcome] = loop.create_future()
+            call = functools.partial(contextvars.copy_context().run, capture, fn, args, kwargs)
+            self.threads.executor().hand_off(loop, future, call)
+            return await future
 
 
 async def run_in_own_thread(

@@ -156,6 +156,7 @@ class Runner:
             plan=plan,
             max_cost=max_cost,
             max_tokens_total=max_tokens_total,
+            quiet=True,  # only the result is kept: no tool or text events are built
         )
         async with aclosing(self.events(agent, input, options)) as stream:
             async for event in stream:
@@ -528,6 +529,7 @@ def _deps(agent: Agent[Any], run: _Run, options: RunOptions) -> LoopDeps:
         output=agent.output,
         gate=agent.gate,
         budget=run.budget,
+        quiet=options.quiet,
     )
     if run.state.plan is not None and agent.planning_format == "steps":
         from exo import _plan_run  # a structured plan is tracked step by step

@@ -25,7 +25,7 @@ from pydantic import BaseModel, ValidationError
 
 from exo._schema import ArgumentsError, FunctionSchema, format_validation_error, function_schema
 from exo._text import describe, encodable, encodable_content, encodable_json
-from exo._threads import Outcome, ToolLane, run_in_own_thread
+from exo._threads import Outcome, ToolLane, capture, run_in_own_thread
 from exo.errors import ConfigError, ToolError
 from exo.models.base import ToolSpec
 from exo.types import (
@@ -118,12 +118,17 @@ class Tool:
             pointer and can page through it with ``retrieve_artifact``).
         requires_approval: A person must approve each call before it runs (the run pauses,
             or the agent's ``approval_handler`` answers; see ``docs/approval.md``).
+        inline: Call a sync function right in the event loop instead of a worker thread:
+            only for quick code that never blocks (arithmetic, a dict lookup), for which
+            the hand-off to a thread costs more than the call. A blocking inline tool
+            stalls every run in the process while it runs. No effect on async functions.
     """
 
     __slots__ = (
         "_schema",
         "description",
         "fn",
+        "inline",
         "is_async",
         "large_output",
         "name",
@@ -139,6 +144,7 @@ class Tool:
         description: str | None = None,
         large_output: bool = False,
         requires_approval: bool = False,
+        inline: bool = False,
     ) -> None:
         if not callable(fn):
             raise ConfigError(
@@ -159,6 +165,12 @@ class Tool:
                 parameter="requires_approval",
             )
         self.requires_approval = requires_approval
+        if not isinstance(inline, bool):
+            raise ConfigError(
+                f"tool {self.name!r}: inline must be True or False, got {inline!r}",
+                parameter="inline",
+            )
+        self.inline = inline
         target = fn if inspect.isroutine(fn) else type(fn).__call__
         self.is_async = inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(target)
         self.spec = ToolSpec(
@@ -246,15 +258,18 @@ class Tool:
         """Call the function with validated arguments; return what it returned or raised.
 
         A sync function runs in a worker thread of the run's own pool (see ``ctx``), or in a
-        thread of its own outside a run; an awaitable it returns is awaited. A real
-        cancellation of the calling task propagates; every other exception is returned.
+        thread of its own outside a run (``inline`` ones right here); an awaitable it returns
+        is awaited. A real cancellation of the calling task propagates; every other
+        exception is returned.
         """
         if self._schema.context_param is not None:
             kwargs[self._schema.context_param] = ctx
         args = [kwargs.pop(p) for p in self._schema.positional]
         if not self.is_async:
             lane = ctx._lane if ctx is not None else None
-            if lane is not None:
+            if self.inline:
+                outcome = capture(self.fn, args, kwargs)
+            elif lane is not None:
                 outcome = await lane.run(self.fn, args, kwargs)
             else:
                 outcome = await run_in_own_thread(self.fn, args, kwargs)
@@ -276,6 +291,7 @@ def tool(
     description: str | None = None,
     large_output: bool = False,
     requires_approval: bool = False,
+    inline: bool = False,
 ) -> Tool: ...
 
 
@@ -286,6 +302,7 @@ def tool(
     description: str | None = None,
     large_output: bool = False,
     requires_approval: bool = False,
+    inline: bool = False,
 ) -> Callable[[Callable[..., Any]], Tool]: ...
 
 
@@ -297,11 +314,13 @@ def tool(
     description: str | None = None,
     large_output: bool = False,
     requires_approval: bool = False,
+    inline: bool = False,
 ) -> Tool | Callable[[Callable[..., Any]], Tool]:
     """Make a function a :class:`Tool`, optionally renaming or re-describing it.
 
     Usable bare (``@tool``), with options (``@tool(name="web_search")``,
-    ``@tool(requires_approval=True)``), or as a call (``tool(search, name="web_search")``).
+    ``@tool(requires_approval=True)``, ``@tool(inline=True)``), or as a call
+    (``tool(search, name="web_search")``).
     """
     if fn is not None:
         return Tool(
@@ -310,6 +329,7 @@ def tool(
             description=description,
             large_output=large_output,
             requires_approval=requires_approval,
+            inline=inline,
         )
 
     def wrap(f: Callable[..., Any]) -> Tool:
@@ -319,6 +339,7 @@ def tool(
             description=description,
             large_output=large_output,
             requires_approval=requires_approval,
+            inline=inline,
         )
 
     return wrap
@@ -379,6 +400,9 @@ async def _settle(awaitable: Any) -> Outcome:
         return _outcome_of(exc)
 
 
+_SCALARS = frozenset({int, float, bool, type(None)})
+
+
 def to_content(value: Any) -> MessageContent:
     """Turn a tool's return value into message content (text or content blocks).
 
@@ -387,6 +411,8 @@ def to_content(value: Any) -> MessageContent:
     """
     if isinstance(value, str):
         return encodable(value)
+    if type(value) in _SCALARS:  # the common result of a small tool: JSON is its repr
+        return json.dumps(value)
     if isinstance(value, TextBlock | ImageBlock | DocumentBlock):
         return encodable_content([value])
     if (
@@ -445,7 +471,8 @@ async def _invoke(
         return _error(call, format_validation_error(call.name, exc))
     except ArgumentsError as exc:
         return _error(call, str(exc))
-    needs_ctx = found.takes_context or not found.is_async  # sync tools run in the run's lane
+    # a sync tool runs in the run's lane of threads, which its context carries
+    needs_ctx = found.takes_context or not (found.is_async or found.inline)
     outcome = await found.invoke(kwargs, make_ctx(call) if needs_ctx else None)
     error = outcome.error
     if error is None:

@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from exo import Agent, ConfigError, Runner, ToolResult, run
+from exo import Agent, ConfigError, Runner, ToolResult, run, tool
+from exo._threads import ToolThreads
 from exo.testing import AgentInfo, FunctionModel, call
 from exo.types import Message
 
@@ -158,3 +159,75 @@ def test_loops_closed_without_shutting_down_their_generators_are_forgotten_too()
     del loop
     run.sync(agent, "go")  # the next loop to cache a provider drops the closed ones
     assert _live_loops() <= before
+
+
+def _where(label: str) -> str:
+    """Name the thread this tool runs on.
+
+    Args:
+        label: Echoed back.
+    """
+    return f"{label}:{threading.current_thread().name}"
+
+
+async def test_an_inline_sync_tool_runs_in_the_event_loop_thread_and_others_do_not() -> None:
+    inline = tool(_where, name="inline_where", inline=True)
+    threaded = tool(_where, name="threaded_where")
+    model = FunctionModel(
+        lambda messages, info: "done"
+        if any(isinstance(m, ToolResult) for m in messages)
+        else [call("inline_where", label="a"), call("threaded_where", label="b")]
+    )
+    agent = Agent(name="a", model="test:m", tools=[inline, threaded])
+    result = await run(agent, "go", provider=model)
+    contents = [m.content for m in result.messages if isinstance(m, ToolResult)]
+    loop_thread = threading.current_thread().name
+    assert contents[0] == f"a:{loop_thread}"
+    assert contents[1].startswith("b:exo-tool_")
+
+
+async def test_an_inline_tool_that_raises_is_an_error_result_like_any_tool() -> None:
+    def boom(x: int) -> int:
+        """Fail.
+
+        Args:
+            x: Ignored.
+        """
+        raise ValueError(f"bad {x}")
+
+    model = FunctionModel(
+        lambda messages, info: "done"
+        if any(isinstance(m, ToolResult) for m in messages)
+        else call("boom", x=3)
+    )
+    agent = Agent(name="a", model="test:m", tools=[tool(boom, inline=True)])
+    result = await run(agent, "go", provider=model)
+    error = next(m for m in result.messages if isinstance(m, ToolResult))
+    assert error.is_error and error.content == "Error: tool 'boom' raised ValueError: bad 3"
+
+
+@pytest.mark.parametrize("bad", [1, "yes", None])
+def test_inline_is_validated(bad: Any) -> None:
+    with pytest.raises(ConfigError) as info:
+        tool(_where, inline=bad)
+    assert info.value.parameter == "inline"
+
+
+async def test_a_sync_call_cancelled_while_queued_never_runs() -> None:
+    # One thread, held by a blocker: a second call waits in the queue; cancelling its run
+    # drops it before a worker takes it (the hand-off checks its future first).
+    threads = ToolThreads(size=1)
+    lane = threads.lane(2)
+    gate = threading.Event()
+    ran: list[str] = []
+    held = asyncio.ensure_future(lane.run(gate.wait, [TIMEOUT], {}))
+    queued = asyncio.ensure_future(lane.run(ran.append, ["late"], {}))
+    await asyncio.sleep(0)  # both handed off: one running, one queued
+    queued.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await queued
+    gate.set()
+    assert (await asyncio.wait_for(held, TIMEOUT)).value is True
+    done = await asyncio.wait_for(lane.run(ran.append, ["next"], {}), TIMEOUT)
+    assert done.error is None and ran == ["next"]
+    threads.shutdown()

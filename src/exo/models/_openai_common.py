@@ -60,12 +60,13 @@ from exo.models._common import (
     transport_reason,
     without_sdk_retries,
 )
-from exo.models._lane import Lane, lazy_lane
+from exo.models._lane import Lane, LaneReply, lazy_lane
 from exo.models._sdk_headers import LazyClient, loaded_sdk, openai_recipe
 from exo.models._sdk_headers import base_url as sdk_base_url
 from exo.models._transport import (
     DEFAULT_IDLE_TIMEOUT,
     DEFAULT_TIMEOUT,
+    Reply,
     Watch,
     guard,
     guard_client,
@@ -336,29 +337,44 @@ class OpenAIBase:
 
     async def _post_raw(
         self, path: str, body: Mapping[str, Any], watch: Watch, *, stream: bool
-    ) -> httpx2.Response:
-        """POST pre-serialized JSON through the SDK client; return the unread HTTP response.
+    ) -> Reply:
+        """POST pre-serialized JSON within ``watch``; return the unread HTTP response.
 
-        The SDK still builds the request (auth, headers) and turns an error status into its
-        exception; only its parameter transformation and response models are skipped. The
-        caller reads the body (through ``watch``) and must close the response.
+        The caller reads the body (through ``watch``) and must close the response.
         """
-        if self._lane is not None:  # exo's own session, the SDK's URL and headers
-            sent = self._lane.post(path, dumps(body))
-            return guard(await watch.wait(sent, idle=stream))
-        response = await watch.wait(
-            self._client.post(
-                path,
-                cast_to=httpx2.Response,
-                content=dumps(body),
-                stream=True,
-                options={"timeout": watch.timeout},
-            ),
-            idle=stream,
+        return await watch.wait(self._send(path, body, watch.timeout), idle=stream)
+
+    async def _send(self, path: str, body: Mapping[str, Any], seconds: float) -> Reply:
+        """POST pre-serialized JSON; return the unread response, its body under the size caps.
+
+        Over exo's own lane when there is one (the SDK's URL and headers); else through the
+        SDK client, which still builds the request (auth, headers) and turns an error status
+        into its exception: only its parameter transformation and response models are skipped.
+        """
+        if self._lane is not None:
+            return await self._lane.post(path, dumps(body))
+        response = await self._client.post(
+            path,
+            cast_to=httpx2.Response,
+            content=dumps(body),
+            stream=True,
+            options={"timeout": seconds},
         )
         return guard(response)
 
-    async def _read(self, response: httpx2.Response, watch: Watch) -> bytes:
+    async def _fetch(self, path: str, body: Mapping[str, Any], watch: Watch) -> bytes:
+        """POST and read a whole (non-streamed) body: one wait within the call's deadline."""
+        return await watch.wait(self._send_and_read(path, body, watch.timeout), idle=False)
+
+    async def _send_and_read(self, path: str, body: Mapping[str, Any], seconds: float) -> bytes:
+        response = await self._send(path, body, seconds)
+        try:
+            return await response.aread()
+        except BaseException:
+            await close_quietly(response)
+            raise
+
+    async def _read(self, response: Reply, watch: Watch) -> bytes:
         """Read a whole (non-streamed) body within the call's deadline and the size caps."""
         try:
             return await watch.wait(response.aread(), idle=False)
@@ -401,7 +417,7 @@ class OpenAIBase:
             message, backend=self._backend, model=self._model, retryable=retryable, hint=hint
         )
 
-    def _check_stream_type(self, response: httpx2.Response) -> bool:
+    def _check_stream_type(self, response: Reply) -> bool:
         """Whether a streamed call got JSON instead of events; refuse a web page outright."""
         kind = response.headers.get("content-type", "")
         if "html" in kind:
@@ -427,9 +443,7 @@ class OpenAIBase:
         """The request body for ``request`` (each API's own)."""
         raise NotImplementedError
 
-    def _read_stream(
-        self, response: httpx2.Response, watch: Watch
-    ) -> AsyncGenerator[ModelChunk, None]:
+    def _read_stream(self, response: Reply, watch: Watch) -> AsyncGenerator[ModelChunk, None]:
         """Read a streamed response: deltas as they come, then the whole response."""
         raise NotImplementedError
 
@@ -437,7 +451,7 @@ class OpenAIBase:
         """A streamed call on the raw path: POST, then read the events with exo's reader."""
         watch = self._watch(request)
         body = self._body(request, stream=True)
-        response: httpx2.Response | None = None
+        response: Reply | None = None
         failure: ModelError | None = None
         try:
             response = await self._post_raw(self._path, body, watch, stream=True)
@@ -457,6 +471,9 @@ class OpenAIBase:
 
 async def close_quietly(response: Any) -> None:
     """Close a response or SDK stream, even inside a cancelled scope."""
+    if type(response) is LaneReply:
+        response.close()  # never waits: nothing to shield
+        return
     with anyio.CancelScope(shield=True):
         await response.aclose()
 

@@ -25,7 +25,7 @@ from contextlib import aclosing
 
 import httpx2
 
-from exo.models._transport import Watch
+from exo.models._transport import Reply, Watch
 
 __all__ = ["SSEDecoder", "SSEReader"]
 
@@ -117,7 +117,7 @@ class SSEReader:
 
     __slots__ = ("_response", "_watch", "done")
 
-    def __init__(self, response: httpx2.Response, watch: Watch) -> None:
+    def __init__(self, response: Reply, watch: Watch) -> None:
         self._response = response
         self._watch = watch
         self.done = False

@@ -21,9 +21,9 @@ backend and both request paths (raw and SDK) therefore read through these bounds
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import httpx2
 
@@ -34,6 +34,9 @@ __all__ = [
     "DEFAULT_TIMEOUT",
     "MAX_BODY_BYTES",
     "MAX_LINE_BYTES",
+    "Chunks",
+    "Guarded",
+    "Reply",
     "ResponseTooLarge",
     "Watch",
     "guard",
@@ -64,6 +67,39 @@ MAX_BODY_BYTES = 256 * 1024 * 1024
 """Largest response body, streamed or not (256 MiB)."""
 
 T = TypeVar("T")
+
+
+class Chunks(Protocol):
+    """A body's chunks: an async iterator of bytes that can be closed early."""
+
+    def __aiter__(self) -> AsyncIterator[bytes]: ...
+
+    def __anext__(self) -> Awaitable[bytes]: ...
+
+    def aclose(self) -> Awaitable[None]: ...
+
+
+class Reply(Protocol):
+    """A successful HTTP response as the readers use it: an ``httpx2.Response`` (the SDK's
+    path), or the lane's own lighter one (:class:`~exo.models._lane.LaneReply`); either way
+    its body is read under the size caps."""
+
+    @property
+    def headers(self) -> Mapping[str, str]:
+        """The response headers (case-insensitive)."""
+        ...
+
+    def aiter_bytes(self) -> Chunks:
+        """The body, chunk by chunk as it arrives."""
+        ...
+
+    async def aread(self) -> bytes:
+        """The whole body (the response is closed afterwards)."""
+        ...
+
+    async def aclose(self) -> None:
+        """Close the response (its connection goes back to the pool if the body was read)."""
+        ...
 
 
 class ResponseTooLarge(httpx2.HTTPError):
@@ -161,7 +197,7 @@ class Watch:
 _BOM = b"\xef\xbb\xbf"
 
 
-class _Guarded(httpx2.AsyncByteStream):
+class Guarded(httpx2.AsyncByteStream):
     """A response body that stops at the size caps (an iterator, not a generator: nothing
     is left suspended when a read is cancelled).
 
@@ -179,7 +215,7 @@ class _Guarded(httpx2.AsyncByteStream):
         self._line = 0
         self._start = True  # the first chunk is still to come
 
-    def __aiter__(self) -> AsyncIterator[bytes]:
+    def __aiter__(self) -> Guarded:
         self._chunks = self._inner.__aiter__()
         return self
 
@@ -221,9 +257,9 @@ class _Guarded(httpx2.AsyncByteStream):
 def guard(response: httpx2.Response) -> httpx2.Response:
     """Put the size caps on ``response``'s body (once; before it is read)."""
     stream = response.stream
-    if isinstance(stream, httpx2.AsyncByteStream) and not isinstance(stream, _Guarded):
+    if isinstance(stream, httpx2.AsyncByteStream) and not isinstance(stream, Guarded):
         kind = response.headers.get("content-type", "")
-        response.stream = _Guarded(stream, lines="event-stream" in kind)
+        response.stream = Guarded(stream, lines="event-stream" in kind)
     return response
 
 

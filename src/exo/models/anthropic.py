@@ -34,7 +34,7 @@ from __future__ import annotations
 import copy
 import importlib.util
 import os
-from collections.abc import AsyncGenerator, Awaitable, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from contextlib import aclosing
 from typing import TYPE_CHECKING, Any
 
@@ -71,6 +71,7 @@ from exo.models._sdk_headers import base_url as sdk_base_url
 from exo.models._transport import (
     DEFAULT_IDLE_TIMEOUT,
     DEFAULT_TIMEOUT,
+    Reply,
     Watch,
     guard,
     guard_client,
@@ -309,26 +310,33 @@ class AnthropicProvider:
         return response_from_dict(data, self._model)
 
     async def _post_and_read(self, body: dict[str, Any], watch: Watch) -> bytes:
-        response = await self._post(body, watch, stream=False)
+        """POST and read a whole body: one wait within the call's deadline."""
+        return await watch.wait(self._send_and_read(body, watch.timeout), idle=False)
+
+    async def _send_and_read(self, body: dict[str, Any], seconds: float) -> bytes:
+        response = await self._send(body, seconds)
         try:
-            return await watch.wait(response.aread(), idle=False)
+            return await response.aread()
         except BaseException:
             await response.aclose()
             raise
 
-    async def _post(self, body: dict[str, Any], watch: Watch, *, stream: bool) -> httpx2.Response:
-        """POST the body (orjson) through the SDK client; return the unread response."""
+    async def _post(self, body: dict[str, Any], watch: Watch, *, stream: bool) -> Reply:
+        """POST the body within ``watch``; return the unread response."""
+        return await watch.wait(self._send(body, watch.timeout), idle=stream)
+
+    async def _send(self, body: dict[str, Any], seconds: float) -> Reply:
+        """POST the body (orjson); return the unread response, under the size caps."""
         if self._lane is not None:  # exo's own session, the SDK's URL and headers
-            lane_sent = self._lane.post(_PATH, orjson.dumps(body))
-            return guard(await watch.wait(lane_sent, idle=stream))
-        sent: Awaitable[httpx2.Response] = self._client.post(
+            return await self._lane.post(_PATH, orjson.dumps(body))
+        sent: httpx2.Response = await self._client.post(
             _PATH,
             cast_to=httpx2.Response,
             content=orjson.dumps(body),
             stream=True,
-            options={"timeout": watch.timeout},
+            options={"timeout": seconds},
         )
-        return guard(await watch.wait(sent, idle=stream))
+        return guard(sent)
 
     def stream(self, request: ModelRequest) -> AsyncGenerator[ModelChunk, None]:
         """Make one streamed call: text, reasoning and tool-call deltas, then the response.
@@ -341,7 +349,7 @@ class AnthropicProvider:
         # One generator per path, so that each chunk crosses a single generator frame.
         return self._stream_raw(request) if self._raw else self._stream_sdk(request)
 
-    def _answered_whole(self, response: httpx2.Response) -> bool:
+    def _answered_whole(self, response: Reply) -> bool:
         """Whether a streamed call got one JSON body; a web page is refused outright.
 
         A web page means the base URL points at a site, not at the API: the same page would
@@ -364,7 +372,7 @@ class AnthropicProvider:
         body["stream"] = True
         asm = StreamAssembler(self._model)
         failure: ModelError | None = None
-        response: httpx2.Response | None = None
+        response: Reply | None = None
         try:
             response = await self._post(body, watch, stream=True)
             async with aclosing(self._read_stream(response, watch, asm)) as items:
@@ -405,7 +413,7 @@ class AnthropicProvider:
             raise self._redact(failure)  # outside the except block: see complete()
 
     async def _read_stream(
-        self, response: httpx2.Response, watch: Watch, asm: StreamAssembler
+        self, response: Reply, watch: Watch, asm: StreamAssembler
     ) -> AsyncGenerator[ModelChunk, None]:
         """Read a streamed response into ``asm``: its chunks as they come, then the response."""
         if self._answered_whole(response):

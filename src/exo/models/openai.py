@@ -47,7 +47,7 @@ from exo.models._openai_common import (
     errors,
 )
 from exo.models._openai_sse import SSEReader
-from exo.models._transport import Watch, sdk_stream
+from exo.models._transport import Reply, Watch, sdk_stream
 from exo.models._wire import replay, sdk_dict
 from exo.models.base import (
     ModelChunk,
@@ -152,8 +152,7 @@ class OpenAIProvider(OpenAIBase):
         body = self._body(request, stream=False)
         try:
             if self.raw:
-                response = await self._post_raw(_PATH, body, watch, stream=False)
-                data = self._json(await self._read(response, watch))
+                data = self._json(await self._fetch(_PATH, body, watch))
             else:
                 completion = await watch.wait(
                     self._client.chat.completions.create(**body, timeout=watch.timeout),
@@ -198,9 +197,7 @@ class OpenAIProvider(OpenAIBase):
         if failure is not None:
             raise self._redact(failure)
 
-    async def _read_stream(
-        self, response: httpx2.Response, watch: Watch
-    ) -> AsyncGenerator[ModelChunk, None]:
+    async def _read_stream(self, response: Reply, watch: Watch) -> AsyncGenerator[ModelChunk, None]:
         """Read a streamed response: deltas as they come, then the assembled response."""
         if self._check_stream_type(response):
             # a server that ignored stream=true and answered in one piece

@@ -18,8 +18,6 @@ from collections.abc import AsyncGenerator, Mapping
 from contextlib import aclosing
 from typing import Any, Unpack
 
-import httpx2
-
 from exo.errors import ModelError
 from exo.models._openai_common import (
     ClientOptions,
@@ -35,7 +33,7 @@ from exo.models._openai_responses_convert import (
     responses_body,
 )
 from exo.models._openai_sse import SSEReader
-from exo.models._transport import Watch, sdk_stream
+from exo.models._transport import Reply, Watch, sdk_stream
 from exo.models._wire import (
     arguments,
     opt_obj,
@@ -112,8 +110,7 @@ class OpenAIResponsesProvider(OpenAIBase):
         body = self._body(request, stream=False)
         try:
             if self.raw:
-                response = await self._post_raw(_PATH, body, watch, stream=False)
-                data: Mapping[str, Any] = self._json(await self._read(response, watch))
+                data: Mapping[str, Any] = self._json(await self._fetch(_PATH, body, watch))
             else:
                 created = await watch.wait(
                     self._client.responses.create(**body, timeout=watch.timeout), idle=False
@@ -183,9 +180,7 @@ class OpenAIResponsesProvider(OpenAIBase):
         if failure is not None:
             raise self._redact(failure)
 
-    async def _read_stream(
-        self, response: httpx2.Response, watch: Watch
-    ) -> AsyncGenerator[ModelChunk, None]:
+    async def _read_stream(self, response: Reply, watch: Watch) -> AsyncGenerator[ModelChunk, None]:
         """Read a streamed response: deltas as they come, then the final response."""
         if self._check_stream_type(response):
             # a server that ignored stream=true and answered in one piece
