@@ -31,7 +31,7 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("serve", "Serve agents over HTTP: exo's run API, the run viewer page, and the wire formats."),
     ("worker", "Execute durable runs of AGENT from its queue until stopped (Ctrl-C)."),
     ("mcp", "Serve an agent over the Model Context Protocol."),
-    ("runs", "List, show, resume and cancel durable runs."),
+    ("runs", "List, show, follow, resume and cancel durable runs."),
 )
 """Each root command of ``exo.cli.app`` and the help line its listing shows, in its order."""
 

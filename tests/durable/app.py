@@ -42,6 +42,24 @@ class SlowMemory(SQLiteMemory):
         await super().append(conversation_id, messages, usage=usage)
 
 
+async def _siblings_done(key: str, timeout: float = 60.0) -> None:
+    """Wait until the other children of this child's parent have finished, so the kill
+    lands while this child's step is the only one in flight (a sibling still waiting for an
+    answer the server already sent would be a second interrupted step, run again)."""
+    from dbos import DBOS
+
+    workflow = key.rsplit(":", 1)[0]  # {parent}:child:{n}:{step}
+    parent, _, mine = workflow.rpartition(":child:")
+    siblings = [f"{parent}:child:{n}" for n in range(1, int(mine))]
+    deadline = asyncio.get_running_loop().time() + timeout
+    while asyncio.get_running_loop().time() < deadline:
+        statuses = [await DBOS.get_workflow_status_async(s) for s in siblings]
+        if all(st is not None and st.status == "SUCCESS" for st in statuses):
+            return
+        await asyncio.sleep(0.05)
+    raise RuntimeError(f"the siblings of {workflow} did not finish in {timeout} s")
+
+
 def main(config: dict[str, Any]) -> None:
     work_dir = Path(config["dir"])
     marker = work_dir / "marker"
@@ -53,6 +71,8 @@ def main(config: dict[str, Any]) -> None:
         with log.open("a") as f:
             f.write(f"{item} {ctx.idempotency_key}\n")
         if stop_at == "tool" and item == config.get("stop_item", item) and not marker.exists():
+            if "stop_item" in config:
+                await _siblings_done(ctx.idempotency_key or "")
             marker.write_text("tool")
             await asyncio.sleep(3600)
         return f"worked on {item}" + (" (v2)" if config.get("v2") else "")

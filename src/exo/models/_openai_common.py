@@ -1,12 +1,10 @@
 """What the OpenAI providers share: credentials, the SDK client, raw requests, error mapping.
 
 Both OpenAI backends (Chat Completions and Responses) and the OpenAI-compatible presets talk
-through one ``openai.AsyncOpenAI`` client per provider, built with ``max_retries=0`` (the
-run's retry layer owns retries) and, when aiohttp is installed, the SDK's aiohttp transport.
-On the raw path over exo's own lane the client (and the ``openai`` package, 0.3-0.5 s to
-import) is built only when first needed: the lane sends the SDK's URL and headers prepared
-without it (:mod:`exo.models._sdk_headers`), and an error status builds it to raise the
-SDK's own exception.
+through one ``openai.AsyncOpenAI`` client per provider (``max_retries=0``: the run's retry
+layer owns retries). On the raw path over exo's own lane it (and ``import openai``) is built
+only when first needed: the lane sends the SDK's URL and headers prepared without it
+(:mod:`exo.models._sdk_headers`); an error status builds it to raise the SDK's exception.
 Every failure the SDK or the transport raises becomes an :class:`~exo.errors.ModelError`
 with ``status``, ``retryable`` and ``retry_after`` set, and a message from the provider's own
 error body. Every call runs within a :class:`~exo.models._transport.Watch` (deadline, idle
