@@ -14,7 +14,7 @@ from pydantic import BaseModel, TypeAdapter
 from exo.durable._children import DurableChildren
 from exo.durable._events import DurableEvent, EventLog, follow
 from exo.durable._ratelimit import LocalWindow, RateLimit, SharedWindow, Window, limit_key
-from exo.durable._steps import DurableEffects, DurableMemory, durable_instructions
+from exo.durable._steps import FLUSH, DurableEffects, DurableMemory, durable_instructions
 from exo.errors import ConfigError
 from exo.types import ContentBlock, RunCompleteEvent, RunResult
 
@@ -340,6 +340,7 @@ class DBOSAgent:
         log = EventLog(run_id, enabled=self.events)
         if self.events:
             effects.flush = log.close
+        token = FLUSH.set(effects.flush)  # for the memory steps, which are not the effects'
         result: RunResult[Any] | None = None
         step, seq = 0, 0
         try:
@@ -374,6 +375,7 @@ class DBOSAgent:
             log.abort()
             raise
         finally:
+            FLUSH.reset(token)
             self._children.pools.pop(run_id, None)
         await log.close()
         if result is None:  # run.stream always ends on its RunCompleteEvent or raises

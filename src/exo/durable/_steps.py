@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine, Sequence
 from contextlib import AbstractAsyncContextManager, nullcontext
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 from pydantic import TypeAdapter
@@ -205,6 +206,18 @@ class DurableEffects:
         return recorded[0], recorded[1]
 
 
+FLUSH: ContextVar[Callable[[], Awaitable[None]] | None] = ContextVar("exo_flush", default=None)
+"""The running durable run's event-log flush (set by its workflow), for the steps that are not
+the effects' own: memory load and append write the events before them first, so a crash
+inside them loses no earlier event (a follower would otherwise see it replayed)."""
+
+
+async def _flush() -> None:
+    flush = FLUSH.get()
+    if flush is not None:
+        await flush()
+
+
 class DurableMemory:
     """A memory backend whose load and append are DBOS steps (``memory:load``,
     ``memory:append``): a recovered run reads the history it read first, and appends its
@@ -223,6 +236,7 @@ class DurableMemory:
             loaded = await self.inner.load(conversation_id, max_tokens=max_tokens)
             return _MESSAGES.dump_json(list(loaded)).decode()
 
+        await _flush()
         return _MESSAGES.validate_json(await run_step("memory:load", body))
 
     async def append(
@@ -234,6 +248,7 @@ class DurableMemory:
             await self.inner.append(conversation_id, messages, usage=usage)
             return ""
 
+        await _flush()
         await run_step("memory:append", body)
 
     async def list_conversations(self) -> list[str]:
