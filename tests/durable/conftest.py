@@ -57,7 +57,11 @@ class App:
     def kill_at_marker(self, **changes: Any) -> str:
         """Start the app, SIGKILL it once it writes its marker; return what the marker says."""
         marker = self.dir / "marker"
-        self.kill_when(marker.exists, **changes)
+
+        def written() -> bool:  # the file exists before its text is in it (write_text)
+            return marker.exists() and marker.stat().st_size > 0
+
+        self.kill_when(written, **changes)
         return marker.read_text()
 
     def kill_when(self, reached: Callable[[], bool], **changes: Any) -> None:
