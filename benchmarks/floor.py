@@ -4,12 +4,24 @@ The task of ``compare.py`` (one ``add`` tool, called three times, then an answer
 calls per run) on the three HTTP backends (OpenAI Chat Completions, OpenAI Responses,
 Anthropic Messages), non-streamed (``run``) and streamed (``run.stream``), against one local
 mock speaking the three wire formats. The mock runs in its own process, so the figures are
-the client's own CPU (``time.process_time``) per model call, best of ``--rounds``. Rows:
+the client's own CPU (``time.process_time``) per model call, best of ``--rounds``; the drivers
+of one backend and mode take turns within each round, so each ratio compares figures taken
+side by side. Rows:
 
-* ``bare aiohttp``: a hand-written loop (build the JSON, POST, parse, run the tool): the floor;
-* ``bare SDK``: the same loop on the official SDK's typed call (``create``), on its aiohttp
+* ``bare aiohttp loop``: a hand-written loop (build the JSON, POST, parse, run the tool right
+  on the event loop): the floor;
+* ``bare aiohttp loop, tool in a thread``: the same with the tool in a worker thread
+  (``asyncio.to_thread``, as the OpenAI Agents SDK and PydanticAI run sync tools): the floor
+  for exo's default, which runs a sync tool in a worker thread so that a blocking tool cannot
+  stall the event loop;
+* ``bare SDK loop (create)``: the same loop on the official SDK's typed call, on its aiohttp
   transport (non-streamed only);
-* ``exo``: ``Agent`` + ``run`` / ``run.stream``.
+* ``exo run`` / ``exo run.stream``: ``Agent`` + ``run`` / ``run.stream`` with the sync tool;
+  ``(async tool)``: the tool as ``async def``; ``(inline sync tool)``: ``@tool(inline=True)``.
+  These two run the tool on the event loop, like the bare loop.
+
+Each exo row gives its ratio to both floors; the like-for-like one is the bare loop with the
+tool where exo puts it (a thread for the sync tool, the event loop for the other two).
 
 Run: ``python benchmarks/floor.py [--runs 200] [--rounds 3]``.
 """
@@ -143,8 +155,12 @@ async def _streamed(api: str, lines: AsyncIterator[bytes]) -> tuple[list[Call], 
     return calls, "".join(text)
 
 
-def _append(api: str, history: list[dict[str, Any]], calls: list[Call]) -> None:
-    results = [(cid, str(add(**args))) for cid, _, args in calls]
+def _append(
+    api: str, history: list[dict[str, Any]], calls: list[Call], outs: list[str] | None = None
+) -> None:
+    if outs is None:
+        outs = [str(add(**args)) for _, _, args in calls]
+    results = [(cid, out) for (cid, _, _), out in zip(calls, outs, strict=True)]
     if api == "chat":
         history.append(
             {
@@ -189,8 +205,15 @@ def _append(api: str, history: list[dict[str, Any]], calls: list[Call]) -> None:
         )
 
 
-async def bare_aiohttp(api: str, session: ClientSession, base: str, stream: bool) -> str:
-    """The floor: the task as a hand-written loop on one aiohttp session."""
+async def bare_aiohttp(
+    api: str, session: ClientSession, base: str, stream: bool, threaded: bool = False
+) -> str:
+    """The floor: the task as a hand-written loop on one aiohttp session.
+
+    The tool runs on the event loop, or with ``threaded`` in a worker thread
+    (``asyncio.to_thread``, as the OpenAI Agents SDK and PydanticAI run sync tools): the
+    floor for exo's default sync tool, which runs in a worker thread too.
+    """
     history: list[dict[str, Any]] = [{"role": "user", "content": PROMPT}]
     headers = {"Content-Type": "application/json", "Authorization": f"Bearer {KEY}"}
     if api == "anthropic":
@@ -208,7 +231,10 @@ async def bare_aiohttp(api: str, session: ClientSession, base: str, stream: bool
                 calls, text = _whole(api, json.loads(await response.read()))
         if not calls:
             return text
-        _append(api, history, calls)
+        outs = None
+        if threaded:
+            outs = [str(await asyncio.to_thread(add, **args)) for _, _, args in calls]
+        _append(api, history, calls, outs)
     raise RuntimeError("no final answer")
 
 
@@ -251,21 +277,33 @@ async def exo_run(agent: Any, stream: bool) -> str:
 # --------------------------------------------------------------------------- measuring
 
 
-async def cpu_per_call(once: Callable[[], Awaitable[str]], runs: int, rounds: int) -> float:
-    """Best over ``rounds`` of the client's CPU µs per model call (4 per run)."""
-    for _ in range(10):
-        assert "3, 7 and 11" in await once()
-    best = float("inf")
-    for _ in range(rounds):
-        start = time.process_time()
-        for _ in range(runs):
-            await once()
-        best = min(best, (time.process_time() - start) / (4 * runs) * 1e6)
+async def cpu_per_call(
+    drivers: dict[str, Callable[[], Awaitable[str]]], runs: int, rounds: int
+) -> dict[str, float]:
+    """Best over ``rounds`` of each driver's client CPU µs per model call (4 per run).
+
+    The drivers take turns within every round (the first of a round moves along each
+    round), so a slow spell of the shared machine falls on all of them alike rather than
+    on whichever was measured during it: each ratio compares figures taken side by side.
+    """
+    for once in drivers.values():
+        for _ in range(10):
+            assert "3, 7 and 11" in await once()
+    best = dict.fromkeys(drivers, float("inf"))
+    names = list(drivers)
+    for round_ in range(rounds):
+        for name in names[round_ % len(names) :] + names[: round_ % len(names)]:
+            once = drivers[name]
+            start = time.process_time()
+            for _ in range(runs):
+                await once()
+            best[name] = min(best[name], (time.process_time() - start) / (4 * runs) * 1e6)
     return best
 
 
-async def measure(base: str, runs: int, rounds: int) -> list[tuple[str, str, float, float]]:
-    """Rows of (backend, mode, driver µs, bare aiohttp µs)."""
+async def measure(base: str, runs: int, rounds: int) -> list[tuple[str, str, float, float, float]]:
+    """Rows of (backend, driver, its µs, the bare loop's µs, the bare loop's with its tool
+    in a thread)."""
     import anthropic
     import openai
 
@@ -286,6 +324,11 @@ async def measure(base: str, runs: int, rounds: int) -> list[tuple[str, str, flo
     rows = []
     for api, name in names.items():
         agent = Agent(name="bench", model=name, tools=[add])
+        # the same run with the tool as a coroutine, or declared inline: no worker-thread
+        # hop per tool call (the tool does the same work, on the event loop, as in the
+        # bare loop)
+        lean = Agent(name="bench", model=name, tools=[add_async])
+        inline = Agent(name="bench", model=name, tools=[tool(add, inline=True)])
         sdk: Any = (
             anthropic.AsyncAnthropic(http_client=anthropic.DefaultAioHttpClient())
             if api == "anthropic"
@@ -293,22 +336,28 @@ async def measure(base: str, runs: int, rounds: int) -> list[tuple[str, str, flo
         )
         for stream in (False, True):
             mode = "run.stream" if stream else "run"
-            floor = await cpu_per_call(
-                lambda a=api, s=stream: bare_aiohttp(a, session, base, s), runs, rounds
-            )
-            exo = await cpu_per_call(lambda s=stream, g=agent: exo_run(g, s), runs, rounds)
-            rows.append((api, mode, exo, floor))
+            drivers: dict[str, Callable[[], Awaitable[str]]] = {
+                "floor": lambda a=api, s=stream: bare_aiohttp(a, session, base, s),
+                "floor (tool in a thread)": lambda a=api, s=stream: bare_aiohttp(
+                    a, session, base, s, threaded=True
+                ),
+                mode: lambda s=stream, g=agent: exo_run(g, s),
+                f"{mode} (async tool)": lambda s=stream, g=lean: exo_run(g, s),
+                f"{mode} (inline sync tool)": lambda s=stream, g=inline: exo_run(g, s),
+            }
             if not stream:
-                sdk_us = await cpu_per_call(lambda a=api, c=sdk: bare_sdk(a, c), runs, rounds)
-                rows.append((api, "sdk", sdk_us, floor))
-                # the same run with the tool as a coroutine, or declared inline: no
-                # worker-thread hop per tool call (the tool does the same work)
-                lean = Agent(name="bench", model=name, tools=[add_async])
-                lean_us = await cpu_per_call(lambda g=lean: exo_run(g, False), runs, rounds)
-                rows.append((api, "run (async tool)", lean_us, floor))
-                inline = Agent(name="bench", model=name, tools=[tool(add, inline=True)])
-                inline_us = await cpu_per_call(lambda g=inline: exo_run(g, False), runs, rounds)
-                rows.append((api, "run (inline sync tool)", inline_us, floor))
+                drivers["sdk"] = lambda a=api, c=sdk: bare_sdk(a, c)
+            best = await cpu_per_call(drivers, runs, rounds)
+            floor, threaded = best["floor"], best["floor (tool in a thread)"]
+            for driver, us in best.items():
+                label = {
+                    "sdk": "bare SDK loop (create)",
+                    "floor": "bare aiohttp loop",
+                    "floor (tool in a thread)": "bare aiohttp loop, tool in a thread",
+                }.get(driver, f"exo {driver}")
+                if stream and driver.startswith("floor"):
+                    label += ", streamed"
+                rows.append((api, label, us, floor, threaded))
         await sdk.close()
     await session.close()
     return rows
@@ -398,11 +447,13 @@ def main() -> None:
         for api, rate, cpu_us in flows:
             print(f"| {api} | {rate:.0f} | {cpu_us:.0f} |")
         return
-    print("| backend | driver | CPU µs/call | bare aiohttp µs/call | ratio |")
+    print(
+        "| backend | driver | CPU µs/call | ratio to the bare loop "
+        "| ratio to the bare loop with its tool in a thread |"
+    )
     print("|---|---|---|---|---|")
-    for api, mode, value, floor in rows:
-        driver = "bare SDK loop (create)" if mode == "sdk" else f"exo {mode}"
-        print(f"| {api} | {driver} | {value:.0f} | {floor:.0f} | {value / floor:.2f}× |")
+    for api, mode, value, floor, threaded in rows:
+        print(f"| {api} | {mode} | {value:.0f} | {value / floor:.2f}× | {value / threaded:.2f}× |")
 
 
 if __name__ == "__main__":
