@@ -2,7 +2,8 @@
 
 It plays the task (three ``add`` calls, then the answer) from the number of tool results a
 request carries, non-streamed or as the API's event stream, and caches each reply's bytes.
-Run through ``python benchmarks/floor.py --serve``.
+Run through ``python benchmarks/floor.py --serve [--port N]`` (it prints ``READY <port>``
+once listening), or :func:`spawn`.
 """
 
 from __future__ import annotations
@@ -10,7 +11,10 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import subprocess
+import sys
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -241,5 +245,30 @@ def serve(port: int) -> None:
     app.router.add_post("/v1/chat/completions", handler("chat"))
     app.router.add_post("/v1/responses", handler("responses"))
     app.router.add_post("/v1/messages", handler("anthropic"))
-    print("READY", flush=True)
-    web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None)
+
+    async def listen() -> None:
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", port)
+        await site.start()
+        bound = runner.addresses[0][1]
+        print(f"READY {bound}", flush=True)  # only once it accepts connections
+        await asyncio.Event().wait()
+
+    asyncio.run(listen())
+
+
+def spawn(latency_ms: float = 0, port: int = 0) -> tuple[subprocess.Popen[bytes], str]:
+    """Start the mock in a child process; return it and its base URL once it listens.
+
+    ``port`` 0 picks a free one, so several benchmarks (and tests) can run at once.
+    """
+    env = {**os.environ, "FLOOR_LATENCY_MS": str(latency_ms)}
+    argv = [sys.executable, str(Path(__file__).with_name("floor.py")), "--serve"]
+    mock = subprocess.Popen([*argv, "--port", str(port)], stdout=subprocess.PIPE, env=env)
+    assert mock.stdout is not None
+    line = mock.stdout.readline().split()
+    if len(line) != 2 or line[0] != b"READY":
+        mock.kill()
+        raise RuntimeError(f"the floor mock did not start (it printed {line!r})")
+    return mock, f"http://127.0.0.1:{int(line[1])}"

@@ -33,13 +33,11 @@ import asyncio
 import json
 import os
 import resource
-import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
-from _floor_mock import CLAUDE, MODEL, serve
+from _floor_mock import CLAUDE, MODEL, serve, spawn
 from aiohttp import ClientSession
 
 PROMPT = "Add 1 and 2, then 3 and 4, then 5 and 6; report the sums."
@@ -400,7 +398,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=200, help="runs per measurement")
     parser.add_argument("--rounds", type=int, default=3, help="measurements; the best is kept")
-    parser.add_argument("--port", type=int, default=18711)
+    parser.add_argument("--port", type=int, default=0, help="the mock's port (0: a free one)")
     parser.add_argument("--serve", action="store_true", help="only run the mock")
     parser.add_argument(
         "--concurrency",
@@ -414,18 +412,8 @@ def main() -> None:
     if args.serve:
         serve(args.port)
         return
-    # the mock reads its delay from the environment (it was never passed on before: the
-    # --latency-ms figures of earlier notes were measured at 0 ms)
-    env = {**os.environ, "FLOOR_LATENCY_MS": str(args.latency_ms)}
-    mock = subprocess.Popen(
-        [sys.executable, __file__, "--serve", "--port", str(args.port)],
-        stdout=subprocess.PIPE,
-        env=env,
-    )
+    mock, base = spawn(args.latency_ms, args.port)
     try:
-        assert mock.stdout is not None and mock.stdout.readline().strip() == b"READY"
-        time.sleep(0.5)
-        base = f"http://127.0.0.1:{args.port}"
         runner: Callable[[Any], Any] = asyncio.run
         if args.uvloop:
             import uvloop

@@ -23,9 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -46,12 +44,11 @@ async def main(n: int) -> None:
         await run(agent, "Add numbers", provider=model)
 
 
-async def over_http(n: int, api: str, stream: bool, bare: bool, port: int) -> None:
+async def over_http(n: int, api: str, stream: bool, bare: bool, base: str) -> None:
     """``n`` runs of floor.py's task on ``api`` (after 20 warm-up runs)."""
     import floor
     from aiohttp import ClientSession
 
-    base = f"http://127.0.0.1:{port}"
     os.environ.update(
         OPENAI_BASE_URL=f"{base}/v1",
         OPENAI_API_KEY=floor.KEY,
@@ -84,19 +81,15 @@ def cli() -> None:
     parser.add_argument("--backend", choices=("chat", "responses", "anthropic"))
     parser.add_argument("--stream", action="store_true", help="run.stream (with --backend)")
     parser.add_argument("--bare", action="store_true", help="the bare aiohttp loop instead")
-    parser.add_argument("--port", type=int, default=18712)
     args = parser.parse_args()
     if args.backend is None:
         asyncio.run(main(args.n))
         return
-    floor_py = str(Path(__file__).parent / "floor.py")
-    mock = subprocess.Popen(
-        [sys.executable, floor_py, "--serve", "--port", str(args.port)], stdout=subprocess.PIPE
-    )
+    from _floor_mock import spawn
+
+    mock, base = spawn()
     try:
-        assert mock.stdout is not None and mock.stdout.readline().strip() == b"READY"
-        time.sleep(0.3)
-        asyncio.run(over_http(args.n, args.backend, args.stream, args.bare, args.port))
+        asyncio.run(over_http(args.n, args.backend, args.stream, args.bare, base))
     finally:
         mock.terminate()
 

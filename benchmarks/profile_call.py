@@ -19,7 +19,6 @@ import asyncio
 import cProfile
 import os
 import pstats
-import subprocess
 import sys
 import time
 from collections import defaultdict
@@ -52,14 +51,13 @@ def layer(filename: str) -> str:
     return "other Python"
 
 
-async def drive(api: str, stream: bool, bare: bool, tool_kind: str, runs: int, port: int) -> Any:
+async def drive(api: str, stream: bool, bare: bool, tool_kind: str, runs: int, base: str) -> Any:
     """Warm up, then profile ``runs`` runs; return the profile."""
     import floor
     from aiohttp import ClientSession
 
     from exo import Agent, tool
 
-    base = f"http://127.0.0.1:{port}"
     os.environ.update(
         OPENAI_BASE_URL=f"{base}/v1",
         OPENAI_API_KEY=floor.KEY,
@@ -120,17 +118,13 @@ def main() -> None:
     parser.add_argument("--tool", choices=("sync", "async", "inline"), default="sync")
     parser.add_argument("--runs", type=int, default=300)
     parser.add_argument("--top", type=int, default=20, help="functions listed")
-    parser.add_argument("--port", type=int, default=18713)
     args = parser.parse_args()
-    floor_py = str(Path(__file__).parent / "floor.py")
-    mock = subprocess.Popen(
-        [sys.executable, floor_py, "--serve", "--port", str(args.port)], stdout=subprocess.PIPE
-    )
+    from _floor_mock import spawn
+
+    mock, base = spawn()
     try:
-        assert mock.stdout is not None and mock.stdout.readline().strip() == b"READY"
-        time.sleep(0.3)
         profile = asyncio.run(
-            drive(args.backend, args.stream, args.bare, args.tool, args.runs, args.port)
+            drive(args.backend, args.stream, args.bare, args.tool, args.runs, base)
         )
     finally:
         mock.terminate()

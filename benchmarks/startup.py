@@ -126,8 +126,7 @@ def start_mock(port: int, latency_ms: float) -> subprocess.Popen[bytes]:
     env = dict(os.environ, FLOOR_LATENCY_MS=str(latency_ms))
     argv = [sys.executable, str(HERE / "floor.py"), "--serve", "--port", str(port)]
     mock = subprocess.Popen(argv, stdout=subprocess.PIPE, env=env)
-    assert mock.stdout is not None and mock.stdout.readline().strip() == b"READY"
-    time.sleep(0.5)
+    assert mock.stdout is not None and mock.stdout.readline().startswith(b"READY")
     return mock
 
 
