@@ -299,7 +299,9 @@ async def cpu_per_call(
     return best
 
 
-async def measure(base: str, runs: int, rounds: int) -> list[tuple[str, str, float, float, float]]:
+async def measure(
+    base: str, runs: int, rounds: int, only: str | None = None
+) -> list[tuple[str, str, float, float, float]]:
     """Rows of (backend, driver, its µs, the bare loop's µs, the bare loop's with its tool
     in a thread)."""
     import anthropic
@@ -321,6 +323,8 @@ async def measure(base: str, runs: int, rounds: int) -> list[tuple[str, str, flo
     }
     rows = []
     for api, name in names.items():
+        if only and api != only:
+            continue
         agent = Agent(name="bench", model=name, tools=[add])
         # the same run with the tool as a coroutine, or declared inline: no worker-thread
         # hop per tool call (the tool does the same work, on the event loop, as in the
@@ -407,6 +411,7 @@ def main() -> None:
         help="instead: exo with this many runs in flight (runs/s, peak RSS)",
     )
     parser.add_argument("--latency-ms", type=float, default=0, help="the mock's delay")
+    parser.add_argument("--backend", choices=("chat", "responses", "anthropic"), help="only this")
     parser.add_argument("--uvloop", action="store_true", help="run the client on uvloop")
     args = parser.parse_args()
     if args.serve:
@@ -422,7 +427,7 @@ def main() -> None:
         if args.concurrency:
             flows = runner(concurrent(base, args.runs, args.concurrency))
         else:
-            rows = runner(measure(base, args.runs, args.rounds))
+            rows = runner(measure(base, args.runs, args.rounds, args.backend))
     finally:
         mock.terminate()
     if args.concurrency:
