@@ -87,7 +87,33 @@ class Window(Protocol):
         ...
 
 
-class LocalWindow:
+class _Sliding:
+    """The waiting common to both windows: ask for a grant until one is given, hold it while
+    the request runs, stamp it when answered. Subclasses say where grants are counted."""
+
+    async def _ask(self, key: str) -> tuple[float, int]:
+        """A grant now ``(0.0, id)``, or how long to wait before asking again."""
+        raise NotImplementedError
+
+    async def _release(self, key: str, grant: int) -> None:
+        """Stamp ``grant`` with the answer's time (if sooner than its bound)."""
+        raise NotImplementedError
+
+    @asynccontextmanager
+    async def slot(self, key: str) -> AsyncIterator[None]:
+        """Wait for a grant under ``key``; stamp it with the answer's time when done."""
+        while True:
+            wait, grant = await self._ask(key)
+            if wait <= 0:
+                break
+            await asyncio.sleep(wait)  # until the oldest grant leaves the window
+        try:
+            yield
+        finally:
+            await self._release(key, grant)
+
+
+class LocalWindow(_Sliding):
     """The sliding window in this process (SQLite apps: one process runs them)."""
 
     def __init__(self, limit: RateLimit) -> None:
@@ -119,21 +145,14 @@ class LocalWindow:
             if grant in grants:
                 grants[grant] = min(grants[grant], time.monotonic())
 
-    @asynccontextmanager
-    async def slot(self, key: str) -> AsyncIterator[None]:
-        """Wait for a grant under ``key``; stamp it with the answer's time when done."""
-        while True:
-            wait, grant = self._try(key)
-            if wait <= 0:
-                break
-            await asyncio.sleep(wait)  # until the oldest grant leaves the window
-        try:
-            yield
-        finally:
-            self._answered(key, grant)
+    async def _ask(self, key: str) -> tuple[float, int]:
+        return self._try(key)
+
+    async def _release(self, key: str, grant: int) -> None:
+        self._answered(key, grant)
 
 
-class SharedWindow:
+class SharedWindow(_Sliding):
     """The sliding window in a PostgreSQL table, shared by every process that uses it.
 
     Args:
@@ -214,18 +233,11 @@ class SharedWindow:
                 {"g": grant},
             )
 
-    @asynccontextmanager
-    async def slot(self, key: str) -> AsyncIterator[None]:
-        """Wait for a grant under ``key``; stamp it with the answer's time when done."""
-        while True:
-            wait, grant = await asyncio.to_thread(self._try, key)
-            if wait <= 0:
-                break
-            await asyncio.sleep(wait)  # until the oldest grant leaves the window
-        try:
-            yield
-        finally:
-            await asyncio.to_thread(self._answered, grant)
+    async def _ask(self, key: str) -> tuple[float, int]:
+        return await asyncio.to_thread(self._try, key)  # a blocking transaction
+
+    async def _release(self, key: str, grant: int) -> None:
+        await asyncio.to_thread(self._answered, grant)
 
     def close(self) -> None:
         """Close the connections."""
