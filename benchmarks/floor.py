@@ -259,6 +259,23 @@ async def bare_sdk(api: str, client: Any) -> str:
 
 # --------------------------------------------------------------------------- exo
 
+MODELS = {
+    "chat": f"openai:{MODEL}",
+    "responses": f"openai-responses:{MODEL}",
+    "anthropic": f"anthropic:{CLAUDE}",
+}
+"""exo's model name for each backend of the mock."""
+
+
+def use_mock(base: str) -> None:
+    """Point the SDKs' and exo's environment (base URLs, keys) at the mock at ``base``."""
+    os.environ.update(
+        OPENAI_BASE_URL=f"{base}/v1",
+        OPENAI_API_KEY=KEY,
+        ANTHROPIC_BASE_URL=base,
+        ANTHROPIC_API_KEY=KEY,
+    )
+
 
 async def exo_run(agent: Any, stream: bool) -> str:
     """The task on exo: ``run`` or ``run.stream``."""
@@ -270,6 +287,28 @@ async def exo_run(agent: Any, stream: bool) -> str:
         if event.type == "run_complete":
             return str(event.result.output)
     raise RuntimeError("no run_complete")
+
+
+def driver(
+    api: str, base: str, session: ClientSession, stream: bool, bare: bool, tool_fn: Any = add
+) -> Callable[[], Awaitable[str]]:
+    """One run of the task on ``api``: the bare aiohttp loop, or exo with ``tool_fn``."""
+    from exo import Agent
+
+    agent = Agent(name="bench", model=MODELS[api], tools=[tool_fn])
+
+    async def once() -> str:
+        if bare:
+            return await bare_aiohttp(api, session, base, stream)
+        return await exo_run(agent, stream)
+
+    return once
+
+
+async def warm(once: Callable[[], Awaitable[str]], runs: int = 20) -> None:
+    """Run ``once`` ``runs`` times, checking each answer (imports, caches, connections)."""
+    for _ in range(runs):
+        assert "3, 7 and 11" in await once()
 
 
 # --------------------------------------------------------------------------- measuring
@@ -309,18 +348,9 @@ async def measure(
 
     from exo import Agent, tool
 
-    os.environ.update(
-        OPENAI_BASE_URL=f"{base}/v1",
-        OPENAI_API_KEY=KEY,
-        ANTHROPIC_BASE_URL=base,
-        ANTHROPIC_API_KEY=KEY,
-    )
+    use_mock(base)
     session = ClientSession()
-    names = {
-        "chat": f"openai:{MODEL}",
-        "responses": f"openai-responses:{MODEL}",
-        "anthropic": f"anthropic:{CLAUDE}",
-    }
+    names = MODELS
     rows = []
     for api, name in names.items():
         if only and api != only:
@@ -369,17 +399,8 @@ async def concurrent(base: str, runs: int, concurrency: int) -> list[tuple[str, 
     """Rows of (backend, runs/s, CPU µs per call) for exo with ``concurrency`` runs in flight."""
     from exo import Agent
 
-    os.environ.update(
-        OPENAI_BASE_URL=f"{base}/v1",
-        OPENAI_API_KEY=KEY,
-        ANTHROPIC_BASE_URL=base,
-        ANTHROPIC_API_KEY=KEY,
-    )
-    names = {
-        "chat": f"openai:{MODEL}",
-        "responses": f"openai-responses:{MODEL}",
-        "anthropic": f"anthropic:{CLAUDE}",
-    }
+    use_mock(base)
+    names = MODELS
     rows = []
     for api, name in names.items():
         agent = Agent(name="bench", model=name, tools=[add])

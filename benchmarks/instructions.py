@@ -22,10 +22,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 
@@ -49,27 +47,10 @@ async def over_http(n: int, api: str, stream: bool, bare: bool, base: str) -> No
     import floor
     from aiohttp import ClientSession
 
-    os.environ.update(
-        OPENAI_BASE_URL=f"{base}/v1",
-        OPENAI_API_KEY=floor.KEY,
-        ANTHROPIC_BASE_URL=base,
-        ANTHROPIC_API_KEY=floor.KEY,
-    )
-    names = {
-        "chat": f"openai:{floor.MODEL}",
-        "responses": f"openai-responses:{floor.MODEL}",
-        "anthropic": f"anthropic:{floor.CLAUDE}",
-    }
+    floor.use_mock(base)
     session = ClientSession()
-    agent: Any = Agent(name="bench", model=names[api], tools=[floor.add])
-
-    async def once() -> str:
-        if bare:
-            return await floor.bare_aiohttp(api, session, base, stream)
-        return await floor.exo_run(agent, stream)
-
-    for _ in range(20):
-        assert "3, 7 and 11" in await once()
+    once = floor.driver(api, base, session, stream, bare)
+    await floor.warm(once)
     for _ in range(n):
         await once()
     await session.close()

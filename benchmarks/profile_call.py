@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
-import os
 import pstats
 import sys
 import time
@@ -56,30 +55,13 @@ async def drive(api: str, stream: bool, bare: bool, tool_kind: str, runs: int, b
     import floor
     from aiohttp import ClientSession
 
-    from exo import Agent, tool
+    from exo import tool
 
-    os.environ.update(
-        OPENAI_BASE_URL=f"{base}/v1",
-        OPENAI_API_KEY=floor.KEY,
-        ANTHROPIC_BASE_URL=base,
-        ANTHROPIC_API_KEY=floor.KEY,
-    )
-    names = {
-        "chat": f"openai:{floor.MODEL}",
-        "responses": f"openai-responses:{floor.MODEL}",
-        "anthropic": f"anthropic:{floor.CLAUDE}",
-    }
+    floor.use_mock(base)
     fn: Any = {"sync": floor.add, "async": floor.add_async, "inline": tool(floor.add, inline=True)}
-    agent = Agent(name="bench", model=names[api], tools=[fn[tool_kind]])
     session = ClientSession()
-
-    async def once() -> str:
-        if bare:
-            return await floor.bare_aiohttp(api, session, base, stream)
-        return await floor.exo_run(agent, stream)
-
-    for _ in range(20):
-        assert "3, 7 and 11" in await once()
+    once = floor.driver(api, base, session, stream, bare, fn[tool_kind])
+    await floor.warm(once)
     profile = cProfile.Profile(time.thread_time)  # CPU time of this thread, not wall time
     profile.enable()
     for _ in range(runs):
