@@ -11,7 +11,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -255,6 +255,24 @@ def _enqueue(env: dict[str, str], url: str, name: str, jobs: dict[str, str]) -> 
         os.environ.pop("EXO_DURABLE_SCHEMA", None)
 
 
+def _family_worker(
+    server: FakeServer,
+    env: dict[str, str],
+    url: str,
+    workers: list[subprocess.Popen[str]],
+    *flags: str,
+) -> None:
+    """Start worker w1 serving the ``family`` agent (each run spawns two children)."""
+    server.responder = _family
+    workers.append(_worker(env, url, "w1", *flags, agent="family"))
+    _ready(workers[0])
+
+
+def _succeeded(env: dict[str, str], url: str, runs: list[str]) -> Callable[[], bool]:
+    """A check that every run of ``runs`` has ended in SUCCESS."""
+    return lambda: all(_show(env, url, r)["status"] == "SUCCESS" for r in runs)
+
+
 def test_parents_never_wait_behind_their_children_on_a_bounded_queue(
     tmp_path: Path,
     server: FakeServer,
@@ -265,15 +283,9 @@ def test_parents_never_wait_behind_their_children_on_a_bounded_queue(
     # one slot, two parents: each parent holds the slot while its children run, so children
     # queued behind it would never start
     url = database["database_url"]
-    server.responder = _family
-    workers.append(_worker(env, url, "w1", "--concurrency", "1", agent="family"))
-    _ready(workers[0])
+    _family_worker(server, env, url, workers, "--concurrency", "1")
     _enqueue(env, url, "family", {"f-1": "job one", "f-2": "job two"})
-
-    def finished() -> bool:
-        return all(_show(env, url, r)["status"] == "SUCCESS" for r in ("f-1", "f-2"))
-
-    _wait(finished, "both parents to finish", workers[0])
+    _wait(_succeeded(env, url, ["f-1", "f-2"]), "both parents to finish", workers[0])
     assert _show(env, url, "f-1")["output"] == "done job one"
     assert _show(env, url, "f-2")["output"] == "done job two"
     assert server.count() == 2 * (2 + 2 * 2)  # each run: 2 calls of its own, 2 per child
@@ -292,10 +304,8 @@ def test_a_dead_workers_runs_and_children_are_all_taken_over(
     # w1 takes three runs; each spawns two children, which all stop in their tool; w1 dies
     # with the 9 workflows PENDING under its executor id, and w2 takes them over
     url = database["database_url"]
-    server.responder = _family
     env["EXO_TEST_HOLD_ON"] = "w1"
-    workers.append(_worker(env, url, "w1", "--concurrency", "3", agent="family"))
-    _ready(workers[0])
+    _family_worker(server, env, url, workers, "--concurrency", "3")
     _enqueue(env, url, "family", {f"t-{i}": f"hold job {i}" for i in range(3)})
     log = tmp_path / "keys.log"
     _wait(lambda: log.exists() and len(log.read_text().splitlines()) == 6, "six tools", workers[0])
@@ -305,11 +315,8 @@ def test_a_dead_workers_runs_and_children_are_all_taken_over(
     completed = {json.dumps(a.body, sort_keys=True) for a in server.attempts if a.outcome == "ok"}
     assert len(completed) == 3 * 3  # each run's first call, and each child's
     workers.append(_worker(env, url, "w2", "--take-over", "w1", agent="family"))
-
-    def finished() -> bool:
-        return all(_show(env, url, f"t-{i}")["status"] == "SUCCESS" for i in range(3))
-
-    _wait(finished, "every run taken over to finish", workers[1])
+    runs = [f"t-{i}" for i in range(3)]
+    _wait(_succeeded(env, url, runs), "every run taken over to finish", workers[1])
     for i in range(3):
         shown = _show(env, url, f"t-{i}")
         assert shown["output"] == f"done hold job {i}" and shown["executor_id"] == "w2"
