@@ -19,8 +19,7 @@ import json
 import os
 import sys
 from collections.abc import AsyncGenerator, Mapping
-from contextlib import aclosing
-from typing import TYPE_CHECKING, Any, ClassVar, Self, TypedDict, Unpack
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, Self, TypedDict, Unpack
 
 import anyio
 import httpx2
@@ -59,6 +58,7 @@ from exo.models._common import (
     without_sdk_retries,
 )
 from exo.models._lane import Lane, LaneReply, lazy_lane
+from exo.models._openai_sse import SSEReader
 from exo.models._sdk_headers import LazyClient, loaded_sdk, openai_recipe
 from exo.models._sdk_headers import base_url as sdk_base_url
 from exo.models._transport import (
@@ -70,8 +70,8 @@ from exo.models._transport import (
     guard_client,
     too_large,
 )
-from exo.models._wire import WireError
-from exo.models.base import ModelChunk, ModelRequest
+from exo.models._wire import WireError, replay
+from exo.models.base import ModelChunk, ModelRequest, ModelResponse
 
 # the SDK is imported when first needed (_openai), but its absence is told at once
 _INSTALL_HINT = (
@@ -333,15 +333,6 @@ class OpenAIBase:
             model=self._model,
         )
 
-    async def _post_raw(
-        self, path: str, body: Mapping[str, Any], watch: Watch, *, stream: bool
-    ) -> Reply:
-        """POST pre-serialized JSON within ``watch``; return the unread HTTP response.
-
-        The caller reads the body (through ``watch``) and must close the response.
-        """
-        return await watch.wait(self._send(path, body, watch.timeout), idle=stream)
-
     async def _send(self, path: str, body: Mapping[str, Any], seconds: float) -> Reply:
         """POST pre-serialized JSON; return the unread response, its body under the size caps.
 
@@ -441,30 +432,93 @@ class OpenAIBase:
         """The request body for ``request`` (each API's own)."""
         raise NotImplementedError
 
-    def _read_stream(self, response: Reply, watch: Watch) -> AsyncGenerator[ModelChunk, None]:
-        """Read a streamed response: deltas as they come, then the whole response."""
+    def _stream_state(self) -> StreamState:
+        """A new reader of this API's stream events (each API's own)."""
         raise NotImplementedError
 
+    def _whole_answer(self, content: bytes) -> ModelResponse:
+        """The response of a streamed call answered with one JSON body (each API's own)."""
+        raise NotImplementedError
+
+    async def _read_stream(self, response: Reply, watch: Watch) -> AsyncGenerator[ModelChunk, None]:
+        """Read a streamed response: deltas as they come, then the whole response (the SDK
+        path; :meth:`_stream_raw` runs the same loop in its own frame)."""
+        if self._check_stream_type(response):
+            # a server that ignored stream=true and answered in one piece
+            for item in replay(self._whole_answer(await self._read(response, watch))):
+                yield item
+            return
+        state = self._stream_state()
+        out = state.out
+        reader = SSEReader(response, watch)
+        try:
+            while (events := await reader.next()) is not None:
+                for name, data in events:
+                    state.feed(name, data)
+                    if out:
+                        for delta in out:
+                            yield delta
+                        out.clear()
+        finally:
+            await reader.aclose()
+        yield state.result(reader.done)
+
     async def _stream_raw(self, request: ModelRequest) -> AsyncGenerator[ModelChunk, None]:
-        """A streamed call on the raw path: POST, then read the events with exo's reader."""
+        """A streamed call on the raw path: POST, then read the events with exo's reader.
+
+        The read loop of :meth:`_read_stream`, inlined: each delta crosses one generator
+        frame fewer (this one is the provider's only one).
+        """
         watch = self._watch(request)
         body = self._body(request, stream=True)
         response: Reply | None = None
         failure: ModelError | None = None
         try:
-            response = await self._post_raw(self._path, body, watch, stream=True)
-            async with aclosing(self._read_stream(response, watch)) as items:
-                async for item in items:
+            response = await watch.read(self._send(self._path, body, watch.timeout))
+            if self._check_stream_type(response):
+                # a server that ignored stream=true and answered in one piece
+                for item in replay(self._whole_answer(await self._read(response, watch))):
                     yield item
+            else:
+                state = self._stream_state()
+                out = state.out
+                reader = SSEReader(response, watch)
+                try:
+                    while (events := await reader.next()) is not None:
+                        for name, data in events:
+                            state.feed(name, data)
+                            if out:
+                                for delta in out:
+                                    yield delta
+                                out.clear()
+                finally:
+                    await reader.aclose()
+                yield state.result(reader.done)
         except ModelError as error:
             failure = error
         except errors() as exc:
             failure = self._error(exc)
         finally:
+            watch.close()
             if response is not None:
                 await close_quietly(response)
         if failure is not None:
             raise self._redact(failure)
+
+
+class StreamState(Protocol):
+    """What one API's stream reader keeps while its events arrive."""
+
+    out: list[Any]
+    """Deltas the last :meth:`feed` made, for the caller to pass on and clear."""
+
+    def feed(self, name: str | None, data: bytes) -> None:
+        """Consume one event (its ``event:`` name and its data)."""
+        ...
+
+    def result(self, done: bool) -> ModelResponse:
+        """The final response; ``done``: the stream ended with ``[DONE]``."""
+        ...
 
 
 async def close_quietly(response: Any) -> None:
