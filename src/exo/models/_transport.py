@@ -10,7 +10,8 @@ backend and both request paths (raw and SDK) therefore read through these bounds
   longest a stream may go without progress: until the headers, and between events that
   carry data (comments and partial lines do not count). A non-streamed call has only the
   deadline: the server sends nothing while it generates the answer, however long that takes.
-  Time your code spends on streamed events is not counted.
+  Time your code spends on streamed events is not counted. A stream's reads (and its
+  request) share one timer (:meth:`Watch.read`) instead of a new ``asyncio.timeout`` each.
 * :func:`guard`, which wraps a response's byte stream: more than :data:`MAX_BODY_BYTES` in
   all, or (event streams) one line longer than :data:`MAX_LINE_BYTES`, ends the read with
   :class:`ResponseTooLarge`, which becomes a ModelError that is not retried.
