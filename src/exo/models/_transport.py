@@ -207,10 +207,11 @@ class Watch:
         """
         idle_left = self._idle - self._quiet
         left = self._left
+        limit = left if left < idle_left else idle_left
         loop = asyncio.get_running_loop()
         start = loop.time()
-        due = self._due = start + max(min(left, idle_left), 0.0)
-        task = self._task = asyncio.current_task()
+        due = self._due = start + limit if limit > 0.0 else start
+        task = self._task = asyncio.current_task(loop)
         assert task is not None  # a read runs in a task
         cancelling = task.cancelling()
         handle = self._handle
