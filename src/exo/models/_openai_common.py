@@ -19,7 +19,7 @@ import json
 import os
 import sys
 from collections.abc import AsyncGenerator, Mapping
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol, Self, TypedDict, Unpack
+from typing import TYPE_CHECKING, Any, ClassVar, Self, TypedDict, Unpack
 
 import anyio
 import httpx2
@@ -48,6 +48,7 @@ except ImportError:  # pragma: no cover - orjson is an optional speed-up
 
 
 from exo.errors import ConfigError, ModelError
+from exo.models import _openai_stream
 from exo.models._common import (
     PLACEHOLDER_KEY,
     check_client_conflict,
@@ -58,7 +59,6 @@ from exo.models._common import (
     without_sdk_retries,
 )
 from exo.models._lane import Lane, LaneReply, lazy_lane
-from exo.models._openai_sse import SSEReader
 from exo.models._sdk_headers import LazyClient, loaded_sdk, openai_recipe
 from exo.models._sdk_headers import base_url as sdk_base_url
 from exo.models._transport import (
@@ -70,7 +70,7 @@ from exo.models._transport import (
     guard_client,
     too_large,
 )
-from exo.models._wire import WireError, replay
+from exo.models._wire import WireError
 from exo.models.base import ModelChunk, ModelRequest, ModelResponse
 
 # the SDK is imported when first needed (_openai), but its absence is told at once
@@ -432,7 +432,7 @@ class OpenAIBase:
         """The request body for ``request`` (each API's own)."""
         raise NotImplementedError
 
-    def _stream_state(self) -> StreamState:
+    def _stream_state(self) -> _openai_stream.StreamState:
         """A new reader of this API's stream events (each API's own)."""
         raise NotImplementedError
 
@@ -440,85 +440,13 @@ class OpenAIBase:
         """The response of a streamed call answered with one JSON body (each API's own)."""
         raise NotImplementedError
 
-    async def _read_stream(self, response: Reply, watch: Watch) -> AsyncGenerator[ModelChunk, None]:
-        """Read a streamed response: deltas as they come, then the whole response (the SDK
-        path; :meth:`_stream_raw` runs the same loop in its own frame)."""
-        if self._check_stream_type(response):
-            # a server that ignored stream=true and answered in one piece
-            for item in replay(self._whole_answer(await self._read(response, watch))):
-                yield item
-            return
-        state = self._stream_state()
-        out = state.out
-        reader = SSEReader(response, watch)
-        try:
-            while (events := await reader.next()) is not None:
-                for name, data in events:
-                    state.feed(name, data)
-                    if out:
-                        for delta in out:
-                            yield delta
-                        out.clear()
-        finally:
-            await reader.aclose()
-        yield state.result(reader.done)
+    def _read_stream(self, response: Reply, watch: Watch) -> AsyncGenerator[ModelChunk, None]:
+        """Read a streamed response: deltas as they come, then the whole response."""
+        return _openai_stream.read_stream(self, response, watch)
 
-    async def _stream_raw(self, request: ModelRequest) -> AsyncGenerator[ModelChunk, None]:
-        """A streamed call on the raw path: POST, then read the events with exo's reader.
-
-        The read loop of :meth:`_read_stream`, inlined: each delta crosses one generator
-        frame fewer (this one is the provider's only one).
-        """
-        watch = self._watch(request)
-        body = self._body(request, stream=True)
-        response: Reply | None = None
-        failure: ModelError | None = None
-        try:
-            response = await watch.read(self._send(self._path, body, watch.timeout))
-            if self._check_stream_type(response):
-                # a server that ignored stream=true and answered in one piece
-                for item in replay(self._whole_answer(await self._read(response, watch))):
-                    yield item
-            else:
-                state = self._stream_state()
-                out = state.out
-                reader = SSEReader(response, watch)
-                try:
-                    while (events := await reader.next()) is not None:
-                        for name, data in events:
-                            state.feed(name, data)
-                            if out:
-                                for delta in out:
-                                    yield delta
-                                out.clear()
-                finally:
-                    await reader.aclose()
-                yield state.result(reader.done)
-        except ModelError as error:
-            failure = error
-        except errors() as exc:
-            failure = self._error(exc)
-        finally:
-            watch.close()
-            if response is not None:
-                await close_quietly(response)
-        if failure is not None:
-            raise self._redact(failure)
-
-
-class StreamState(Protocol):
-    """What one API's stream reader keeps while its events arrive."""
-
-    out: list[Any]
-    """Deltas the last :meth:`feed` made, for the caller to pass on and clear."""
-
-    def feed(self, name: str | None, data: bytes) -> None:
-        """Consume one event (its ``event:`` name and its data)."""
-        ...
-
-    def result(self, done: bool) -> ModelResponse:
-        """The final response; ``done``: the stream ended with ``[DONE]``."""
-        ...
+    def _stream_raw(self, request: ModelRequest) -> AsyncGenerator[ModelChunk, None]:
+        """A streamed call on the raw path: POST, then read the events with exo's reader."""
+        return _openai_stream.stream_raw(self, request)
 
 
 async def close_quietly(response: Any) -> None:
