@@ -13,7 +13,6 @@ import asyncio
 import logging
 import random
 from collections.abc import AsyncGenerator, Awaitable, Callable
-from contextlib import aclosing
 from dataclasses import dataclass
 
 from exo.errors import ModelError
@@ -97,7 +96,8 @@ async def call_model(
         emitted = False  # did the caller see text? then a retry would repeat it
         text: list[str] = []
         try:
-            async with aclosing(provider.stream(request)) as chunks:
+            chunks = provider.stream(request)
+            try:  # aclosing's work without its context manager (a Python-level __aexit__)
                 async for chunk in chunks:
                     if isinstance(chunk, TextDelta):
                         text.append(chunk.text)
@@ -107,6 +107,8 @@ async def call_model(
                     yield chunk
                     if isinstance(chunk, ModelResponse):
                         return
+            finally:
+                await chunks.aclose()
             raise ModelError(
                 "the stream ended without a final response",
                 backend=provider.backend,

@@ -19,7 +19,6 @@ import json
 import os
 import sys
 from collections.abc import AsyncGenerator, Mapping
-from contextlib import aclosing
 from typing import TYPE_CHECKING, Any, ClassVar, Self, TypedDict, Unpack
 
 import anyio
@@ -49,6 +48,7 @@ except ImportError:  # pragma: no cover - orjson is an optional speed-up
 
 
 from exo.errors import ConfigError, ModelError
+from exo.models import _openai_stream
 from exo.models._common import (
     PLACEHOLDER_KEY,
     check_client_conflict,
@@ -71,7 +71,7 @@ from exo.models._transport import (
     too_large,
 )
 from exo.models._wire import WireError
-from exo.models.base import ModelChunk, ModelRequest
+from exo.models.base import ModelChunk, ModelRequest, ModelResponse
 
 # the SDK is imported when first needed (_openai), but its absence is told at once
 _INSTALL_HINT = (
@@ -333,15 +333,6 @@ class OpenAIBase:
             model=self._model,
         )
 
-    async def _post_raw(
-        self, path: str, body: Mapping[str, Any], watch: Watch, *, stream: bool
-    ) -> Reply:
-        """POST pre-serialized JSON within ``watch``; return the unread HTTP response.
-
-        The caller reads the body (through ``watch``) and must close the response.
-        """
-        return await watch.wait(self._send(path, body, watch.timeout), idle=stream)
-
     async def _send(self, path: str, body: Mapping[str, Any], seconds: float) -> Reply:
         """POST pre-serialized JSON; return the unread response, its body under the size caps.
 
@@ -441,30 +432,21 @@ class OpenAIBase:
         """The request body for ``request`` (each API's own)."""
         raise NotImplementedError
 
-    def _read_stream(self, response: Reply, watch: Watch) -> AsyncGenerator[ModelChunk, None]:
-        """Read a streamed response: deltas as they come, then the whole response."""
+    def _stream_state(self) -> _openai_stream.StreamState:
+        """A new reader of this API's stream events (each API's own)."""
         raise NotImplementedError
 
-    async def _stream_raw(self, request: ModelRequest) -> AsyncGenerator[ModelChunk, None]:
+    def _whole_answer(self, content: bytes) -> ModelResponse:
+        """The response of a streamed call answered with one JSON body (each API's own)."""
+        raise NotImplementedError
+
+    def _read_stream(self, response: Reply, watch: Watch) -> AsyncGenerator[ModelChunk, None]:
+        """Read a streamed response: deltas as they come, then the whole response."""
+        return _openai_stream.read_stream(self, response, watch)
+
+    def _stream_raw(self, request: ModelRequest) -> AsyncGenerator[ModelChunk, None]:
         """A streamed call on the raw path: POST, then read the events with exo's reader."""
-        watch = self._watch(request)
-        body = self._body(request, stream=True)
-        response: Reply | None = None
-        failure: ModelError | None = None
-        try:
-            response = await self._post_raw(self._path, body, watch, stream=True)
-            async with aclosing(self._read_stream(response, watch)) as items:
-                async for item in items:
-                    yield item
-        except ModelError as error:
-            failure = error
-        except errors() as exc:
-            failure = self._error(exc)
-        finally:
-            if response is not None:
-                await close_quietly(response)
-        if failure is not None:
-            raise self._redact(failure)
+        return _openai_stream.stream_raw(self, request)
 
 
 async def close_quietly(response: Any) -> None:

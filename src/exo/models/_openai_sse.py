@@ -20,8 +20,7 @@ named ``error``.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, AsyncIterator
-from contextlib import aclosing
+from collections.abc import AsyncIterator
 
 import httpx2
 
@@ -110,51 +109,65 @@ class SSEDecoder:
 class SSEReader:
     """Read a streamed response as batches of events (one batch per network chunk).
 
+    A plain object with a coroutine per batch (:meth:`next`), not an async generator: the
+    provider's reader awaits it directly, so a delta crosses no generator frame of its own.
     Reading stops at a ``data: [DONE]`` event (Chat Completions' end marker, not part of any
     batch) and sets :attr:`done`; what follows it (usually nothing) is drained for at most
-    0.1 s so an HTTP/1.1 connection can go back to the pool.
+    0.1 s so an HTTP/1.1 connection can go back to the pool. Call :meth:`aclose` when done
+    (early or not): it closes the body iterator.
     """
 
-    __slots__ = ("_response", "_watch", "done")
+    __slots__ = ("_chunks", "_decoder", "_state", "_watch", "done")
 
     def __init__(self, response: Reply, watch: Watch) -> None:
-        self._response = response
+        self._chunks = response.aiter_bytes()
         self._watch = watch
+        self._decoder = SSEDecoder()
+        self._state = 0  # 0 reading, 1 [DONE] seen (drain next), 2 finished
         self.done = False
 
-    async def batches(self) -> AsyncGenerator[list[Event], None]:
-        """Yield the events of each chunk of the body, in order.
+    async def next(self) -> list[Event] | None:
+        """The events of the body's next chunk that completes any, in order; ``None`` at
+        the end (the body ended, or ``[DONE]``)."""
+        if self._state:
+            if self._state == 1:
+                self._state = 2
+                await _drain(self._chunks)
+            return None
+        chunks, watch, decoder = self._chunks, self._watch, self._decoder
+        while True:
+            try:
+                raw = await watch.read(chunks.__anext__())
+            except StopAsyncIteration:
+                self._state = 2
+                return self._tail()
+            events = decoder.feed(raw)
+            if not events:
+                continue  # a comment, or part of a line: not progress
+            watch.progress()
+            for i, (_, data) in enumerate(events):
+                if data.startswith(b"[DONE]"):
+                    self.done = True
+                    self._state = 1
+                    if i:
+                        return events[:i]
+                    return await self.next()
+            return events
 
-        Close it (``contextlib.aclosing``) when leaving early: it closes the body iterator.
-        """
-        decoder = SSEDecoder()
-        watch = self._watch
-        async with aclosing(self._response.aiter_bytes()) as chunks:
-            while True:
-                try:
-                    raw = await watch.wait(anext(chunks))
-                except StopAsyncIteration:
-                    break
-                events = decoder.feed(raw)
-                if not events:
-                    continue  # a comment, or part of a line: not progress
-                watch.progress()
-                for i, (_, data) in enumerate(events):
-                    if data.startswith(b"[DONE]"):
-                        self.done = True
-                        if i:
-                            yield events[:i]
-                        await _drain(chunks)
-                        return
-                yield events
+    def _tail(self) -> list[Event] | None:
+        """The events the body's end completes (an event not followed by a blank line)."""
         tail: list[Event] = []
-        for event in decoder.close():
+        for event in self._decoder.close():
             if event[1].startswith(b"[DONE]"):
                 self.done = True
                 break
             tail.append(event)
-        if tail:
-            yield tail
+        return tail or None
+
+    async def aclose(self) -> None:
+        """Close the body iterator (the response itself is its owner's to close)."""
+        self._state = 2
+        await self._chunks.aclose()
 
 
 async def _drain(chunks: AsyncIterator[bytes]) -> None:

@@ -10,7 +10,8 @@ backend and both request paths (raw and SDK) therefore read through these bounds
   longest a stream may go without progress: until the headers, and between events that
   carry data (comments and partial lines do not count). A non-streamed call has only the
   deadline: the server sends nothing while it generates the answer, however long that takes.
-  Time your code spends on streamed events is not counted.
+  Time your code spends on streamed events is not counted. A stream's reads (and its
+  request) share one timer (:meth:`Watch.read`) instead of a new ``asyncio.timeout`` each.
 * :func:`guard`, which wraps a response's byte stream: more than :data:`MAX_BODY_BYTES` in
   all, or (event streams) one line longer than :data:`MAX_LINE_BYTES`, ends the read with
   :class:`ResponseTooLarge`, which becomes a ModelError that is not retried.
@@ -128,7 +129,18 @@ class Watch:
         model: For the error message.
     """
 
-    __slots__ = ("_idle", "_left", "_quiet", "_timeout", "backend", "model")
+    __slots__ = (
+        "_due",
+        "_expiring",
+        "_handle",
+        "_idle",
+        "_left",
+        "_quiet",
+        "_task",
+        "_timeout",
+        "backend",
+        "model",
+    )
 
     def __init__(self, timeout: float, idle_timeout: float, *, backend: str, model: str) -> None:
         self._timeout = self._left = timeout
@@ -136,6 +148,11 @@ class Watch:
         self._quiet = 0.0
         self.backend = backend
         self.model = model
+        # the stream's one timer (see :meth:`read`): armed at most at the current wait's end
+        self._handle: asyncio.TimerHandle | None = None
+        self._task: asyncio.Task[Any] | None = None  # the task inside a read, if any
+        self._due = 0.0  # when the read under way times out (loop time)
+        self._expiring = False  # the timer cancelled that read
 
     @property
     def timeout(self) -> float:
@@ -173,6 +190,69 @@ class Watch:
             spent = loop.time() - start
             self._left -= spent
             self._quiet += spent
+
+    async def read(self, awaitable: Awaitable[T]) -> T:
+        """:meth:`wait` (idle timeout on) for the reads of a stream, on one timer per call.
+
+        The same budget and errors as :meth:`wait`, without a new ``asyncio.timeout`` (a
+        scheduled timer and its cancellation) per network read: the call's one timer is
+        armed at the first read's end and only moved earlier, never later; when it fires
+        before the current read's end it re-arms itself there, and it does nothing between
+        reads. Cancelling follows ``asyncio.timeout``: the read is cancelled, and the
+        cancellation becomes the timeout unless someone else cancelled the task too.
+        Call :meth:`close` once the stream is done.
+
+        Raises:
+            ModelError: the deadline or the idle timeout passed.
+        """
+        idle_left = self._idle - self._quiet
+        left = self._left
+        limit = left if left < idle_left else idle_left
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        due = self._due = start + limit if limit > 0.0 else start
+        task = self._task = asyncio.current_task(loop)
+        assert task is not None  # a read runs in a task
+        cancelling = task.cancelling()
+        handle = self._handle
+        if handle is None or handle.when() > due:
+            if handle is not None:
+                handle.cancel()
+            self._handle = loop.call_at(due, self._on_timer)
+        try:
+            return await awaitable
+        except asyncio.CancelledError:
+            if self._expiring:
+                self._expiring = False
+                if task.uncancel() <= cancelling:  # nobody else cancelled: our timeout
+                    raise self._expired(idle_left < left) from None
+            raise
+        finally:
+            if self._expiring:  # the read ended otherwise after the timer cancelled it
+                self._expiring = False
+                task.uncancel()
+            self._task = None
+            spent = loop.time() - start
+            self._left -= spent
+            self._quiet += spent
+
+    def _on_timer(self) -> None:
+        task = self._task
+        self._handle = None
+        if task is None:
+            return  # between reads: the next read arms the timer again
+        loop = task.get_loop()
+        if loop.time() < self._due:  # armed for an earlier read: wait for this one's end
+            self._handle = loop.call_at(self._due, self._on_timer)
+            return
+        task.cancel()
+        self._expiring = True
+
+    def close(self) -> None:
+        """Cancel the stream's timer (see :meth:`read`); the call is over."""
+        handle, self._handle = self._handle, None
+        if handle is not None:
+            handle.cancel()
 
     def _expired(self, idle: bool) -> ModelError:
         if idle:

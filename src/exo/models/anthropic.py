@@ -321,10 +321,6 @@ class AnthropicProvider:
             await response.aclose()
             raise
 
-    async def _post(self, body: dict[str, Any], watch: Watch, *, stream: bool) -> Reply:
-        """POST the body within ``watch``; return the unread response."""
-        return await watch.wait(self._send(body, watch.timeout), idle=stream)
-
     async def _send(self, body: dict[str, Any], seconds: float) -> Reply:
         """POST the body (orjson); return the unread response, under the size caps."""
         if self._lane is not None:  # exo's own session, the SDK's URL and headers
@@ -367,6 +363,7 @@ class AnthropicProvider:
         return "json" in kind
 
     async def _stream_raw(self, request: ModelRequest) -> AsyncGenerator[ModelChunk, None]:
+        # the read loop of _read_stream, inlined: a delta crosses this generator frame only
         watch = self._watch(request)
         body = self._body(request)
         body["stream"] = True
@@ -374,15 +371,29 @@ class AnthropicProvider:
         failure: ModelError | None = None
         response: Reply | None = None
         try:
-            response = await self._post(body, watch, stream=True)
-            async with aclosing(self._read_stream(response, watch, asm)) as items:
-                async for item in items:
+            response = await watch.read(self._send(body, watch.timeout))
+            if self._answered_whole(response):
+                # a server that ignored stream=true and answered in one piece
+                whole = self._whole(await watch.wait(response.aread(), idle=False))
+                for item in replay(whole):
                     yield item
+            else:
+                reader = SSEReader(response, watch)
+                try:
+                    while (events := await reader.next()) is not None:
+                        for name, data in events:
+                            chunk = self._event(asm, name, data)
+                            if chunk is not None:
+                                yield chunk
+                finally:
+                    await reader.aclose()
+                yield asm.response()
         except ModelError as error:
             failure = error
         except sdk_errors(httpx2.HTTPError, WireError) as exc:
             failure = self._fail(exc, asm.text)
         finally:
+            watch.close()
             if response is not None:
                 await response.aclose()
         if failure is not None:
@@ -409,6 +420,8 @@ class AnthropicProvider:
         # ValueError: the SDK refuses calls it expects to outlast its timeout
         except sdk_errors(httpx2.HTTPError, ValueError) as exc:
             failure = self._fail(exc, asm.text)
+        finally:
+            watch.close()  # the stream's timer (Watch.read)
         if failure is not None:
             raise self._redact(failure)  # outside the except block: see complete()
 
@@ -422,16 +435,23 @@ class AnthropicProvider:
             for item in replay(whole):
                 yield item
             return
-        async with aclosing(SSEReader(response, watch).batches()) as batches:
-            async for events in batches:
+        reader = SSEReader(response, watch)
+        try:
+            while (events := await reader.next()) is not None:
                 for name, data in events:
-                    event = _object(data)
-                    if name == "error":  # whatever its data's type says
-                        raise from_stream_error(event, self._model, partial_text=asm.text)
-                    chunk = feed_dict(asm, event)
+                    chunk = self._event(asm, name, data)
                     if chunk is not None:
                         yield chunk
+        finally:
+            await reader.aclose()
         yield asm.response()
+
+    def _event(self, asm: StreamAssembler, name: str | None, data: bytes) -> ModelChunk | None:
+        """Feed one stream event to ``asm``; return its chunk, if any."""
+        event = _object(data)
+        if name == "error":  # whatever its data's type says
+            raise from_stream_error(event, self._model, partial_text=asm.text)
+        return feed_dict(asm, event)
 
     async def _sdk_create(self, body: dict[str, Any], watch: Watch, *, stream: bool) -> Any:
         """Call ``messages.create`` with :meth:`_sdk_arguments`."""

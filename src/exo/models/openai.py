@@ -46,9 +46,8 @@ from exo.models._openai_common import (
     ProviderOptions,
     errors,
 )
-from exo.models._openai_sse import SSEReader
-from exo.models._transport import Reply, Watch, sdk_stream
-from exo.models._wire import replay, sdk_dict
+from exo.models._transport import sdk_stream
+from exo.models._wire import sdk_dict
 from exo.models.base import (
     ModelChunk,
     ModelRequest,
@@ -194,39 +193,48 @@ class OpenAIProvider(OpenAIBase):
             failure = error
         except errors() as exc:
             failure = self._error(exc)
+        finally:
+            watch.close()  # the stream's timer (Watch.read)
         if failure is not None:
             raise self._redact(failure)
 
-    async def _read_stream(self, response: Reply, watch: Watch) -> AsyncGenerator[ModelChunk, None]:
-        """Read a streamed response: deltas as they come, then the assembled response."""
-        if self._check_stream_type(response):
-            # a server that ignored stream=true and answered in one piece
-            for item in replay(self._parse(await self._read(response, watch))):
-                yield item
-            return
-        assembler = ChatAssembler(backend=self._backend, model=self._model)
-        reader = SSEReader(response, watch)
-        out: list[Delta] = []
-        async with aclosing(reader.batches()) as batches:
-            async for events in batches:
-                for name, data in events:
-                    chunk = self._json(data)
-                    if chunk.get("error") or name == "error":
-                        raise self._event_error(chunk.get("error") or chunk)
-                    assembler.feed(chunk, out)
-                    if out:
-                        for delta in out:
-                            yield delta
-                        out.clear()
+    def _stream_state(self) -> _ChatStream:
+        return _ChatStream(self)
+
+    def _whole_answer(self, content: bytes) -> ModelResponse:
+        return self._parse(content)
+
+
+class _ChatStream:
+    """Chat Completions stream events into deltas and the assembled response."""
+
+    __slots__ = ("assembler", "out", "provider")
+
+    def __init__(self, provider: OpenAIProvider) -> None:
+        self.provider = provider
+        self.assembler = ChatAssembler(backend=provider.backend, model=provider.model)
+        self.out: list[Delta] = []
+
+    def feed(self, name: str | None, data: bytes) -> None:
+        """Consume one event; its deltas go to :attr:`out`."""
+        provider = self.provider
+        chunk = provider._json(data)
+        if chunk.get("error") or name == "error":
+            raise provider._event_error(chunk.get("error") or chunk)
+        self.assembler.feed(chunk, self.out)
+
+    def result(self, done: bool) -> ModelResponse:
+        """The assembled response; ``done``: the stream ended with ``[DONE]``."""
+        assembler = self.assembler
         if assembler.finish is None:
-            if not reader.done:
-                raise self._protocol_error(
+            if not done:
+                raise self.provider._protocol_error(
                     "the stream ended before the response was complete", retryable=True
                 )
             # [DONE] without a finish_reason (OpenRouter sends this): the server says the
             # answer is whole, so it ended normally
             assembler.finish = "stop"
-        yield assembler.result()
+        return assembler.result()
 
 
 # --------------------------------------------------------------------------- factories

@@ -32,13 +32,11 @@ from exo.models._openai_responses_convert import (
     reasoning_block,
     responses_body,
 )
-from exo.models._openai_sse import SSEReader
-from exo.models._transport import Reply, Watch, sdk_stream
+from exo.models._transport import sdk_stream
 from exo.models._wire import (
     arguments,
     opt_obj,
     opt_str,
-    replay,
     required_items,
     sdk_dict,
     text,
@@ -177,30 +175,16 @@ class OpenAIResponsesProvider(OpenAIBase):
             failure = error
         except errors() as exc:
             failure = self._error(exc)
+        finally:
+            watch.close()  # the stream's timer (Watch.read)
         if failure is not None:
             raise self._redact(failure)
 
-    async def _read_stream(self, response: Reply, watch: Watch) -> AsyncGenerator[ModelChunk, None]:
-        """Read a streamed response: deltas as they come, then the final response."""
-        if self._check_stream_type(response):
-            # a server that ignored stream=true and answered in one piece
-            for item in replay(self._final(self._json(await self._read(response, watch)))):
-                yield item
-            return
-        state = _StreamState(self)
-        out = state.out
-        async with aclosing(SSEReader(response, watch).batches()) as batches:
-            async for events in batches:
-                for name, data in events:
-                    event = self._json(data)
-                    if name == "error":  # whatever its data's type says
-                        raise self._event_error(event.get("error") or event)
-                    state.handle(event)
-                    if out:
-                        for delta in out:
-                            yield delta
-                        out.clear()
-        yield state.result()
+    def _stream_state(self) -> _StreamState:
+        return _StreamState(self)
+
+    def _whole_answer(self, content: bytes) -> ModelResponse:
+        return self._final(self._json(content))
 
 
 def _not_openai_error(exc: BaseException) -> bool:
@@ -223,6 +207,13 @@ class _StreamState:
         self.text: list[str] = []
         self.reasoning: list[ReasoningBlock] = []
         self.final: ModelResponse | None = None
+
+    def feed(self, name: str | None, data: bytes) -> None:
+        """Consume one event (its name and data); its deltas go to :attr:`out`."""
+        event = self.provider._json(data)
+        if name == "error":  # whatever its data's type says
+            raise self.provider._event_error(event.get("error") or event)
+        self.handle(event)
 
     def handle(self, event: Mapping[str, Any]) -> None:
         """Consume one event (as a dict).
@@ -272,8 +263,9 @@ class _StreamState:
         self.calls.append([call_id, name, pieces])
         self.out.append(ToolCallDelta(index=slot, id=call_id, name=name, arguments=pieces))
 
-    def result(self) -> ModelResponse:
-        """The final response, from ``response.completed`` (or what streamed, if it is bare)."""
+    def result(self, done: bool = False) -> ModelResponse:
+        """The final response, from ``response.completed`` (or what streamed, if it is bare);
+        ``done`` (a ``[DONE]`` line) is not this API's end marker."""
         final = self.final
         if final is None:
             raise ModelError(
