@@ -119,7 +119,10 @@ def _check_same(fast: bytes, full: bytes) -> None:
     for name, _ in COMMANDS:
         assert f" {name} ".encode() in plain
     # a command added to exo.cli and not to exo._cli_help.COMMANDS fails here
-    assert fast_helps.decode() == full_helps.decode()
+    assert fast_helps.decode() == full_helps.decode(), (
+        "exo._cli_help no longer prints what typer prints for exo.cli.app: update its "
+        "COMMANDS / OPTIONS tables, or its renderables if typer's rendering changed"
+    )
     # ... and the fast side really took the fast path
     assert "typer" not in fast_modules and "exo.cli" not in fast_modules
 
