@@ -17,11 +17,12 @@ _CLI_MODULES = ("typer", "rich", "yaml")
 def main() -> None:
     """Run the ``exo`` command, or exit 2 with a one-line install hint."""
     try:
-        from exo._cli_help import is_root_help, root_help_app
+        from exo._cli_help import is_root_help, print_root_help, usage_line
 
-        if is_root_help(sys.argv[1:]):  # the root help needs none of the commands' imports
-            root_help_app()()
-            return
+        # the root help needs neither the commands' imports nor typer's (exo/_cli_help.py)
+        usage = usage_line() if is_root_help(sys.argv[1:]) else None
+        if usage is not None:
+            print_root_help(usage, bare=not sys.argv[1:])
         from exo.cli import main as cli_main
     except ModuleNotFoundError as exc:
         if exc.name not in _CLI_MODULES:
