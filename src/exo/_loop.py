@@ -72,15 +72,15 @@ class Effects(Protocol):
         """Make one model call (with retries); yield deltas, then the ModelResponse."""
         ...
 
-    async def model_complete(
+    def model_complete(
         self, provider: Provider, request: ModelRequest, *, policy: RetryPolicy
-    ) -> ModelResponse:
+    ) -> Awaitable[ModelResponse]:
         """Make one whole (non-streamed) model call (with retries); return its response.
 
         This default (for a class that subclasses ``Effects``) is :meth:`model_call` with
         ``stream=False``, drained.
         """
-        return await drain(self, provider, request, policy=policy)
+        return drain(self, provider, request, policy=policy)
 
     async def tool_calls(
         self,
@@ -125,11 +125,11 @@ class InProcessEffects(Effects):
         """Make one model call with the run's retry policy."""
         return call_model(provider, request, stream=stream, policy=policy)
 
-    async def model_complete(
+    def model_complete(
         self, provider: Provider, request: ModelRequest, *, policy: RetryPolicy
-    ) -> ModelResponse:
+    ) -> Awaitable[ModelResponse]:
         """Make one whole model call with the run's retry policy (no generator around it)."""
-        return await complete_model(provider, request, policy=policy)
+        return complete_model(provider, request, policy=policy)
 
     async def tool_calls(
         self,

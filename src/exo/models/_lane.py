@@ -97,6 +97,11 @@ class _Prepared(NamedTuple):
     headers: dict[str, str]
     request: httpx2.Request  # for the SDK's exceptions, which carry one
     proxy: str | None
+    per_call: dict[str, str] | None
+    """The headers passed with each call: none, as they are the session's own defaults
+    (aiohttp merges them without copying and checking each one per call), unless a proxy is
+    in the way (aiohttp would also send a session's defaults to the proxy, the key as a
+    ``Proxy-Authorization``)."""
 
 
 def _env_proxy(url: str) -> str | None:
@@ -196,7 +201,7 @@ class Lane:
         self._sdk_client = sdk_client
         self._recipe = recipe
         self._prepared: dict[str, _Prepared] = {}
-        self._session: aiohttp.ClientSession | None = None
+        self._sessions: dict[str, aiohttp.ClientSession] = {}  # per path: its own headers
         self._loop: asyncio.AbstractEventLoop | None = None
 
     async def _prepare(self, path: str) -> _Prepared:
@@ -211,7 +216,8 @@ class Lane:
         # the proxy the environment names (HTTP(S)_PROXY, NO_PROXY), as the SDK's transport
         # would use; looked up once here: aiohttp's trust_env does it in a thread per request
         proxy = await asyncio.to_thread(_env_proxy, url)
-        prepared = _Prepared(url, headers, httpx2.Request("POST", url), proxy)
+        per_call = None if proxy is None else headers
+        prepared = _Prepared(url, headers, httpx2.Request("POST", url), proxy, per_call)
         self._prepared[path] = prepared
         # the URL and where its headers came from, never the headers (they carry the key)
         source = "prepared without the SDK" if recipe is not None else "built by the SDK"
@@ -232,20 +238,23 @@ class Lane:
         headers = {k: v for k, v in request.headers.items() if k.lower() not in _PER_REQUEST}
         return str(request.url), headers
 
-    def _session_here(self) -> aiohttp.ClientSession:
-        """The session of the running event loop (a provider may outlive a loop: tests)."""
+    def _session_here(self, path: str, prepared: _Prepared) -> aiohttp.ClientSession:
+        """The session for ``path`` in the running event loop (a provider may outlive a
+        loop: tests), whose default headers are the path's (unless a proxy is in the way)."""
         loop = asyncio.get_running_loop()
-        session = self._session
-        if session is None or session.closed or self._loop is not loop:
+        if self._loop is not loop:
+            self._sessions, self._loop = {}, loop
+        session = self._sessions.get(path)
+        if session is None or session.closed:
             # decompression left to httpx2 (the headers it sees say what the body is), no
             # aiohttp timeout (exo's Watch owns the deadlines), proxies as _prepare found
             # them (trust_env would look them up again in a thread on every request)
-            session = aiohttp.ClientSession(
+            session = self._sessions[path] = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=1000, limit_per_host=0),
+                headers=prepared.headers if prepared.per_call is None else None,
                 auto_decompress=False,
                 timeout=aiohttp.ClientTimeout(total=None),
             )
-            self._session, self._loop = session, loop
         return session
 
     async def post(self, path: str, body: bytes) -> Reply:
@@ -258,9 +267,11 @@ class Lane:
             aiohttp.ClientError: the connection failed.
         """
         prepared = self._prepared.get(path) or await self._prepare(path)
-        url, headers, request, proxy = prepared
+        url, _, request, proxy, headers = prepared
         try:
-            raw = await self._session_here().post(url, data=body, headers=headers, proxy=proxy)
+            raw = await self._session_here(path, prepared).post(
+                url, data=body, headers=headers, proxy=proxy
+            )
         except aiohttp.ClientError as exc:
             raise _as_httpx(exc) from exc
         if raw.status < 300 and raw.headers.get("Content-Encoding", "") in _PLAIN:
@@ -278,8 +289,9 @@ class Lane:
         return response
 
     async def aclose(self) -> None:
-        """Close the session (when its event loop still runs)."""
-        session, self._session = self._session, None
-        if session is not None and not session.closed:
-            with contextlib.suppress(RuntimeError):  # the loop that owned it is gone
-                await session.close()
+        """Close the sessions (when their event loop still runs)."""
+        sessions, self._sessions = self._sessions, {}
+        for session in sessions.values():
+            if not session.closed:
+                with contextlib.suppress(RuntimeError):  # the loop that owned it is gone
+                    await session.close()
