@@ -23,6 +23,7 @@ import openai
 import orjson
 import pytest
 
+from exo.errors import ModelError
 from exo.models.anthropic import AnthropicProvider
 from exo.models.base import ModelRequest
 from exo.models.openai import OpenAIProvider, preset_provider
@@ -78,6 +79,8 @@ class Wire:
     port: int = 0
     heads: list[bytes] = field(default_factory=list)
     bodies: list[bytes] = field(default_factory=list)
+    replies: list[list[bytes]] = field(default_factory=list)
+    """Whole responses to send instead of the API's reply, each in the pieces given."""
 
 
 async def _serve(wire: Wire, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -92,6 +95,12 @@ async def _serve(wire: Wire, reader: asyncio.StreamReader, writer: asyncio.Strea
             )
             wire.heads.append(head)
             wire.bodies.append(await reader.readexactly(length))
+            if wire.replies:
+                for piece in wire.replies.pop(0):
+                    writer.write(piece)
+                    await writer.drain()
+                    await asyncio.sleep(0.01)  # so that the client reads it in pieces
+                continue
             target = lines[0].split(b" ")[1]
             reply = orjson.dumps(next(r for p, r in REPLIES.items() if target.endswith(p)))
             writer.write(
@@ -209,3 +218,54 @@ async def test_through_a_proxy_the_key_stays_in_authorization(
         sdk = await _sdk_headers(provider.client, path, body)
         assert head == _expected(base + path, _prepared(provider, sdk), body)
         assert b"proxy-authorization" not in head.lower()
+
+
+BOM = b"\xef\xbb\xbf"
+
+
+def _chunked(pieces: list[bytes]) -> list[bytes]:
+    """A JSON response sent with ``Transfer-Encoding: chunked``, one chunk per piece."""
+    head = (
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+    )
+    return [head, *(b"%x\r\n%s\r\n" % (len(p), p) for p in pieces if p), b"0\r\n\r\n"]
+
+
+def _sized(pieces: list[bytes]) -> list[bytes]:
+    """A JSON response with its ``Content-Length``, its body sent in these pieces."""
+    length = sum(map(len, pieces))
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n"
+    return [head % length, *pieces]
+
+
+@pytest.mark.parametrize("framing", [_sized, _chunked], ids=["content-length", "chunked"])
+@pytest.mark.parametrize("case", ["chat", "anthropic"])
+async def test_a_whole_body_in_pieces_with_a_bom_reads_as_without(
+    case: str, framing: Callable[[list[bytes]], list[bytes]], wire: Wire
+) -> None:
+    body = orjson.dumps(REPLIES[b"/v1/messages" if case == "anthropic" else b"/chat/completions"])
+    wire.replies = [framing([body[:7], body[7:]]), framing([BOM[:1], BOM[1:] + body[:5], body[5:]])]
+    make, _ = CASES[case]
+    await _two_calls(make(wire.url))  # each answer read whole: "ok"
+    assert len(wire.heads) == 2
+
+
+@pytest.mark.parametrize("framing", [_sized, _chunked], ids=["content-length", "chunked"])
+@pytest.mark.parametrize("case", ["chat", "anthropic"])
+async def test_a_whole_body_past_the_cap_stops_the_read(
+    case: str,
+    framing: Callable[[list[bytes]], list[bytes]],
+    wire: Wire,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("exo.models._transport.MAX_BODY_BYTES", 3 * 2**20)
+    wire.replies = [framing([b'{"pad": "' + b"x" * 2**20] * 4 + [b'"}'])]
+    make, _ = CASES[case]
+    provider = make(wire.url)
+    try:
+        with pytest.raises(ModelError) as caught:
+            await provider.complete(ModelRequest(messages=[UserMessage(content="hi")]))
+    finally:
+        await provider.aclose()
+    assert "the response is larger than 3 MiB; reading stopped" in caught.value.detail
+    assert not caught.value.retryable  # the same server would send the same again

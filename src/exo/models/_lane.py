@@ -33,8 +33,9 @@ from typing import Any, NamedTuple
 
 import httpx2
 
+from exo.models import _transport
 from exo.models._sdk_headers import Recipe
-from exo.models._transport import Guarded, Reply, guard
+from exo.models._transport import Guarded, Reply, ResponseTooLarge, guard
 
 try:
     import aiohttp
@@ -146,6 +147,14 @@ class _Body(httpx2.AsyncByteStream):
 
 
 _PLAIN = frozenset({"", "identity"})
+_BOM = b"\xef\xbb\xbf"
+
+
+def _too_large() -> ResponseTooLarge:
+    """What :class:`~exo.models._transport.Guarded` raises past the body cap, word for word."""
+    return ResponseTooLarge(
+        f"the response is larger than {_transport.MAX_BODY_BYTES // 2**20} MiB; reading stopped"
+    )
 
 
 class LaneReply:
@@ -157,14 +166,15 @@ class LaneReply:
     a compressed one goes through ``httpx2.Response``, whose decoders it needs.
     """
 
-    __slots__ = ("_body", "_stream", "headers", "status_code")
+    __slots__ = ("_body", "_lines", "_raw", "_stream", "headers", "status_code")
 
     def __init__(self, raw: aiohttp.ClientResponse) -> None:
+        self._raw = raw
         self.status_code = raw.status
         self.headers = raw.headers
-        kind = raw.headers.get("Content-Type", "")
+        self._lines = "event-stream" in raw.headers.get("Content-Type", "")
         self._body = _Body(raw)
-        self._stream = Guarded(self._body, lines="event-stream" in kind)
+        self._stream = Guarded(self._body, lines=self._lines)
 
     def aiter_bytes(self) -> Guarded:
         """The body's chunks as they arrive (size caps on, a leading BOM dropped)."""
@@ -172,11 +182,29 @@ class LaneReply:
 
     async def aread(self) -> bytes:
         """The whole body; the connection goes back to the pool (or is closed on failure)."""
+        if self._lines:  # an event stream answered whole: its line cap too
+            try:
+                chunks = [chunk async for chunk in self._stream]
+            finally:
+                self._body.close()
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        # a JSON body: read straight from aiohttp (no iterator layers per chunk), under the
+        # same size cap, its BOM dropped as Guarded drops it
+        content = self._raw.content
+        chunks = []
+        total = 0
         try:
-            chunks = [chunk async for chunk in self._stream]
+            while chunk := await content.readany():
+                total += len(chunk)
+                if total > _transport.MAX_BODY_BYTES:
+                    raise _too_large()
+                chunks.append(chunk)
+        except aiohttp.ClientError as exc:
+            raise _as_httpx(exc) from exc
         finally:
             self._body.close()
-        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        return data[len(_BOM) :] if data.startswith(_BOM) else data
 
     async def aclose(self) -> None:
         """Release the connection (read to the end) or close it (unread bytes left)."""
