@@ -117,7 +117,7 @@ class InProcessEffects(Effects):
             cls.model_call is not InProcessEffects.model_call
             and cls.model_complete is InProcessEffects.model_complete
         ):
-            cls.model_complete = Effects.model_complete  # type: ignore[method-assign]
+            cls.model_complete = Effects.model_complete  # type: ignore[assignment]
 
     def model_call(
         self, provider: Provider, request: ModelRequest, *, stream: bool, policy: RetryPolicy
@@ -125,11 +125,9 @@ class InProcessEffects(Effects):
         """Make one model call with the run's retry policy."""
         return call_model(provider, request, stream=stream, policy=policy)
 
-    def model_complete(
-        self, provider: Provider, request: ModelRequest, *, policy: RetryPolicy
-    ) -> Awaitable[ModelResponse]:
-        """Make one whole model call with the run's retry policy (no generator around it)."""
-        return complete_model(provider, request, policy=policy)
+    # One whole model call with the run's retry policy: the retry layer's own function, so
+    # the seam adds no call of its own (and no generator) to the common call of ``run``.
+    model_complete = staticmethod(complete_model)
 
     async def tool_calls(
         self,
