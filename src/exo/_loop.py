@@ -62,7 +62,8 @@ class Effects(Protocol):
     """The seam every model call and tool call of a run passes through.
 
     The default runs them in process; a durable engine can wrap each call (record its
-    result, replay it after a crash) without touching the loop.
+    result, replay it after a crash) without touching the loop. ``run`` makes its model
+    calls whole through :meth:`model_complete`, ``run.stream`` through :meth:`model_call`.
     """
 
     def model_call(
@@ -70,6 +71,16 @@ class Effects(Protocol):
     ) -> AsyncGenerator[ModelChunk, None]:
         """Make one model call (with retries); yield deltas, then the ModelResponse."""
         ...
+
+    def model_complete(
+        self, provider: Provider, request: ModelRequest, *, policy: RetryPolicy
+    ) -> Awaitable[ModelResponse]:
+        """Make one whole (non-streamed) model call (with retries); return its response.
+
+        This default (for a class that subclasses ``Effects``) is :meth:`model_call` with
+        ``stream=False``, drained.
+        """
+        return drain(self, provider, request, policy=policy)
 
     async def tool_calls(
         self,
@@ -81,14 +92,42 @@ class Effects(Protocol):
         ...
 
 
-class InProcessEffects:
+async def drain(
+    effects: Effects, provider: Provider, request: ModelRequest, *, policy: RetryPolicy
+) -> ModelResponse:
+    """A whole model call made through ``effects.model_call`` (``stream=False``)."""
+    response: ModelResponse | None = None
+    async with aclosing(effects.model_call(provider, request, stream=False, policy=policy)) as it:
+        async for chunk in it:
+            if isinstance(chunk, ModelResponse):
+                response = chunk
+    if response is None:
+        raise ModelError("no response", backend=provider.backend, model=provider.model)
+    return response
+
+
+class InProcessEffects(Effects):
     """Run model and tool calls right here, in this process."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # A subclass that overrides model_call alone (the seam before model_complete) still
+        # sees every model call: its whole calls go through its model_call too.
+        if (
+            cls.model_call is not InProcessEffects.model_call
+            and cls.model_complete is InProcessEffects.model_complete
+        ):
+            cls.model_complete = Effects.model_complete  # type: ignore[assignment]
 
     def model_call(
         self, provider: Provider, request: ModelRequest, *, stream: bool, policy: RetryPolicy
     ) -> AsyncGenerator[ModelChunk, None]:
         """Make one model call with the run's retry policy."""
         return call_model(provider, request, stream=stream, policy=policy)
+
+    # One whole model call with the run's retry policy: the retry layer's own function, so
+    # the seam adds no call of its own (and no generator) to the common call of ``run``.
+    model_complete = staticmethod(complete_model)
 
     async def tool_calls(
         self,
@@ -219,10 +258,9 @@ async def run_loop(
             yield StepEvent(agent_name=name, step=step, status="started", lineage=lineage)
         response: ModelResponse | None = None
         partial = PartialOutput(output) if output is not None and deps.stream else None
-        if not deps.stream and type(deps.effects) is InProcessEffects:
-            # a whole response in process: the same call and retries, no generator around it
+        if not deps.stream:  # a whole response: one awaited call, no generator around it
             request = _request(state, deps)
-            response = await complete_model(deps.provider, request, policy=deps.policy)
+            response = await deps.effects.model_complete(deps.provider, request, policy=deps.policy)
         else:
             async with aclosing(_call_model(state, deps)) as chunks:
                 async for chunk in chunks:

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import TypeAdapter
 
-from exo._retry import RetryPolicy, call_model
+from exo._retry import RetryPolicy, complete_model
 from exo.durable._context import ContextChanges, Snapshot, apply, changes, snapshot
 from exo.errors import ToolError
 from exo.models.base import ModelChunk, ModelRequest, ModelResponse, Provider, TextDelta
@@ -142,23 +142,24 @@ class DurableEffects:
     ) -> AsyncGenerator[ModelChunk, None]:
         """Make the call as step ``model:{agent}`` (whole, not streamed: a step records one
         value); a streaming run gets the answer's text as one delta."""
+        response = await self.model_complete(provider, request, policy=policy)
+        if stream and response.message.content:
+            yield TextDelta(text=response.message.content)
+        yield response
+
+    async def model_complete(
+        self, provider: Provider, request: ModelRequest, *, policy: RetryPolicy
+    ) -> ModelResponse:
+        """Make the whole call as step ``model:{agent}``; a replay returns the recorded one."""
 
         async def call() -> str:
-            response: ModelResponse | None = None
             async with self.limit(provider) if self.limit is not None else nullcontext():
-                async for chunk in call_model(provider, request, stream=False, policy=policy):
-                    if isinstance(chunk, ModelResponse):
-                        response = chunk
-            if response is None:  # call_model always ends on a response; say so if not
-                raise RuntimeError(f"model call of agent {request.agent_name!r} gave no response")
+                response = await complete_model(provider, request, policy=policy)
             return _RESPONSE.dump_json(response).decode()
 
         if self.flush is not None:
             await self.flush()
-        response = _RESPONSE.validate_json(await self.step(f"model:{request.agent_name}", call))
-        if stream and response.message.content:
-            yield TextDelta(text=response.message.content)
-        yield response
+        return _RESPONSE.validate_json(await self.step(f"model:{request.agent_name}", call))
 
     async def tool_calls(
         self,

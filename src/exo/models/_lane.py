@@ -33,8 +33,9 @@ from typing import Any, NamedTuple
 
 import httpx2
 
+from exo.models import _transport
 from exo.models._sdk_headers import Recipe
-from exo.models._transport import Guarded, Reply, guard
+from exo.models._transport import Guarded, Reply, ResponseTooLarge, guard
 
 try:
     import aiohttp
@@ -97,6 +98,11 @@ class _Prepared(NamedTuple):
     headers: dict[str, str]
     request: httpx2.Request  # for the SDK's exceptions, which carry one
     proxy: str | None
+    per_call: dict[str, str] | None
+    """The headers passed with each call: none, as they are the session's own defaults
+    (aiohttp merges them without copying and checking each one per call), unless a proxy is
+    in the way (aiohttp would also send a session's defaults to the proxy, the key as a
+    ``Proxy-Authorization``)."""
 
 
 def _env_proxy(url: str) -> str | None:
@@ -141,6 +147,14 @@ class _Body(httpx2.AsyncByteStream):
 
 
 _PLAIN = frozenset({"", "identity"})
+_BOM = b"\xef\xbb\xbf"
+
+
+def _too_large() -> ResponseTooLarge:
+    """What :class:`~exo.models._transport.Guarded` raises past the body cap, word for word."""
+    return ResponseTooLarge(
+        f"the response is larger than {_transport.MAX_BODY_BYTES // 2**20} MiB; reading stopped"
+    )
 
 
 class LaneReply:
@@ -152,14 +166,15 @@ class LaneReply:
     a compressed one goes through ``httpx2.Response``, whose decoders it needs.
     """
 
-    __slots__ = ("_body", "_stream", "headers", "status_code")
+    __slots__ = ("_body", "_lines", "_raw", "_stream", "headers", "status_code")
 
     def __init__(self, raw: aiohttp.ClientResponse) -> None:
+        self._raw = raw
         self.status_code = raw.status
         self.headers = raw.headers
-        kind = raw.headers.get("Content-Type", "")
+        self._lines = "event-stream" in raw.headers.get("Content-Type", "")
         self._body = _Body(raw)
-        self._stream = Guarded(self._body, lines="event-stream" in kind)
+        self._stream = Guarded(self._body, lines=self._lines)
 
     def aiter_bytes(self) -> Guarded:
         """The body's chunks as they arrive (size caps on, a leading BOM dropped)."""
@@ -167,11 +182,29 @@ class LaneReply:
 
     async def aread(self) -> bytes:
         """The whole body; the connection goes back to the pool (or is closed on failure)."""
+        if self._lines:  # an event stream answered whole: its line cap too
+            try:
+                chunks = [chunk async for chunk in self._stream]
+            finally:
+                self._body.close()
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        # a JSON body: read straight from aiohttp (no iterator layers per chunk), under the
+        # same size cap, its BOM dropped as Guarded drops it
+        content = self._raw.content
+        chunks = []
+        total = 0
         try:
-            chunks = [chunk async for chunk in self._stream]
+            while chunk := await content.readany():
+                total += len(chunk)
+                if total > _transport.MAX_BODY_BYTES:
+                    raise _too_large()
+                chunks.append(chunk)
+        except aiohttp.ClientError as exc:
+            raise _as_httpx(exc) from exc
         finally:
             self._body.close()
-        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        return data[len(_BOM) :] if data.startswith(_BOM) else data
 
     async def aclose(self) -> None:
         """Release the connection (read to the end) or close it (unread bytes left)."""
@@ -196,7 +229,7 @@ class Lane:
         self._sdk_client = sdk_client
         self._recipe = recipe
         self._prepared: dict[str, _Prepared] = {}
-        self._session: aiohttp.ClientSession | None = None
+        self._sessions: dict[str, aiohttp.ClientSession] = {}  # per path: its own headers
         self._loop: asyncio.AbstractEventLoop | None = None
 
     async def _prepare(self, path: str) -> _Prepared:
@@ -211,7 +244,8 @@ class Lane:
         # the proxy the environment names (HTTP(S)_PROXY, NO_PROXY), as the SDK's transport
         # would use; looked up once here: aiohttp's trust_env does it in a thread per request
         proxy = await asyncio.to_thread(_env_proxy, url)
-        prepared = _Prepared(url, headers, httpx2.Request("POST", url), proxy)
+        per_call = None if proxy is None else headers
+        prepared = _Prepared(url, headers, httpx2.Request("POST", url), proxy, per_call)
         self._prepared[path] = prepared
         # the URL and where its headers came from, never the headers (they carry the key)
         source = "prepared without the SDK" if recipe is not None else "built by the SDK"
@@ -232,20 +266,23 @@ class Lane:
         headers = {k: v for k, v in request.headers.items() if k.lower() not in _PER_REQUEST}
         return str(request.url), headers
 
-    def _session_here(self) -> aiohttp.ClientSession:
-        """The session of the running event loop (a provider may outlive a loop: tests)."""
+    def _session_here(self, path: str, prepared: _Prepared) -> aiohttp.ClientSession:
+        """The session for ``path`` in the running event loop (a provider may outlive a
+        loop: tests), whose default headers are the path's (unless a proxy is in the way)."""
         loop = asyncio.get_running_loop()
-        session = self._session
-        if session is None or session.closed or self._loop is not loop:
+        if self._loop is not loop:
+            self._sessions, self._loop = {}, loop
+        session = self._sessions.get(path)
+        if session is None or session.closed:
             # decompression left to httpx2 (the headers it sees say what the body is), no
             # aiohttp timeout (exo's Watch owns the deadlines), proxies as _prepare found
             # them (trust_env would look them up again in a thread on every request)
-            session = aiohttp.ClientSession(
+            session = self._sessions[path] = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=1000, limit_per_host=0),
+                headers=prepared.headers if prepared.per_call is None else None,
                 auto_decompress=False,
                 timeout=aiohttp.ClientTimeout(total=None),
             )
-            self._session, self._loop = session, loop
         return session
 
     async def post(self, path: str, body: bytes) -> Reply:
@@ -258,9 +295,11 @@ class Lane:
             aiohttp.ClientError: the connection failed.
         """
         prepared = self._prepared.get(path) or await self._prepare(path)
-        url, headers, request, proxy = prepared
+        url, _, request, proxy, headers = prepared
         try:
-            raw = await self._session_here().post(url, data=body, headers=headers, proxy=proxy)
+            raw = await self._session_here(path, prepared).post(
+                url, data=body, headers=headers, proxy=proxy
+            )
         except aiohttp.ClientError as exc:
             raise _as_httpx(exc) from exc
         if raw.status < 300 and raw.headers.get("Content-Encoding", "") in _PLAIN:
@@ -278,8 +317,9 @@ class Lane:
         return response
 
     async def aclose(self) -> None:
-        """Close the session (when its event loop still runs)."""
-        session, self._session = self._session, None
-        if session is not None and not session.closed:
-            with contextlib.suppress(RuntimeError):  # the loop that owned it is gone
-                await session.close()
+        """Close the sessions (when their event loop still runs)."""
+        sessions, self._sessions = self._sessions, {}
+        for session in sessions.values():
+            if not session.closed:
+                with contextlib.suppress(RuntimeError):  # the loop that owned it is gone
+                    await session.close()

@@ -291,6 +291,33 @@ class TracingEffects(TracingSeam):
                     span.set_attribute("exo.retries", watched.attempts - 1)
                 span.end()
 
+    async def model_complete(
+        self, provider: Provider, request: ModelRequest, *, policy: RetryPolicy
+    ) -> ModelResponse:
+        """Make the whole call through the inner effects, inside a ``chat {model}`` span."""
+        span = self.tracer.start_span(
+            f"chat {provider.model}",
+            kind=SpanKind.CLIENT,
+            attributes=self._request_attributes(provider, request, False),
+        )
+        watched = Watched(provider, span)
+        # current while the call runs (it runs in this task): HTTP client spans nest under it
+        token = otel_context.attach(trace.set_span_in_context(span))
+        try:
+            response = await self.inner.model_complete(watched, request, policy=policy)
+        except BaseException as exc:
+            if not _cancelled(exc):
+                _fail(span, exc)
+            raise
+        else:
+            self._record_response(span, watched, provider, response)
+            return response
+        finally:
+            otel_context.detach(token)
+            if watched.attempts > 1 and span.is_recording():
+                span.set_attribute("exo.retries", watched.attempts - 1)
+            span.end()
+
     def _request_attributes(
         self, provider: Provider, request: ModelRequest, stream: bool
     ) -> Attributes:

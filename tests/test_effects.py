@@ -1,0 +1,122 @@
+"""The Effects seam: ``run`` makes whole model calls through ``model_complete``, ``run.stream``
+through ``model_call``, and every effects object takes the same path (none is special)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
+from typing import Any
+
+import pytest
+
+from exo import Agent, ConfigError, Effects, InProcessEffects, RetryPolicy, run
+from exo.models.base import ModelChunk, ModelRequest, ModelResponse, Provider
+from exo.testing import ScriptedModel, call
+from exo.tools import Tool, ToolContext, execute_tool_calls
+from exo.types import ToolCall, ToolResult
+
+
+def add(a: int, b: int) -> int:
+    """Add two integers."""
+    return a + b
+
+
+AGENT = Agent(name="calc", model="test:m", tools=[add])
+
+
+def script() -> ScriptedModel:
+    return ScriptedModel([call("add", a=1, b=2), "3"])
+
+
+class Recording(InProcessEffects):
+    """Counts each entry point of the seam."""
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
+    def model_call(
+        self, provider: Provider, request: ModelRequest, *, stream: bool, policy: RetryPolicy
+    ) -> AsyncGenerator[ModelChunk, None]:
+        self.seen.append(f"model_call(stream={stream})")
+        return super().model_call(provider, request, stream=stream, policy=policy)
+
+    def model_complete(
+        self, provider: Provider, request: ModelRequest, *, policy: RetryPolicy
+    ) -> Awaitable[ModelResponse]:
+        self.seen.append("model_complete")
+        return super().model_complete(provider, request, policy=policy)
+
+
+async def test_run_makes_whole_calls_through_model_complete() -> None:
+    effects = Recording()
+    result = await run(AGENT, "1 + 2?", provider=script(), effects=effects)
+    assert result.output == "3"
+    assert effects.seen == ["model_complete", "model_complete"]
+
+
+async def test_run_stream_makes_streamed_calls_through_model_call() -> None:
+    effects = Recording()
+    async for _ in run.stream(AGENT, "1 + 2?", provider=script(), effects=effects):
+        pass
+    assert effects.seen == ["model_call(stream=True)", "model_call(stream=True)"]
+
+
+class OwnEffects(Effects):
+    """Effects of one's own that subclass the protocol and write only model_call."""
+
+    def __init__(self) -> None:
+        self.calls: list[bool] = []
+
+    async def model_call(
+        self, provider: Provider, request: ModelRequest, *, stream: bool, policy: RetryPolicy
+    ) -> AsyncGenerator[ModelChunk, None]:
+        self.calls.append(stream)
+        yield await provider.complete(request)
+
+    async def tool_calls(
+        self,
+        calls: Sequence[ToolCall],
+        tools: dict[str, Tool],
+        make_ctx: Callable[[ToolCall], ToolContext],
+    ) -> list[tuple[ToolResult, float]]:
+        return await execute_tool_calls(calls, tools, make_ctx)
+
+
+async def test_a_subclass_of_effects_gets_whole_calls_through_its_model_call() -> None:
+    effects = OwnEffects()
+    result = await run(AGENT, "1 + 2?", provider=script(), effects=effects)
+    assert result.output == "3"
+    assert effects.calls == [False, False]  # the inherited model_complete drains model_call
+
+
+class Silent(OwnEffects):
+    """A model_call that ends without a response."""
+
+    async def model_call(
+        self, provider: Provider, request: ModelRequest, *, stream: bool, policy: RetryPolicy
+    ) -> AsyncGenerator[ModelChunk, None]:
+        return
+        yield
+
+
+async def test_a_model_call_without_a_response_is_a_model_error() -> None:
+    from exo.errors import ModelError
+
+    with pytest.raises(ModelError, match="no response"):
+        await run(AGENT, "1 + 2?", provider=script(), effects=Silent(), max_retries=0)
+
+
+class OldShape:
+    """Duck-typed effects without the whole-call entry point."""
+
+    def model_call(self, *args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("never called")
+
+    async def tool_calls(self, *args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("never called")
+
+
+async def test_effects_without_model_complete_are_refused_before_the_run() -> None:
+    model = script()
+    with pytest.raises(ConfigError, match="model_complete"):
+        await run(AGENT, "1 + 2?", provider=model, effects=OldShape())  # type: ignore[arg-type]
+    assert not model.requests
