@@ -106,17 +106,42 @@ async def test_a_model_call_without_a_response_is_a_model_error() -> None:
 
 
 class OldShape:
-    """Duck-typed effects without the whole-call entry point."""
+    """Duck-typed effects written before the whole-call entry point (no model_complete)."""
 
-    def model_call(self, *args: Any, **kwargs: Any) -> Any:
-        raise AssertionError("never called")
+    def __init__(self) -> None:
+        self.inner = InProcessEffects()
+        self.calls: list[bool] = []
+        self.spawn_hook = "kept"
+
+    def model_call(
+        self, provider: Provider, request: ModelRequest, *, stream: bool, policy: RetryPolicy
+    ) -> AsyncGenerator[ModelChunk, None]:
+        self.calls.append(stream)
+        return self.inner.model_call(provider, request, stream=stream, policy=policy)
 
     async def tool_calls(self, *args: Any, **kwargs: Any) -> Any:
-        raise AssertionError("never called")
+        return await self.inner.tool_calls(*args, **kwargs)
 
 
-async def test_effects_without_model_complete_are_refused_before_the_run() -> None:
+async def test_effects_without_model_complete_still_see_every_whole_call() -> None:
+    effects = OldShape()
+    result = await run(AGENT, "1 + 2?", provider=script(), effects=effects)  # type: ignore[arg-type]
+    assert result.output == "3"
+    assert effects.calls == [False, False]  # drained through its own model_call
+
+
+def test_the_adapter_passes_the_engines_own_hooks_through() -> None:
+    from exo._loop import with_whole_calls
+
+    effects = OldShape()
+    adapted: Any = with_whole_calls(effects)  # type: ignore[arg-type]
+    assert adapted is not effects and adapted.spawn_hook == "kept"
+    own = InProcessEffects()
+    assert with_whole_calls(own) is own  # effects with model_complete are used as they are
+
+
+async def test_an_object_without_the_seams_methods_is_refused_before_the_run() -> None:
     model = script()
-    with pytest.raises(ConfigError, match="model_complete"):
-        await run(AGENT, "1 + 2?", provider=model, effects=OldShape())  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="model_call"):
+        await run(AGENT, "1 + 2?", provider=model, effects=object())  # type: ignore[arg-type]
     assert not model.requests

@@ -106,6 +106,41 @@ async def drain(
     return response
 
 
+class _Drained:
+    """Effects written before ``model_complete`` (duck-typed: ``model_call`` and
+    ``tool_calls`` alone), given the whole-call entry point by draining their
+    ``model_call``. Their calls all still pass through them."""
+
+    __slots__ = ("inner",)
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    def model_call(
+        self, provider: Provider, request: ModelRequest, *, stream: bool, policy: RetryPolicy
+    ) -> AsyncGenerator[ModelChunk, None]:
+        return self.inner.model_call(provider, request, stream=stream, policy=policy)  # type: ignore[no-any-return]
+
+    def model_complete(
+        self, provider: Provider, request: ModelRequest, *, policy: RetryPolicy
+    ) -> Awaitable[ModelResponse]:
+        return drain(self, provider, request, policy=policy)
+
+    def tool_calls(self, *args: Any, **kwargs: Any) -> Any:
+        return self.inner.tool_calls(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:  # the engine's own hooks (spawn_children, ...)
+        return getattr(self.inner, name)
+
+
+def with_whole_calls(effects: Effects) -> Effects:
+    """``effects`` itself, or, for one without ``model_complete``, an adapter that drains
+    its ``model_call`` (so effects written to the older seam keep working)."""
+    if callable(getattr(effects, "model_complete", None)):
+        return effects
+    return _Drained(effects)  # type: ignore[return-value]
+
+
 class InProcessEffects(Effects):
     """Run model and tool calls right here, in this process."""
 

@@ -110,12 +110,10 @@ def check_options(options: RunOptions) -> None:
     if retry is not None and not isinstance(retry, RetryPolicy):
         raise bad_argument("retry", "an exo.RetryPolicy or None", retry)
     if effects is not None and not all(
-        callable(getattr(effects, a, None)) for a in ("model_call", "model_complete", "tool_calls")
+        callable(getattr(effects, a, None)) for a in ("model_call", "tool_calls")
     ):
         raise bad_argument(
-            "effects",
-            "an exo.Effects (with model_call(), model_complete() and tool_calls())",
-            effects,
+            "effects", "an exo.Effects (with model_call() and tool_calls())", effects
         )
     if not isinstance(detailed, bool):
         raise bad_argument("detailed", "True or False", detailed)

@@ -18,7 +18,7 @@ from decimal import Decimal
 from typing import Any
 
 from exo import _resume, approval, planning, tracing
-from exo._loop import Effects, InProcessEffects, LoopDeps, run_loop
+from exo._loop import Effects, InProcessEffects, LoopDeps, run_loop, with_whole_calls
 from exo._options import (
     Input,
     RunOptions,
@@ -377,7 +377,7 @@ class Runner:
                 if options.max_retries is None
                 else options.max_retries
             ),
-            effects=options.effects or InProcessEffects(),
+            effects=with_whole_calls(options.effects) if options.effects else InProcessEffects(),
             lane=self.threads.lane(agent.max_tool_threads),
             memory=self.memory_for(agent) if state.conversation_id is not None else None,
             state=state,
