@@ -23,7 +23,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 from collections.abc import Iterable, Sequence
-from datetime import UTC, date, datetime, time
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -98,7 +98,7 @@ def price_known(model: str) -> bool:
     return backend in FREE_BACKENDS or _lookup(backend, name) is not None
 
 
-def call_cost(model: str, usage: Usage) -> Decimal | None:
+def call_cost(model: str, usage: Usage, *, at: datetime | None = None) -> Decimal | None:
     """Return what one model call cost in US dollars, or ``None`` if that is unknown.
 
     This is the function to put a call's cost on a tracing span: a few µs (the first call
@@ -109,6 +109,8 @@ def call_cost(model: str, usage: Usage) -> Decimal | None:
         model: ``"backend:model"``, the backend as in exo's model strings
             (``"openai:gpt-4o"``, ``"anthropic:claude-sonnet-4-5"``).
         usage: The call's usage (``input_tokens`` including cached ones, as exo counts).
+        at: When the call was made (an aware datetime; default: now). Prices change on
+            dates, and some by the time of day (DeepSeek's off-peak hours).
 
     Returns:
         The cost (``Decimal(0)`` on self-hosted and test backends), or ``None`` when the price
@@ -121,11 +123,14 @@ def call_cost(model: str, usage: Usage) -> Decimal | None:
     if usage.unreported:
         return None
     usage = _consistent(usage)
-    rates = _rates(backend, name, datetime.now(UTC).date())
+    # prices change on dates and, for some models, by the time of day (DeepSeek's off-peak
+    # hours): the rates of this minute (boundaries fall on whole minutes)
+    when = datetime.now(UTC) if at is None else at.astimezone(UTC)
+    rates = _rates(backend, name, when.replace(second=0, microsecond=0))
     if rates is None:
         return None
     if rates == "table":
-        return _table_cost(backend, name, usage)
+        return _table_cost(backend, name, usage, when)
     # A tier (e.g. above 200k prompt tokens) is chosen by the request's prompt size and then
     # applies to all its tokens, as genai-prices and the providers do.
     input_, output, read, write = (_at(rate, usage.input_tokens) for rate in rates)
@@ -191,13 +196,14 @@ Rates = tuple[Any, Any, Any, Any]
 
 
 @functools.lru_cache(maxsize=512)
-def _rates(backend: str, model: str, day: date) -> Rates | Literal["table"] | None:
-    """The model's :data:`Rates` on ``day`` (prices change on UTC dates), ``"table"`` for
-    prices only genai-prices can compute (other units), ``None`` if unknown."""
+def _rates(backend: str, model: str, at: datetime) -> Rates | Literal["table"] | None:
+    """The model's :data:`Rates` at ``at`` (a UTC time: prices change on dates, some by the
+    time of day), ``"table"`` for prices only genai-prices can compute (other units),
+    ``None`` if unknown."""
     found = _lookup(backend, model)
     if found is None:
         return None
-    prices = found[1].get_prices(datetime.combine(day, time(12), UTC)).__dict__
+    prices = found[1].get_prices(at).__dict__
     keys = {k for k, v in prices.items() if v is not None and not k.startswith("_")}
     rates = [prices.get(k) for k in ("input_mtok", "output_mtok")]
     rates += [prices.get(k) for k in ("cache_read_mtok", "cache_write_mtok")]
@@ -207,7 +213,7 @@ def _rates(backend: str, model: str, day: date) -> Rates | Literal["table"] | No
     return rates[0], rates[1], rates[2], rates[3]
 
 
-def _table_cost(backend: str, model: str, usage: Usage) -> Decimal:
+def _table_cost(backend: str, model: str, usage: Usage, at: datetime) -> Decimal:
     """Price a call with genai-prices' own calculation (prices in units exo does not
     compute: audio, images, characters...)."""
     found = _lookup(backend, model)
@@ -221,7 +227,8 @@ def _table_cost(backend: str, model: str, usage: Usage) -> Decimal:
     }
     if usage.reasoning_tokens:  # part of output_tokens; a few models price them apart
         counts["output_reasoning_tokens"] = usage.reasoning_tokens
-    total: Decimal = info.calc_price(_prices().Usage(**counts), provider).total_price
+    usage_ = _prices().Usage(**counts)
+    total: Decimal = info.calc_price(usage_, provider, genai_request_timestamp=at).total_price
     return total
 
 

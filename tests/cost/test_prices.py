@@ -6,6 +6,7 @@ here so the arithmetic can be read and checked; they are also the providers' lis
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -109,8 +110,11 @@ def test_compatible_presets_are_looked_up_under_their_provider() -> None:
     usage = Usage(requests=1, input_tokens=1_000_000, output_tokens=1_000_000)
     # genai-prices, provider "groq", "llama-3.3-70b-versatile": $0.59 in, $0.79 out / MTok.
     assert call_cost("groq:llama-3.3-70b-versatile", usage) == Decimal("1.38")
-    # genai-prices, provider "deepseek", "deepseek-chat": $0.27 in, $1.10 out / MTok.
-    assert call_cost("deepseek:deepseek-chat", usage) == Decimal("1.37")
+    # genai-prices, provider "deepseek", "deepseek-chat": $0.27 in, $1.10 out / MTok, and
+    # half that in its off-peak hours (16:30-00:30 UTC)
+    noon, evening = (datetime(2026, 11, 29, hour, tzinfo=UTC) for hour in (12, 20))
+    assert call_cost("deepseek:deepseek-chat", usage, at=noon) == Decimal("1.37")
+    assert call_cost("deepseek:deepseek-chat", usage, at=evening) == Decimal("0.685")
     # The Responses API is priced like Chat Completions: gpt-4o-mini $0.15 in, $0.60 out.
     assert call_cost("openai-responses:gpt-4o-mini", usage) == Decimal("0.75")
 
