@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, NoReturn
 
 if TYPE_CHECKING:
     from rich.console import Console
+    from rich.table import Table
     from rich.text import Text
 
 __all__ = ["COMMANDS", "HELP", "OPTIONS", "is_root_help", "print_root_help", "usage_line"]
@@ -158,7 +159,6 @@ def _print_options(console: Console) -> None:
     from rich.columns import Columns
     from rich.highlighter import RegexHighlighter
     from rich.panel import Panel
-    from rich.table import Table
     from rich.text import Text
 
     class TypesHighlighter(RegexHighlighter):
@@ -169,18 +169,7 @@ def _print_options(console: Console) -> None:
         ]
 
     highlight, types = console.highlighter, TypesHighlighter()
-    table = Table(
-        highlight=True,
-        show_header=False,
-        expand=True,
-        box=None,
-        show_lines=False,
-        leading=0,
-        border_style=None,
-        row_styles=None,
-        pad_edge=False,
-        padding=(0, 1),
-    )
+    table = _panel_table(highlight=True)
     for name, type_, help_line in OPTIONS:
         type_text = Text(type_, style="bold yellow", overflow="fold")
         cells = (highlight(name), highlight(""), Text(""), Text(""), types(type_text))
@@ -188,14 +177,12 @@ def _print_options(console: Console) -> None:
     console.print(Panel(table, border_style="dim", title="Options", title_align="left"))
 
 
-def _print_commands(console: Console) -> None:
-    """typer's commands panel: each name, its help line."""
-    from rich.panel import Panel
+def _panel_table(*, highlight: bool) -> Table:
+    """The borderless table typer puts in each of its help panels."""
     from rich.table import Table
-    from rich.text import Text
 
-    table = Table(
-        highlight=False,
+    return Table(
+        highlight=highlight,
         show_header=False,
         expand=True,
         box=None,
@@ -206,6 +193,14 @@ def _print_commands(console: Console) -> None:
         pad_edge=False,
         padding=(0, 1),
     )
+
+
+def _print_commands(console: Console) -> None:
+    """typer's commands panel: each name, its help line."""
+    from rich.panel import Panel
+    from rich.text import Text
+
+    table = _panel_table(highlight=False)
     width = max(len(name) for name, _ in COMMANDS)
     table.add_column(style="bold cyan", no_wrap=True, width=width)
     table.add_column("Description", justify="left", no_wrap=False, ratio=10)
