@@ -17,6 +17,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import importlib.util
+import os
 import pstats
 import sys
 import time
@@ -26,24 +28,37 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-# (label, fragment of the code's file path); the first match wins
+
+def _root(module: str) -> str:
+    """The folder a package's code lives in, with a trailing separator."""
+    spec = importlib.util.find_spec(module)
+    assert spec is not None and spec.origin is not None, module
+    return str(Path(spec.origin).parent) + os.sep
+
+
+# (label, the folder of its code); the first match wins. Folders, not name fragments: a
+# checkout named ``exo`` holds the venv, so "/exo/" would match aiohttp's files too.
+EXO = _root("exo")
 LAYERS = (
-    ("exo: run loop, tools, results", "/exo/_"),
-    ("exo: providers", "/exo/models/"),
-    ("exo: other modules", "/exo/"),
-    ("aiohttp", "/aiohttp/"),
-    ("yarl / multidict", "/yarl/"),
-    ("yarl / multidict", "/multidict/"),
-    ("asyncio", "/asyncio/"),
-    ("json (stdlib)", "/json/"),
-    ("benchmark driver", "/benchmarks/"),
+    ("exo: providers", EXO + "models" + os.sep),
+    ("exo: other modules", EXO),  # refined in layer(): the run loop's private modules
+    ("aiohttp", _root("aiohttp")),
+    ("yarl / multidict", _root("yarl")),
+    ("yarl / multidict", _root("multidict")),
+    ("asyncio", _root("asyncio")),
+    ("json (stdlib)", _root("json")),
+    ("benchmark driver", str(Path(__file__).resolve().parent) + os.sep),
 )
 
 
 def layer(filename: str) -> str:
     """The layer a function's code belongs to (C functions count by their name)."""
-    for label, fragment in LAYERS:
-        if fragment in filename:
+    for label, folder in LAYERS:
+        if filename.startswith(folder):
+            if folder == EXO and Path(filename).name.startswith("_"):
+                return "exo: run loop, tools, results"  # _loop, _retry, _state, _threads...
+            if folder == EXO and Path(filename).name in ("tools.py", "runner.py", "types.py"):
+                return "exo: run loop, tools, results"
             return label
     if filename == "~":
         return "built-ins and C extensions (orjson, sockets, select)"
