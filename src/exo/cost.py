@@ -107,7 +107,7 @@ def call_cost(model: str, usage: Usage, *, at: datetime | None = None) -> Decima
 
     Args:
         model: ``"backend:model"``, the backend as in exo's model strings
-            (``"openai:gpt-4o"``, ``"anthropic:claude-sonnet-4-5"``).
+            (``"openai:gpt-4o"``, ``"anthropic:claude-sonnet-4-6"``).
         usage: The call's usage (``input_tokens`` including cached ones, as exo counts).
         at: When the call was made (an aware datetime; default: now). Prices change on
             dates, and some by the time of day (DeepSeek's off-peak hours).

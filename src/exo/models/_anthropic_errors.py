@@ -153,7 +153,7 @@ def _hint(status: int, message: str, model: str) -> str | None:
     if status == 403:
         return "the API key has no access to this resource; check its workspace and permissions"
     if status == 404:
-        return f"check the model name {model!r} (e.g. 'anthropic:claude-sonnet-4-5')"
+        return f"check the model name {model!r} (e.g. 'anthropic:claude-sonnet-4-6')"
     if status == 400 and "temperature" in message:
         return "newer Claude models reject temperature: leave the agent's temperature unset"
     if status == 429:

@@ -1,6 +1,6 @@
 """The Anthropic backend: the Messages API through the official ``anthropic`` SDK.
 
-``"anthropic:claude-sonnet-4-5"`` resolves to :func:`anthropic_provider`, which reads
+``"anthropic:claude-sonnet-4-6"`` resolves to :func:`anthropic_provider`, which reads
 ``ANTHROPIC_API_KEY`` (required) and ``ANTHROPIC_BASE_URL`` (optional). Build
 :class:`AnthropicProvider` yourself for anything else: an explicit key or base URL, your own
 ``httpx2.AsyncClient`` or ``AsyncAnthropic``, a timeout, a default ``max_tokens``, extended
@@ -104,7 +104,7 @@ class AnthropicProvider:
     """A :class:`~exo.models.base.Provider` for one Claude model.
 
     Args:
-        model: The model name, e.g. ``"claude-sonnet-4-5"``.
+        model: The model name, e.g. ``"claude-sonnet-4-6"``.
         api_key: The API key; defaults to ``ANTHROPIC_API_KEY``. Never shown by ``repr()``.
         base_url: The API base URL; defaults to ``ANTHROPIC_BASE_URL``, then the SDK's.
         http_client: An ``httpx2.AsyncClient`` for the SDK to use. By default the SDK's
