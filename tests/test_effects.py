@@ -131,7 +131,7 @@ async def test_effects_without_model_complete_still_see_every_whole_call() -> No
 
 
 def test_the_adapter_passes_the_engines_own_hooks_through() -> None:
-    from exo._loop import with_whole_calls
+    from exo._effects import with_whole_calls
 
     effects = OldShape()
     adapted: Any = with_whole_calls(effects)  # type: ignore[arg-type]

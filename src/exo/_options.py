@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-from exo._loop import Effects
+from exo._effects import Effects
 from exo._retry import RetryPolicy
 from exo._text import encodable, encodable_content, encodable_message
 from exo.context import Context

@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from exo import planning
-from exo._loop import Effects, LoopDeps
+from exo._effects import Effects
+from exo._loop import LoopDeps
 from exo._options import RunOptions
 from exo._retry import RetryPolicy
 from exo._state import RunState

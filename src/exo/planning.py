@@ -30,7 +30,8 @@ from __future__ import annotations
 from contextlib import aclosing
 from typing import Any
 
-from exo._loop import Effects, LoopDeps, run_loop
+from exo._effects import Effects
+from exo._loop import LoopDeps, run_loop
 from exo._retry import RetryPolicy
 from exo._state import RunState
 from exo._threads import ToolLane

@@ -18,7 +18,8 @@ from decimal import Decimal
 from typing import Any
 
 from exo import _resume, approval, planning, tracing
-from exo._loop import Effects, InProcessEffects, LoopDeps, run_loop, with_whole_calls
+from exo._effects import Effects, InProcessEffects, with_whole_calls
+from exo._loop import LoopDeps, run_loop
 from exo._options import (
     Input,
     RunOptions,

@@ -29,7 +29,7 @@ from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
 from opentelemetry.util.types import AttributeValue
 
-from exo._loop import Effects, InProcessEffects
+from exo._effects import Effects, InProcessEffects
 from exo._options import Input, RunOptions
 from exo._retry import RetryPolicy
 from exo.agent import Agent
