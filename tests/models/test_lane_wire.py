@@ -30,45 +30,12 @@ from exo.models.openai import OpenAIProvider, preset_provider
 from exo.models.openai_responses import OpenAIResponsesProvider
 from exo.types import UserMessage
 
-KEY = "sk-test-wire"
-PER_REQUEST = {"content-length", "x-stainless-retry-count"}
+from .test_sdk_headers import CHAT, MESSAGES, PER_REQUEST, RESPONSES
 
-REPLIES = {
-    b"/chat/completions": {
-        "id": "c1",
-        "object": "chat.completion",
-        "created": 1,
-        "model": "m",
-        "choices": [
-            {"index": 0, "message": {"role": "assistant", "content": "ok"}, "finish_reason": "stop"}
-        ],
-    },
-    b"/responses": {
-        "id": "r1",
-        "object": "response",
-        "created_at": 1,
-        "model": "m",
-        "status": "completed",
-        "output": [
-            {
-                "type": "message",
-                "id": "m1",
-                "role": "assistant",
-                "status": "completed",
-                "content": [{"type": "output_text", "text": "ok", "annotations": []}],
-            }
-        ],
-    },
-    b"/v1/messages": {
-        "id": "msg_1",
-        "type": "message",
-        "role": "assistant",
-        "model": "claude-x",
-        "content": [{"type": "text", "text": "ok"}],
-        "stop_reason": "end_turn",
-        "usage": {"input_tokens": 1, "output_tokens": 1},
-    },
-}
+KEY = "sk-test-wire"
+
+# the same whole answers the header comparison's server gives (one per API)
+REPLIES = {b"/chat/completions": CHAT, b"/responses": RESPONSES, b"/v1/messages": MESSAGES}
 
 
 @dataclass
