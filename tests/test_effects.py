@@ -145,3 +145,21 @@ async def test_an_object_without_the_seams_methods_is_refused_before_the_run() -
     with pytest.raises(ConfigError, match="model_call"):
         await run(AGENT, "1 + 2?", provider=model, effects=object())  # type: ignore[arg-type]
     assert not model.requests
+
+
+async def test_old_shape_effects_still_see_every_whole_call_in_a_traced_run() -> None:
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from exo.tracing import use_tracer_provider
+
+    exporter = InMemorySpanExporter()
+    tracer_provider = TracerProvider()
+    tracer_provider.add_span_processor(SimpleSpanProcessor(exporter))
+    effects = OldShape()
+    with use_tracer_provider(tracer_provider):
+        result = await run(AGENT, "1 + 2?", provider=script(), effects=effects)  # type: ignore[arg-type]
+    assert result.output == "3"
+    assert effects.calls == [False, False]  # the tracing wrapper drained its model_call
+    assert sum(s.name.startswith("chat ") for s in exporter.get_finished_spans()) == 2

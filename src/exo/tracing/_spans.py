@@ -29,7 +29,7 @@ from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
 from opentelemetry.util.types import AttributeValue
 
-from exo._effects import Effects, InProcessEffects
+from exo._effects import Effects, InProcessEffects, with_whole_calls
 from exo._options import Input, RunOptions
 from exo._retry import RetryPolicy
 from exo.agent import Agent
@@ -237,7 +237,9 @@ class TracingEffects(TracingSeam):
     __slots__ = ("_servers", "capture", "inner", "tracer")
 
     def __init__(self, inner: Effects, tracer: Tracer, *, capture: bool) -> None:
-        self.inner = inner
+        # effects written before model_complete get it here too: the whole calls of a traced
+        # run reach them through this wrapper, not through the runner's own adaptation
+        self.inner = with_whole_calls(inner)
         self.tracer = tracer
         self.capture = capture
         # per provider (held, so that its id is not reused): server.address / port
